@@ -1,0 +1,404 @@
+//! Renders one domain's crate: `Cargo.toml` and `src/lib.rs`.
+
+use std::fmt::Write as _;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::time::Duration;
+
+use courier_schema::{Channel, Domain, Message, MessageVersion, Partitions, Transport};
+use typify::{TypeSpace, TypeSpaceSettings};
+
+use crate::names::{crate_name, ident, pascal_case, version_module, version_type};
+use crate::typify_input::typify_input;
+use crate::{format, Error, GeneratedFile, HEADER};
+
+/// Which optional crates the typify output refers to.
+#[derive(Debug, Default, Clone, Copy)]
+struct Uses {
+    chrono: bool,
+    regress: bool,
+    uuid: bool,
+}
+
+/// The files of one domain's crate, under `crate_dir`.
+pub fn domain_crate(
+    domain: &Domain,
+    crate_dir: &Path,
+    workspace_root: &Path,
+) -> Result<Vec<GeneratedFile>, Error> {
+    let (lib, uses) = lib_rs(domain)?;
+    let lib_path = crate_dir.join("src/lib.rs");
+    let lib = format::rust_file(&lib, &lib_path.display().to_string(), workspace_root)?;
+    Ok(vec![
+        GeneratedFile {
+            path: crate_dir.join("Cargo.toml"),
+            contents: cargo_toml(domain, uses),
+        },
+        GeneratedFile {
+            path: lib_path,
+            contents: format!("// {HEADER}\n\n{lib}"),
+        },
+    ])
+}
+
+fn cargo_toml(domain: &Domain, uses: Uses) -> String {
+    let mut toml = format!(
+        "# {HEADER}\n\
+         [package]\n\
+         name = \"{}\"\n\
+         description = \"Typed messages and channels of the {} domain, generated from schemas/{}\"\n\
+         version.workspace = true\n\
+         edition.workspace = true\n\
+         license.workspace = true\n\
+         publish.workspace = true\n\
+         \n\
+         [dependencies]\n",
+        crate_name(&domain.name),
+        domain.name,
+        domain.name,
+    );
+    let mut deps = vec!["courier", "serde", "serde_json"];
+    if uses.chrono {
+        deps.push("chrono");
+    }
+    if uses.regress {
+        deps.push("regress");
+    }
+    if uses.uuid {
+        deps.push("uuid");
+    }
+    deps.sort();
+    for dep in deps {
+        let _ = writeln!(toml, "{dep}.workspace = true");
+    }
+    toml
+}
+
+fn lib_rs(domain: &Domain) -> Result<(String, Uses), Error> {
+    let mut uses = Uses::default();
+    let mut out = String::new();
+    let doc = |out: &mut String, inner: bool, text: &str| {
+        for line in text.lines() {
+            let _ = writeln!(
+                out,
+                "#{}[doc = {:?}]",
+                if inner { "!" } else { "" },
+                format!(" {line}")
+            );
+        }
+    };
+    doc(
+        &mut out,
+        true,
+        &format!(
+            "Typed messages and channels of the `{name}` domain.\n\n{desc}\n\n\
+             Generated from `schemas/{name}/` by `cargo xtask codegen`: edit the schemas, \
+             never this file.\n\n# Messages\n",
+            name = domain.name,
+            desc = domain.description,
+        ),
+    );
+    for message in domain.messages.values() {
+        let versions: Vec<String> = message
+            .versions
+            .iter()
+            .map(|v| format!("v{}", v.version))
+            .collect();
+        doc(
+            &mut out,
+            true,
+            &format!(
+                "- [`{}`](crate::{}): {}",
+                pascal_case(&message.name),
+                message.name,
+                versions.join(", ")
+            ),
+        );
+    }
+    doc(&mut out, true, "\n# Channels\n");
+    for channel in domain.channels.values() {
+        doc(
+            &mut out,
+            true,
+            &format!(
+                "- [`{name}`](crate::channels::{module}): {transport}, carries `{message}`",
+                name = channel.name,
+                module = ident(&channel.name),
+                transport = channel.transport.as_str(),
+                message = channel.message,
+            ),
+        );
+    }
+
+    for message in domain.messages.values() {
+        for version in &message.versions {
+            let _ = writeln!(
+                out,
+                "pub use {}::{};",
+                message.name,
+                version_type(&message.name, version.version)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "pub use {}::{};",
+            message.name,
+            pascal_case(&message.name)
+        );
+    }
+
+    for message in domain.messages.values() {
+        out.push_str(&message_module(message, &mut uses)?);
+    }
+
+    doc(
+        &mut out,
+        false,
+        &format!("The channels of `{}`, one module each.", domain.name),
+    );
+    out.push_str("pub mod channels {\n");
+    for channel in domain.channels.values() {
+        // The registry only builds channels whose message exists.
+        let message = &domain.messages[&channel.message];
+        out.push_str(&channel_module(&domain.name, channel, message));
+    }
+    out.push_str("}\n");
+    Ok((out, uses))
+}
+
+fn message_module(message: &Message, uses: &mut Uses) -> Result<String, Error> {
+    let schema_name = message.schema_name();
+    let enum_name = pascal_case(&message.name);
+    let mut out = String::new();
+    let latest = message.latest();
+    let _ = writeln!(out, "#[doc = {:?}]", format!(" {}", latest.description));
+    let _ = writeln!(out, "pub mod {} {{", message.name);
+    for version in &message.versions {
+        let type_name = version_type(&message.name, version.version);
+        let module = version_module(version.version);
+        let _ = writeln!(out, "pub use self::{module}::{type_name};");
+        let _ = writeln!(
+            out,
+            "#[doc = {:?}]",
+            format!(
+                " Version {} of `{schema_name}`, from `schemas/{}/{}`.",
+                version.version,
+                message.domain,
+                version
+                    .file
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+            )
+        );
+        // typify's output is not written to the workspace's lint standard.
+        let _ = writeln!(out, "#[allow(clippy::all, clippy::pedantic, missing_docs)]");
+        let _ = writeln!(
+            out,
+            "pub mod {module} {{ {} }}",
+            typify(version, &type_name, uses)?
+        );
+        out.push_str(&contract_impl(&schema_name, &type_name, version));
+    }
+
+    let _ = writeln!(
+        out,
+        "/// Every version of `{schema_name}` a consumer reads: match on it to handle each.\n\
+         #[derive(Debug, Clone, PartialEq)]\npub enum {enum_name} {{"
+    );
+    for version in &message.versions {
+        let _ = writeln!(
+            out,
+            "    /// Version {v}.\n    V{v}({}),",
+            version_type(&message.name, version.version),
+            v = version.version
+        );
+    }
+    out.push_str("}\n");
+    let versions: Vec<String> = message
+        .versions
+        .iter()
+        .map(|v| v.version.to_string())
+        .collect();
+    let _ = writeln!(
+        out,
+        "impl ::courier::Readable for {enum_name} {{\n\
+         const SCHEMA: &'static str = {schema_name:?};\n\
+         const VERSIONS: &'static [u32] = &[{}];\n\
+         fn decode(version: u32, payload: &::serde_json::Value) -> ::std::result::Result<Self, ::courier::Error> {{\n\
+         match version {{",
+        versions.join(", ")
+    );
+    for version in &message.versions {
+        let _ = writeln!(
+            out,
+            "{v} => ::courier::contract::decode(payload).map(Self::V{v}),",
+            v = version.version
+        );
+    }
+    let _ = writeln!(
+        out,
+        "other => Err(::courier::contract::unsupported::<Self>(other)),\n}}\n}}\n}}\n\
+         /// The version producers write: the newest.\n\
+         pub type Latest = {};\n}}",
+        version_type(&message.name, latest.version)
+    );
+    Ok(out)
+}
+
+/// typify's code for one version, as text. A panic inside typify becomes an
+/// error naming the file: the generator must never crash on a schema.
+fn typify(version: &MessageVersion, type_name: &str, uses: &mut Uses) -> Result<String, Error> {
+    let error = |reason: String| Error::Typify {
+        file: version.file.clone(),
+        reason,
+    };
+    let input = typify_input(&version.schema, type_name).map_err(&error)?;
+    let mut settings = TypeSpaceSettings::default();
+    settings
+        .with_derive("PartialEq".to_string())
+        .with_struct_builder(false)
+        .with_map_type("::std::collections::BTreeMap");
+    let generated = catch_unwind(AssertUnwindSafe(|| {
+        let mut space = TypeSpace::new(&settings);
+        space.add_root_schema(input).map(|_| {
+            (
+                space.to_stream().to_string(),
+                space.uses_chrono(),
+                space.uses_regress(),
+                space.uses_uuid(),
+            )
+        })
+    }));
+    match generated {
+        Ok(Ok((code, chrono, regress, uuid))) => {
+            uses.chrono |= chrono;
+            uses.regress |= regress;
+            uses.uuid |= uuid;
+            Ok(code)
+        }
+        Ok(Err(e)) => Err(error(e.to_string())),
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "typify panicked".into());
+            Err(error(format!("typify panicked: {reason}")))
+        }
+    }
+}
+
+fn contract_impl(schema_name: &str, type_name: &str, version: &MessageVersion) -> String {
+    // The schema is embedded minified; it is the same document the registry
+    // checked, so the runtime validates against exactly what is committed.
+    let json = serde_json::to_string(&version.schema).unwrap_or_default();
+    let keys: Vec<String> = version
+        .idempotency_key
+        .iter()
+        .map(|k| format!("{k:?}"))
+        .collect();
+    format!(
+        "impl ::courier::Contract for {type_name} {{\n\
+         const SCHEMA: &'static str = {schema_name:?};\n\
+         const VERSION: u32 = {version};\n\
+         const SCHEMA_JSON: &'static str = {json};\n\
+         const IDEMPOTENCY_KEY: &'static [&'static str] = &[{keys}];\n\
+         fn validator() -> ::std::result::Result<&'static ::courier::Validator, ::courier::Error> {{\n\
+         static VALIDATOR: ::std::sync::OnceLock<::courier::Validator> = ::std::sync::OnceLock::new();\n\
+         ::courier::contract::compiled_validator::<Self>(&VALIDATOR)\n\
+         }}\n}}\n",
+        version = version.version,
+        json = raw_string(&json),
+        keys = keys.join(", "),
+    )
+}
+
+/// A Rust raw string literal holding `text`, with enough `#`s.
+fn raw_string(text: &str) -> String {
+    let mut hashes = 1;
+    while text.contains(&format!("\"{}", "#".repeat(hashes))) {
+        hashes += 1;
+    }
+    let fence = "#".repeat(hashes);
+    format!("r{fence}\"{text}\"{fence}")
+}
+
+fn channel_module(domain: &str, channel: &Channel, message: &Message) -> String {
+    let module = ident(&channel.name);
+    let message_path = format!("crate::{}", message.name);
+    let mut out = String::new();
+    let _ = writeln!(out, "#[doc = {:?}]", format!(" {}", channel.description));
+    let _ = writeln!(out, "pub mod {module} {{");
+    let _ = writeln!(
+        out,
+        "/// The contract of `{domain}.{name}`, from `schemas/{domain}/channels.json`.\n\
+         pub const SPEC: ::courier::ChannelSpec = ::courier::ChannelSpec {{\n\
+         domain: {domain:?},\n\
+         name: {name:?},\n\
+         schema: {schema:?},\n\
+         transport: ::courier::Transport::{transport},\n\
+         ttl: {ttl},\n\
+         visibility_timeout: {visibility},\n\
+         dedup_window: {dedup},\n\
+         max_attempts: {attempts},\n\
+         backoff: ::courier::Backoff {{ initial: {initial}, max: {max}, multiplier: {multiplier:?} }},\n\
+         retention: ::courier::Retention {{ max_len: {max_len:?}, max_age: {max_age} }},\n\
+         max_depth: {max_depth:?},\n\
+         sla: {sla},\n\
+         partitions: {partitions},\n\
+         }};",
+        name = channel.name,
+        schema = message.schema_name(),
+        transport = match channel.transport {
+            Transport::Stream => "Stream",
+            Transport::List => "List",
+            Transport::Priority => "Priority",
+            Transport::Pubsub => "Pubsub",
+        },
+        ttl = duration(channel.ttl),
+        visibility = duration(channel.visibility_timeout),
+        dedup = duration(channel.dedup_window),
+        attempts = channel.max_attempts,
+        initial = duration(channel.backoff.initial),
+        max = duration(channel.backoff.max),
+        multiplier = channel.backoff.multiplier,
+        max_len = channel.retention.max_len,
+        max_age = duration(channel.retention.max_age),
+        max_depth = channel.max_depth,
+        sla = channel
+            .sla
+            .map_or("None".to_string(), |sla| format!("Some({})", duration(sla))),
+        partitions = match &channel.partitions {
+            None => "None".to_string(),
+            Some(Partitions::Values { field, values }) => format!(
+                "Some(::courier::PartitionSpec::Values {{ field: {field:?}, values: &{values:?} }})"
+            ),
+            Some(Partitions::Buckets { field, buckets }) => format!(
+                "Some(::courier::PartitionSpec::Buckets {{ field: {field:?}, buckets: {buckets} }})"
+            ),
+        },
+    );
+    let _ = writeln!(
+        out,
+        "/// Every version of the message a consumer of this channel reads.\n\
+         pub type Message = {message_path}::{enum_name};\n\
+         /// The version producers of this channel write.\n\
+         pub type Latest = {message_path}::Latest;\n\
+         /// A producer publishing [`Latest`] on this channel.\n\
+         pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {{\n\
+         ::courier::Producer::new(client, &SPEC)\n}}\n\
+         /// A consumer of this channel in consumer group `group`.\n\
+         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {{\n\
+         ::courier::Consumer::new(client, &SPEC, group)\n}}\n}}",
+        enum_name = pascal_case(&message.name),
+    );
+    out
+}
+
+fn duration(duration: Duration) -> String {
+    format!(
+        "::std::time::Duration::from_millis({})",
+        duration.as_millis()
+    )
+}

@@ -1,0 +1,81 @@
+//! The generator over fixture schemas: snapshots of its output (insta), a
+//! compile check of that output (trybuild), its report on a broken domain,
+//! and the freshness of the committed contract crates.
+
+use std::path::{Path, PathBuf};
+
+use courier_schema::Registry;
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn workspace_root() -> PathBuf {
+    manifest_dir().join("../..").canonicalize().unwrap()
+}
+
+fn load_fixture(name: &str) -> Result<Registry, courier_schema::Problems> {
+    let root = Path::new("tests/fixtures").join(name);
+    let courier = workspace_root().join("schemas/courier");
+    Registry::load_with_courier(&root, &courier)
+}
+
+#[test]
+fn fixture_output_matches_snapshots_and_compiles() {
+    let registry = load_fixture("valid").unwrap_or_else(|problems| panic!("{problems}"));
+    assert_eq!(
+        registry.domains.keys().collect::<Vec<_>>(),
+        ["formats", "nested", "variants"]
+    );
+    let files = courier_codegen::generate(&registry, &workspace_root()).unwrap();
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("codegen-fixtures");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let cases = trybuild::TestCases::new();
+    for file in &files {
+        let domain = file
+            .path
+            .components()
+            .nth(2)
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .into_owned();
+        let kind = file
+            .path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace('.', "_");
+        insta::assert_snapshot!(format!("{domain}_{kind}"), file.contents);
+        if file.path.ends_with("src/lib.rs") {
+            // The crate root becomes a binary's root: `crate::` paths in the
+            // generated code still resolve.
+            let program = out_dir.join(format!("{domain}.rs"));
+            std::fs::write(&program, format!("{}\nfn main() {{}}\n", file.contents)).unwrap();
+            cases.pass(program);
+        }
+    }
+}
+
+#[test]
+fn broken_domain_reports_every_problem_and_generates_nothing() {
+    let problems = load_fixture("broken").unwrap_err();
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    insta::assert_snapshot!("broken_problems", lines.join("\n"));
+    assert!(lines.len() >= 6, "{lines:#?}");
+}
+
+#[test]
+fn generated_code_is_fresh() {
+    let root = workspace_root();
+    let registry =
+        Registry::load(&root.join("schemas")).unwrap_or_else(|problems| panic!("{problems}"));
+    let files = courier_codegen::generate(&registry, &root).unwrap();
+    let drift = courier_codegen::check(&files, &root).unwrap();
+    let report: Vec<String> = drift.iter().map(ToString::to_string).collect();
+    assert!(
+        report.is_empty(),
+        "generated code is stale; run `cargo xtask codegen`:\n{}",
+        report.join("\n")
+    );
+}

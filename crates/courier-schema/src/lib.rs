@@ -1,0 +1,30 @@
+//! The schema registry of courier: loads `schemas/`, checks every rule
+//! before any code is generated, and validates JSON values against schemas.
+//!
+//! JSON Schemas in Git are the source of truth for every message. This crate
+//! turns the `schemas/` folder into a [`Registry`] of domains, messages,
+//! versions and channels, or into a list of [`Problem`]s, each naming the
+//! file and the JSON pointer inside it. Code generation (`courier-codegen`),
+//! the runtime (`courier`) and the operator CLI all read schemas through it,
+//! so each rule about a schema lives here once.
+//!
+//! # Layout
+//!
+//! - [`registry`]: loading `schemas/` and the rules every file must keep.
+//! - [`channel`]: the model of `channels.json` and its defaults.
+//! - [`duration`]: the `"30s"` / `"15m"` duration syntax.
+//! - [`validate`]: a compiled validator for the supported JSON Schema subset
+//!   (draft 2020-12), used on payloads at runtime and on `channels.json`.
+//! - [`problem`]: the `file:pointer: message` error report.
+
+pub mod channel;
+pub mod duration;
+pub mod problem;
+pub mod registry;
+pub mod validate;
+
+pub use channel::{Backoff, Channel, Compatibility, Partitions, Retention, Transport};
+pub use duration::parse_duration;
+pub use problem::{Problem, Problems};
+pub use registry::{Domain, Message, MessageVersion, Registry, DRAFT_2020_12};
+pub use validate::{SchemaProblem, ValidationError, Validator};

@@ -1,0 +1,63 @@
+//! A channel's contract, as generated code declares it from `channels.json`.
+
+use std::time::Duration;
+
+use courier_schema::{Backoff, Retention, Transport};
+
+/// Everything the runtime needs to know about one channel. Generated crates
+/// declare one `SPEC` constant per channel; nothing else builds these.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChannelSpec {
+    /// The schema domain.
+    pub domain: &'static str,
+    /// Channel name, unique in the domain.
+    pub name: &'static str,
+    /// `<domain>.<message>` of the message it carries.
+    pub schema: &'static str,
+    /// How messages move.
+    pub transport: Transport,
+    /// Lifetime of a message.
+    pub ttl: Duration,
+    /// How long a consumer may hold a message before it can be reclaimed.
+    pub visibility_timeout: Duration,
+    /// How long an idempotency key refuses a second publish.
+    pub dedup_window: Duration,
+    /// Deliveries before a failing message is dead-lettered.
+    pub max_attempts: u32,
+    /// Retry delays.
+    pub backoff: Backoff,
+    /// Stream trimming.
+    pub retention: Retention,
+    /// Depth past which publishing is refused or waits.
+    pub max_depth: Option<u64>,
+    /// Time a priority message may wait before it breaches its SLA.
+    pub sla: Option<Duration>,
+    /// Partitioning, if any.
+    pub partitions: Option<PartitionSpec>,
+}
+
+/// How a channel splits into partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionSpec {
+    /// One partition per value of a string field.
+    Values {
+        /// JSON pointer to the routing field.
+        field: &'static str,
+        /// Partition names.
+        values: &'static [&'static str],
+    },
+    /// A hash of a field picks one of `buckets` partitions.
+    Buckets {
+        /// JSON pointer to the hashed field.
+        field: &'static str,
+        /// Number of partitions.
+        buckets: u32,
+    },
+}
+
+impl ChannelSpec {
+    /// `<domain>.<channel>`, the channel's name in logs, metrics and keys.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.domain, self.name)
+    }
+}

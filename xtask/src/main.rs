@@ -1,0 +1,123 @@
+//! Project automation, the cargo-xtask way: `cargo xtask <task>`.
+//!
+//! Each task is a thin shell over a library crate that holds its logic.
+//!
+//! - `cargo xtask codegen`: regenerate `crates/contracts/*` from `schemas/`.
+//! - `cargo xtask codegen --check`: fail, naming each file, when the
+//!   committed generated code differs from what the schemas generate.
+//! - `cargo xtask lint [DIR]`: check a schemas folder (default `schemas/`)
+//!   and print every problem as `file:pointer: message`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use courier_schema::Registry;
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  codegen           regenerate crates/contracts/<domain> from schemas/
+  codegen --check   fail when the committed generated code is stale
+  lint [DIR]        check a schemas folder (default schemas/), print every problem";
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<ExitCode> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["codegen"] => codegen(false),
+        ["codegen", "--check"] => codegen(true),
+        ["lint"] => lint(&workspace_root().join("schemas")),
+        ["lint", dir] => lint(Path::new(dir)),
+        ["help" | "--help" | "-h"] | [] => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => bail!("unknown arguments {args:?}\n\n{USAGE}"),
+    }
+}
+
+/// Loads a schemas folder; a folder without its own `courier/` (a fixture)
+/// is checked against the workspace's envelope and meta-schema.
+fn load(schemas: &Path) -> Result<Registry, ExitCode> {
+    let own = schemas.join("courier");
+    let courier = if own.is_dir() {
+        own
+    } else {
+        workspace_root().join("schemas/courier")
+    };
+    Registry::load_with_courier(schemas, &courier).map_err(|problems| {
+        for problem in problems.iter() {
+            eprintln!("{problem}");
+        }
+        eprintln!(
+            "error: {} problem(s) in {}",
+            problems.len(),
+            schemas.display()
+        );
+        ExitCode::FAILURE
+    })
+}
+
+fn lint(schemas: &Path) -> Result<ExitCode> {
+    Ok(match load(schemas) {
+        Ok(registry) => {
+            let messages: usize = registry.domains.values().map(|d| d.messages.len()).sum();
+            let channels: usize = registry.domains.values().map(|d| d.channels.len()).sum();
+            println!(
+                "{}: {} domain(s), {messages} message(s), {channels} channel(s), no problems",
+                schemas.display(),
+                registry.domains.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    })
+}
+
+fn codegen(check: bool) -> Result<ExitCode> {
+    let root = workspace_root();
+    let registry = match load(&root.join("schemas")) {
+        Ok(registry) => registry,
+        Err(code) => return Ok(code),
+    };
+    let files =
+        courier_codegen::generate(&registry, &root).context("generating contract crates")?;
+    if check {
+        let drift = courier_codegen::check(&files, &root)?;
+        if drift.is_empty() {
+            println!("generated code is up to date ({} files)", files.len());
+            return Ok(ExitCode::SUCCESS);
+        }
+        for d in &drift {
+            eprintln!("{d}");
+        }
+        eprintln!(
+            "error: generated code is stale; run `cargo xtask codegen` and commit the result"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let changed = courier_codegen::write(&files, &root)?;
+    for d in &changed {
+        println!("updated {d}");
+    }
+    println!("{} generated files, {} changed", files.len(), changed.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The workspace root: xtask lives one level below it.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
