@@ -197,8 +197,8 @@ fn idempotency_keys_come_from_the_schema() {
     assert_eq!(key, "7d9f8a4e-1c2b-4d3e-9f00-0a1b2c3d4e5f");
 }
 
-#[test]
-fn channel_specs_carry_channels_json() {
+#[tokio::test]
+async fn channel_specs_carry_channels_json() {
     let intake = &channels::intake::SPEC;
     assert_eq!(intake.schema, InteractionV1::SCHEMA);
     assert_eq!(intake.transport, courier::Transport::Stream);
@@ -216,7 +216,8 @@ fn channel_specs_carry_channels_json() {
     );
     assert_eq!(channels::billing::SPEC.schema, ClassifiedTaskV2::SCHEMA);
 
-    let client = courier::Client::new("test");
+    let server = courier_suites::RedisServer::must_start();
+    let client = courier_suites::client(&server).await;
     let producer = channels::billing::producer(&client);
     assert_eq!(producer.spec().name, "billing");
     let consumer = channels::billing::consumer(&client, "billing-agents");

@@ -1,35 +1,221 @@
-//! Handles through which agents publish and consume.
-//!
-//! Generated crates construct these from their channel constants; agent code
-//! never names a Redis key or builds an envelope.
+//! The connection to Redis, and the handles agents publish through.
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::contract::{Contract, Readable};
+use chrono::Utc;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline};
+
+use crate::contract::{self, Contract};
+use crate::envelope::{self, Envelope};
+use crate::error::Error;
+use crate::keys::ChannelKeys;
+use crate::partition;
+use crate::scripts::{self, PUBLISH};
 use crate::spec::ChannelSpec;
 
 /// A connection to courier's Redis under one namespace (`prod`, `staging`,
-/// a test's random prefix). Cheap to clone.
-#[derive(Debug, Clone)]
+/// a test's random prefix). Cheap to clone: clones share one multiplexed
+/// connection, which reconnects by itself after Redis restarts.
+#[derive(Clone)]
 pub struct Client {
-    /// Prefix of every key, separating environments that share a Redis.
-    namespace: Arc<str>,
+    inner: Arc<Inner>,
 }
 
+struct Inner {
+    /// For dedicated connections (blocking reads).
+    redis: redis::Client,
+    /// The shared connection for ordinary commands.
+    conn: ConnectionManager,
+    /// Prefix of every key.
+    namespace: String,
+    /// Written into every envelope as the producer, and the prefix of
+    /// consumer names.
+    name: String,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("namespace", &self.inner.namespace)
+            .field("name", &self.inner.name)
+            .finish()
+    }
+}
+
+/// How long ordinary commands may take before they fail as transient.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Client {
-    /// A client for `namespace`.
-    pub fn new(namespace: impl Into<Arc<str>>) -> Self {
-        Self {
-            namespace: namespace.into(),
+    /// Connects to `url` (`redis://[user:password@]host:port/db`, or
+    /// `rediss://` for TLS) and uses `namespace` as the prefix of every key.
+    pub async fn connect(url: &str, namespace: &str) -> Result<Client, Error> {
+        let masked = mask_password(url);
+        let connect_error = |source| Error::Connect {
+            url: masked.clone(),
+            source,
+        };
+        let redis = redis::Client::open(url).map_err(connect_error)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_with_config(redis.clone(), config)
+            .await
+            .map_err(connect_error)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                redis,
+                conn,
+                namespace: namespace.to_string(),
+                name: format!("{}-{}", std::process::id(), &envelope::new_id()[..8]),
+            }),
+        })
+    }
+
+    /// Names this client in envelopes (`producer`) and consumer names.
+    pub fn with_name(self, name: &str) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                redis: self.inner.redis.clone(),
+                conn: self.inner.conn.clone(),
+                namespace: self.inner.namespace.clone(),
+                name: name.to_string(),
+            }),
         }
     }
 
     /// The key prefix.
     pub fn namespace(&self) -> &str {
-        &self.namespace
+        &self.inner.namespace
     }
+
+    /// The client's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The keys of a channel partition in this client's namespace.
+    pub fn keys(&self, spec: &ChannelSpec, partition: Option<&str>) -> ChannelKeys {
+        ChannelKeys::new(&self.inner.namespace, spec, partition)
+    }
+
+    /// The shared multiplexed connection.
+    pub(crate) fn conn(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    /// A dedicated connection without a response timeout, for blocking
+    /// reads: a `BLOCK` longer than the shared connection's timeout would
+    /// fail there, and would stall every writer behind it.
+    pub(crate) async fn dedicated(&self) -> Result<MultiplexedConnection, Error> {
+        let config = AsyncConnectionConfig::new()
+            .set_response_timeout(None)
+            .set_connection_timeout(Some(CONNECT_TIMEOUT));
+        Ok(self
+            .inner
+            .redis
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
+    }
+
+    /// Runs one command on the shared connection, reloading scripts after
+    /// `NOSCRIPT`.
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+        let mut conn = self.conn();
+        match cmd.query_async(&mut conn).await {
+            Err(e) if scripts::is_noscript(&e) => {
+                scripts::load_all(&mut conn).await?;
+                Ok(cmd.query_async(&mut conn).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Runs a pipeline on the shared connection, reloading scripts after
+    /// `NOSCRIPT` (which every script call of the pipeline then got, with no
+    /// effect, so sending it again is safe).
+    pub(crate) async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, Error> {
+        let mut conn = self.conn();
+        match pipe.query_async(&mut conn).await {
+            Err(e) if scripts::is_noscript(&e) => {
+                scripts::load_all(&mut conn).await?;
+                Ok(pipe.query_async(&mut conn).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// The dead-letter queue of a channel.
+    pub fn dlq(&self, spec: &'static ChannelSpec) -> crate::dlq::Dlq {
+        crate::dlq::Dlq::new(self, spec)
+    }
+}
+
+/// `redis://user:secret@host` → `redis://user:***@host`, for error messages.
+fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => format!("{scheme}://***@{host}"),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// What a publish should do when the channel is at its maximum depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backpressure {
+    /// Fail at once with [`Error::ChannelFull`].
+    #[default]
+    Fail,
+    /// Wait until there is room, up to the given time, then fail.
+    Wait(Duration),
+}
+
+/// Options of one publish; `Default` suits most calls.
+#[derive(Debug, Clone, Default)]
+pub struct PublishOptions {
+    /// The idempotency key; default: derived from the payload's
+    /// `x-courier` key fields.
+    pub key: Option<String>,
+    /// Correlation id carried to every message this one causes.
+    pub correlation_id: Option<String>,
+    /// W3C trace context of the publishing span.
+    pub traceparent: Option<String>,
+    /// Priority, on priority channels.
+    pub priority: Option<u8>,
+    /// Lifetime instead of the channel's TTL.
+    pub ttl: Option<Duration>,
+    /// What to do when the channel is full.
+    pub backpressure: Backpressure,
+    /// How long to keep retrying while Redis is unreachable (the idempotency
+    /// key makes retries safe); zero fails at once.
+    pub retry_for: Option<Duration>,
+}
+
+/// Default time a publish retries while Redis is unreachable.
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(5);
+
+/// The result of one publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The message id; for a duplicate, the id of the first message
+    /// published with the same key.
+    pub id: String,
+    /// Whether the key was already published within the dedup window, so
+    /// nothing was written.
+    pub duplicate: bool,
+    /// The partition it went to.
+    pub partition: Option<String>,
 }
 
 /// Publishes messages of type `T` on one channel.
@@ -37,6 +223,24 @@ pub struct Producer<T: Contract> {
     client: Client,
     spec: &'static ChannelSpec,
     _message: PhantomData<fn(T)>,
+}
+
+impl<T: Contract> Clone for Producer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            spec: self.spec,
+            _message: PhantomData,
+        }
+    }
+}
+
+/// One message ready to be sent.
+struct Prepared {
+    keys: ChannelKeys,
+    idem: String,
+    id: String,
+    json: String,
 }
 
 impl<T: Contract> Producer<T> {
@@ -56,9 +260,163 @@ impl<T: Contract> Producer<T> {
         self.spec
     }
 
-    /// The client it publishes through.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// Publishes one message with default options.
+    pub async fn publish(&self, message: &T) -> Result<Published, Error> {
+        self.publish_with(message, &PublishOptions::default()).await
+    }
+
+    /// Publishes one message.
+    pub async fn publish_with(
+        &self,
+        message: &T,
+        options: &PublishOptions,
+    ) -> Result<Published, Error> {
+        let prepared = self.prepare(message, options)?;
+        let mut published = self.send(vec![prepared], options).await?;
+        Ok(published.remove(0))
+    }
+
+    /// Publishes a batch in one pipelined round trip (more when the channel
+    /// is full and the options say to wait). Each message keeps every
+    /// guarantee of [`publish`](Self::publish). On an error some messages
+    /// may be published: calling again with the same batch is safe, the
+    /// idempotency keys make the repeats duplicates.
+    pub async fn publish_many(
+        &self,
+        messages: &[T],
+        options: &PublishOptions,
+    ) -> Result<Vec<Published>, Error> {
+        let prepared = messages
+            .iter()
+            .map(|message| self.prepare(message, options))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.send(prepared, options).await
+    }
+
+    fn prepare(&self, message: &T, options: &PublishOptions) -> Result<Prepared, Error> {
+        let payload = contract::encode(message)?;
+        let key = match &options.key {
+            Some(key) => key.clone(),
+            None => contract::idempotency_key::<T>(&payload)?,
+        };
+        let partition = partition::route(self.spec, &payload)?;
+        let keys = self.client.keys(self.spec, partition.as_deref());
+        let now = Utc::now();
+        let envelope = Envelope {
+            schema: T::SCHEMA.to_string(),
+            version: T::VERSION,
+            id: envelope::new_id(),
+            key,
+            created_at: envelope::timestamp(now),
+            expires_at: envelope::timestamp(envelope::expiry(
+                now,
+                options.ttl.unwrap_or(self.spec.ttl),
+            )),
+            attempt: 1,
+            producer: self.client.name().to_string(),
+            correlation_id: options.correlation_id.clone(),
+            traceparent: options.traceparent.clone(),
+            priority: options.priority,
+            payload,
+        };
+        Ok(Prepared {
+            idem: keys.idem(&envelope.key),
+            json: envelope.to_json()?,
+            id: envelope.id,
+            keys,
+        })
+    }
+
+    /// Sends prepared messages until each is written or found a duplicate.
+    async fn send(
+        &self,
+        prepared: Vec<Prepared>,
+        options: &PublishOptions,
+    ) -> Result<Vec<Published>, Error> {
+        let started = Instant::now();
+        let retry_for = options.retry_for.unwrap_or(DEFAULT_RETRY_FOR);
+        let mut results: Vec<Option<Published>> = vec![None; prepared.len()];
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let waiting: Vec<usize> = (0..prepared.len())
+                .filter(|&i| results[i].is_none())
+                .collect();
+            if waiting.is_empty() {
+                return Ok(results.into_iter().flatten().collect());
+            }
+            let mut pipe = redis::pipe();
+            for &i in &waiting {
+                let p = &prepared[i];
+                let stream = p.keys.stream();
+                pipe.add_command(
+                    scripts::evalsha(&PUBLISH, &[&stream, &p.idem])
+                        .arg(&p.json)
+                        .arg(&p.id)
+                        .arg(millis(self.spec.dedup_window))
+                        .arg(self.spec.max_depth.unwrap_or(0))
+                        .arg(self.spec.retention.max_len.unwrap_or(0))
+                        .arg(millis(self.spec.retention.max_age))
+                        .clone(),
+                );
+            }
+            let replies: Vec<(String, String)> = match self.client.pipeline(&pipe).await {
+                Ok(replies) => replies,
+                // Redis is away: every message keeps its id and key, so a
+                // resend after a lost reply reads as "dup" of our own id.
+                Err(e) if e.is_transient() && started.elapsed() < retry_for => {
+                    tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "publish failed, retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut full = None;
+            for (&i, (status, value)) in waiting.iter().zip(replies) {
+                let p = &prepared[i];
+                let partition = p.keys.partition().map(str::to_string);
+                match status.as_str() {
+                    "ok" => {
+                        results[i] = Some(Published {
+                            id: p.id.clone(),
+                            duplicate: false,
+                            partition,
+                        })
+                    }
+                    "dup" => {
+                        results[i] = Some(Published {
+                            duplicate: value != p.id,
+                            id: value,
+                            partition,
+                        })
+                    }
+                    "full" => full = Some((p.keys.partition().map(str::to_string), value)),
+                    _ => {
+                        return Err(Error::UnexpectedReply {
+                            script: "publish",
+                            reply: format!("{status} {value}"),
+                        })
+                    }
+                }
+            }
+            if let Some((partition, depth)) = full {
+                let error = Error::ChannelFull {
+                    channel: match partition {
+                        Some(p) => format!("{}#{p}", self.spec.qualified_name()),
+                        None => self.spec.qualified_name(),
+                    },
+                    depth: depth.parse().unwrap_or(0),
+                    max_depth: self.spec.max_depth.unwrap_or(0),
+                };
+                match options.backpressure {
+                    Backpressure::Wait(limit) if started.elapsed() < limit => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(500));
+                    }
+                    _ => return Err(error),
+                }
+            }
+        }
     }
 }
 
@@ -71,49 +429,28 @@ impl<T: Contract> fmt::Debug for Producer<T> {
     }
 }
 
-/// Consumes messages of the versions `M` reads from one channel, as a member
-/// of a consumer group.
-pub struct Consumer<M: Readable> {
-    client: Client,
-    spec: &'static ChannelSpec,
-    group: String,
-    _message: PhantomData<fn() -> M>,
+/// A duration in whole milliseconds, as scripts take it (at least 1: a
+/// zero TTL would delete a key the moment it is written).
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
-impl<M: Readable> Consumer<M> {
-    /// A consumer of `spec`'s channel in consumer group `group`.
-    pub fn new(client: &Client, spec: &'static ChannelSpec, group: &str) -> Self {
-        debug_assert_eq!(M::SCHEMA, spec.schema, "consumer type and channel disagree");
-        Self {
-            client: client.clone(),
-            spec,
-            group: group.to_string(),
-            _message: PhantomData,
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords() {
+        assert_eq!(mask_password("redis://u:secret@h:1/"), "redis://u:***@h:1/");
+        assert_eq!(mask_password("rediss://secret@h"), "rediss://***@h");
+        assert_eq!(mask_password("redis://h:6379"), "redis://h:6379");
     }
 
-    /// The channel's contract.
-    pub fn spec(&self) -> &'static ChannelSpec {
-        self.spec
-    }
-
-    /// The consumer group.
-    pub fn group(&self) -> &str {
-        &self.group
-    }
-
-    /// The client it reads through.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-}
-
-impl<M: Readable> fmt::Debug for Consumer<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Consumer")
-            .field("channel", &self.spec.qualified_name())
-            .field("group", &self.group)
-            .field("versions", &M::VERSIONS)
-            .finish()
+    #[test]
+    fn millis_is_never_zero() {
+        assert_eq!(millis(Duration::ZERO), 1);
+        assert_eq!(millis(Duration::from_secs(2)), 2000);
     }
 }

@@ -73,6 +73,69 @@ pub enum Error {
     /// JSON encoding or decoding failed.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// An envelope read from Redis (or about to be written) breaks the
+    /// envelope schema.
+    #[error("invalid envelope: {}", errors.join("; "))]
+    InvalidEnvelope {
+        /// Each violation.
+        errors: Vec<String>,
+    },
+    /// The payload's partition field does not name a partition.
+    #[error("cannot route a message of {channel}: field {field} is {problem}")]
+    Unroutable {
+        /// `<domain>.<channel>`.
+        channel: String,
+        /// JSON pointer of the partition field.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The channel is at its maximum depth and the publish did not wait (or
+    /// waited in vain).
+    #[error("channel {channel} is full: depth {depth} reached the maximum {max_depth}")]
+    ChannelFull {
+        /// `<domain>.<channel>`, with the partition after `#`.
+        channel: String,
+        /// Depth when the publish was refused.
+        depth: u64,
+        /// The channel's limit.
+        max_depth: u64,
+    },
+    /// The Redis URL is not usable.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL with any password masked.
+        url: String,
+        /// What the Redis client reported.
+        source: redis::RedisError,
+    },
+    /// A Redis command failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis answered a script in a shape the runtime does not expect.
+    #[error("unexpected reply from the {script} script: {reply}")]
+    UnexpectedReply {
+        /// The script.
+        script: &'static str,
+        /// The reply, as debug text.
+        reply: String,
+    },
+    /// No dead letter with that id.
+    #[error("no dead letter {id} in {channel}")]
+    DeadLetterNotFound {
+        /// `<domain>.<channel>`.
+        channel: String,
+        /// The dead-letter id.
+        id: String,
+    },
+    /// A dead letter whose envelope could not be read cannot be replayed.
+    #[error("dead letter {id} in {channel} has no readable envelope to replay")]
+    NotReplayable {
+        /// `<domain>.<channel>`.
+        channel: String,
+        /// The dead-letter id.
+        id: String,
+    },
 }
 
 /// What a caller should do about an [`Error`]: the policy behind it.
@@ -83,6 +146,10 @@ pub enum ErrorKind {
     DeadLetter,
     /// A bug or misconfiguration on this side: fix the code, not the message.
     Local,
+    /// Redis is unreachable or failed for now: retry later.
+    Transient,
+    /// The channel is full: slow down, then retry.
+    Backpressure,
 }
 
 impl Error {
@@ -94,9 +161,36 @@ impl Error {
             | Error::SchemaMismatch { .. }
             | Error::VersionUnsupported { .. }
             | Error::IdempotencyKey { .. } => ErrorKind::DeadLetter,
-            Error::EmbeddedSchema { .. } | Error::Json(_) => ErrorKind::Local,
+            Error::ChannelFull { .. } => ErrorKind::Backpressure,
+            Error::Redis(e) if is_transient(e) => ErrorKind::Transient,
+            Error::InvalidEnvelope { .. } | Error::Unroutable { .. } => ErrorKind::DeadLetter,
+            Error::EmbeddedSchema { .. }
+            | Error::Json(_)
+            | Error::Connect { .. }
+            | Error::Redis(_)
+            | Error::UnexpectedReply { .. }
+            | Error::DeadLetterNotFound { .. }
+            | Error::NotReplayable { .. } => ErrorKind::Local,
         }
     }
+
+    /// Whether retrying the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.kind() == ErrorKind::Transient
+    }
+}
+
+/// Whether a Redis error is a passing fault (connection lost, timeout,
+/// server loading or failing over) rather than a bug.
+pub(crate) fn is_transient(error: &redis::RedisError) -> bool {
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || matches!(
+            error.code(),
+            Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "CLUSTERDOWN")
+        )
 }
 
 fn join(errors: &[ValidationError]) -> String {

@@ -4,27 +4,47 @@
 //! writes one crate per schema domain (`crates/contracts/<domain>`). Those
 //! crates implement [`Contract`] for every message version and [`Readable`]
 //! for the set of versions a consumer reads, and declare each channel as a
-//! [`ChannelSpec`] constant. This crate holds every rule the generated code
-//! relies on: schema names and versions, payload validation, idempotency
-//! keys; the generated code only states facts about the schemas.
+//! [`ChannelSpec`] constant with typed `producer()` and `consumer()`
+//! constructors. This crate holds every rule the generated code relies on
+//! and keeps every promise on Redis: schema name and version, payload
+//! validation, idempotency, TTLs, visibility timeouts, retries with backoff,
+//! dead-letter queues.
 //!
 //! # Layout
 //!
-//! - [`contract`]: the [`Contract`] and [`Readable`] traits, payload encoding,
-//!   decoding and validation, idempotency-key derivation.
+//! - [`client`]: [`Client`] (connections) and [`Producer`] (publishing).
+//! - [`consumer`]: [`Consumer`], [`Outcome`], [`Delivery`].
+//! - [`dlq`]: dead-letter queues: list, get, replay, purge.
+//! - [`contract`]: the [`Contract`] and [`Readable`] traits, payload
+//!   encoding, decoding and validation, idempotency-key derivation.
+//! - [`envelope`]: the wire envelope and attempt history.
 //! - [`spec`]: [`ChannelSpec`], a channel's contract from `channels.json`.
-//! - [`client`]: [`Client`], [`Producer`] and [`Consumer`] handles.
+//! - [`keys`]: Redis key names, built nowhere else.
+//! - [`backoff`]: retry delays.
+//! - [`partition`]: routing a payload to its partition.
 //! - [`error`]: [`Error`] and its [`ErrorKind`] policy.
+//! - `scripts` and `lua/`: one Lua script per atomic operation.
 
+pub mod backoff;
 pub mod client;
+pub mod consumer;
 pub mod contract;
+pub mod dlq;
+pub mod envelope;
 pub mod error;
+pub mod keys;
+pub mod partition;
+mod scripts;
 pub mod spec;
 
-pub use client::{Client, Consumer, Producer};
+pub use client::{Backpressure, Client, Producer, PublishOptions, Published};
+pub use consumer::{Consumer, ConsumerOptions, ConsumerReport, ConsumerStats, Delivery, Outcome};
 pub use contract::{Contract, Readable};
 pub use courier_schema::{
     Backoff, Compatibility, Retention, Transport, ValidationError, Validator,
 };
+pub use dlq::{DeadLetter, DeadReason, Dlq, DlqFilter};
+pub use envelope::Envelope;
 pub use error::{Error, ErrorKind};
 pub use spec::{ChannelSpec, PartitionSpec};
+pub use tokio_util::sync::CancellationToken;

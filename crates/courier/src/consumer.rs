@@ -1,0 +1,952 @@
+//! Consuming a channel: read, check, handle, settle.
+//!
+//! A [`Consumer`] joins a consumer group and runs one reader per partition
+//! on its own connection (a blocking `XREADGROUP` must never sit on the
+//! shared connection), up to `concurrency` handlers in flight. Every entry
+//! goes through the same steps:
+//!
+//! 1. checks before the handler, each failure dead-lettered with its
+//!    reason: readable envelope, not expired, schema name, version, payload
+//!    valid against its schema;
+//! 2. an idempotency key already marked done is acknowledged and skipped;
+//! 3. the handler's [`Outcome`] is settled by one fenced script: done
+//!    (acknowledge + mark done), retry (acknowledge + schedule on the
+//!    delayed set with backoff and jitter) or dead-letter.
+//!
+//! Entries idle past the visibility timeout are reclaimed with `XAUTOCLAIM`
+//! by any live consumer; one delivered more than `max_attempts` times is
+//! dead-lettered as poison. Due retries move back to the stream through a
+//! script that every consumer runs safely at once.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::FutureExt;
+use redis::streams::{StreamAutoClaimReply, StreamPendingCountReply, StreamReadReply};
+use redis::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::backoff;
+use crate::client::{millis, Client};
+use crate::contract::{unsupported, Readable};
+use crate::dlq::{self, DeadLetter, DeadReason};
+use crate::envelope::{self, Attempt, Envelope};
+use crate::error::{self, Error};
+use crate::keys::ChannelKeys;
+use crate::partition;
+use crate::scripts::{self, MOVE_DUE, SETTLE};
+use crate::spec::ChannelSpec;
+
+/// What a handler decided about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled: acknowledge it and mark its idempotency key done.
+    Done,
+    /// Failed for now: try again later, up to the channel's max attempts.
+    Retry {
+        /// Delay before the next attempt; default: the channel's backoff.
+        after: Option<Duration>,
+        /// What went wrong, kept in the attempt history.
+        error: String,
+    },
+    /// Failed for good: dead-letter it now.
+    Fatal {
+        /// What went wrong.
+        error: String,
+    },
+}
+
+impl Outcome {
+    /// Retry after the channel's backoff.
+    pub fn retry(error: impl fmt::Display) -> Self {
+        Outcome::Retry {
+            after: None,
+            error: error.to_string(),
+        }
+    }
+
+    /// Retry after `delay`.
+    pub fn retry_after(delay: Duration, error: impl fmt::Display) -> Self {
+        Outcome::Retry {
+            after: Some(delay),
+            error: error.to_string(),
+        }
+    }
+
+    /// Dead-letter now.
+    pub fn fatal(error: impl fmt::Display) -> Self {
+        Outcome::Fatal {
+            error: error.to_string(),
+        }
+    }
+}
+
+/// One message handed to a handler.
+#[derive(Debug)]
+pub struct Delivery<M> {
+    /// The decoded, validated message.
+    pub message: M,
+    /// Its envelope; the payload is `null` here since `message` holds it.
+    pub envelope: Envelope,
+    /// The partition it came from.
+    pub partition: Option<String>,
+}
+
+impl<M> Delivery<M> {
+    /// The idempotency key: make effects outside courier idempotent on it.
+    pub fn key(&self) -> &str {
+        &self.envelope.key
+    }
+
+    /// The message id.
+    pub fn id(&self) -> &str {
+        &self.envelope.id
+    }
+
+    /// The attempt, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.envelope.attempt
+    }
+}
+
+/// How a consumer runs; `Default` suits most.
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    /// Handlers in flight at once.
+    pub concurrency: usize,
+    /// Most entries read per `XREADGROUP`.
+    pub batch: usize,
+    /// How long one blocking read waits for new entries; also bounds how
+    /// long shutdown takes to notice.
+    pub block: Duration,
+    /// How often due retries are moved back to the stream.
+    pub poll_interval: Duration,
+    /// How often idle entries are reclaimed; default a quarter of the
+    /// visibility timeout, between 50 ms and 5 s.
+    pub claim_interval: Option<Duration>,
+    /// How long shutdown waits for handlers in flight before leaving their
+    /// messages pending for other consumers.
+    pub grace: Duration,
+    /// Partitions to consume; default all.
+    pub partitions: Option<Vec<String>>,
+}
+
+impl Default for ConsumerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            batch: 64,
+            block: Duration::from_millis(500),
+            poll_interval: Duration::from_millis(50),
+            claim_interval: None,
+            grace: Duration::from_secs(10),
+            partitions: None,
+        }
+    }
+}
+
+/// Counters of one consumer, readable while it runs.
+#[derive(Debug, Default)]
+pub struct ConsumerStats {
+    delivered: AtomicU64,
+    done: AtomicU64,
+    retried: AtomicU64,
+    dead: AtomicU64,
+    duplicates: AtomicU64,
+    expired: AtomicU64,
+    stale: AtomicU64,
+    claimed: AtomicU64,
+    lost_by_trim: AtomicU64,
+}
+
+/// A snapshot of [`ConsumerStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumerReport {
+    /// Entries received, first deliveries and reclaims.
+    pub delivered: u64,
+    /// Handled and acknowledged.
+    pub done: u64,
+    /// Scheduled for another attempt.
+    pub retried: u64,
+    /// Dead-lettered, for any reason.
+    pub dead: u64,
+    /// Skipped because their idempotency key was already done.
+    pub duplicates: u64,
+    /// Dead-lettered because they expired.
+    pub expired: u64,
+    /// Settlements refused because another consumer had taken the message.
+    pub stale: u64,
+    /// Reclaimed after the visibility timeout.
+    pub claimed: u64,
+    /// Pending entries found trimmed away before they were handled.
+    pub lost_by_trim: u64,
+}
+
+impl ConsumerStats {
+    /// The counters now.
+    pub fn snapshot(&self) -> ConsumerReport {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        ConsumerReport {
+            delivered: get(&self.delivered),
+            done: get(&self.done),
+            retried: get(&self.retried),
+            dead: get(&self.dead),
+            duplicates: get(&self.duplicates),
+            expired: get(&self.expired),
+            stale: get(&self.stale),
+            claimed: get(&self.claimed),
+            lost_by_trim: get(&self.lost_by_trim),
+        }
+    }
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+/// Consumes the versions `M` reads from one channel, as a member of a
+/// consumer group.
+pub struct Consumer<M: Readable> {
+    client: Client,
+    spec: &'static ChannelSpec,
+    group: String,
+    name: String,
+    options: ConsumerOptions,
+    stats: Arc<ConsumerStats>,
+    _message: PhantomData<fn() -> M>,
+}
+
+impl<M: Readable> fmt::Debug for Consumer<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("channel", &self.spec.qualified_name())
+            .field("group", &self.group)
+            .field("versions", &M::VERSIONS)
+            .finish()
+    }
+}
+
+impl<M: Readable> Consumer<M> {
+    /// A consumer of `spec`'s channel in consumer group `group`.
+    pub fn new(client: &Client, spec: &'static ChannelSpec, group: &str) -> Self {
+        debug_assert_eq!(M::SCHEMA, spec.schema, "consumer type and channel disagree");
+        Self {
+            client: client.clone(),
+            spec,
+            group: group.to_string(),
+            name: format!("{}-{}", client.name(), &envelope::new_id()[..8]),
+            options: ConsumerOptions::default(),
+            stats: Arc::default(),
+            _message: PhantomData,
+        }
+    }
+
+    /// Sets the options.
+    pub fn with_options(mut self, options: ConsumerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The channel's contract.
+    pub fn spec(&self) -> &'static ChannelSpec {
+        self.spec
+    }
+
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// This consumer's name in the group.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> Arc<ConsumerStats> {
+        self.stats.clone()
+    }
+
+    /// Runs `handler` on every message until Ctrl-C.
+    pub async fn run<F, Fut>(&self, handler: F) -> Result<ConsumerReport, Error>
+    where
+        F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        let shutdown = CancellationToken::new();
+        let on_signal = shutdown.clone();
+        let signal = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_signal.cancel();
+            }
+        });
+        let report = self.run_until(handler, shutdown).await;
+        signal.abort();
+        report
+    }
+
+    /// Runs `handler` on every message until `shutdown` is cancelled, then
+    /// stops reading, waits up to the grace period for handlers in flight,
+    /// and leaves anything unfinished pending for other consumers.
+    pub async fn run_until<F, Fut>(
+        &self,
+        handler: F,
+        shutdown: CancellationToken,
+    ) -> Result<ConsumerReport, Error>
+    where
+        F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        let partitions: Vec<ChannelKeys> = partition::all(self.spec)
+            .into_iter()
+            .filter(|p| match (&self.options.partitions, p) {
+                (Some(wanted), Some(p)) => wanted.contains(p),
+                _ => true,
+            })
+            .map(|p| self.client.keys(self.spec, p.as_deref()))
+            .collect();
+        let ctx = Arc::new(Ctx {
+            client: self.client.clone(),
+            spec: self.spec,
+            group: self.group.clone(),
+            name: self.name.clone(),
+            options: self.options.clone(),
+            stats: self.stats.clone(),
+            handler,
+            semaphore: Arc::new(Semaphore::new(self.options.concurrency.max(1))),
+            tracker: TaskTracker::new(),
+            shutdown: shutdown.clone(),
+            hard_stop: CancellationToken::new(),
+            _message: PhantomData,
+        });
+        for keys in &partitions {
+            ctx.ensure_group(keys).await?;
+        }
+        let mut readers = tokio::task::JoinSet::new();
+        for keys in partitions.iter().cloned() {
+            readers.spawn(ctx.clone().read_loop(keys));
+        }
+        readers.spawn(ctx.clone().move_loop(partitions));
+        while readers.join_next().await.is_some() {}
+
+        ctx.tracker.close();
+        if tokio::time::timeout(ctx.options.grace, ctx.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                channel = %self.spec.qualified_name(),
+                "grace period over; unfinished messages stay pending for other consumers"
+            );
+            ctx.hard_stop.cancel();
+            ctx.tracker.wait().await;
+        }
+        Ok(self.stats.snapshot())
+    }
+}
+
+/// Everything the consumer's tasks share.
+struct Ctx<M, F> {
+    client: Client,
+    spec: &'static ChannelSpec,
+    group: String,
+    name: String,
+    options: ConsumerOptions,
+    stats: Arc<ConsumerStats>,
+    handler: F,
+    /// One permit per handler in flight.
+    semaphore: Arc<Semaphore>,
+    /// The handler tasks, to wait for them at shutdown.
+    tracker: TaskTracker,
+    /// Stops reading.
+    shutdown: CancellationToken,
+    /// Abandons handlers still running after the grace period.
+    hard_stop: CancellationToken,
+    _message: PhantomData<fn() -> M>,
+}
+
+/// What a settle script is asked to do.
+enum Action {
+    Done { ttl: Duration },
+    Skip,
+    Retry { delay: Duration, delayed: String },
+    Dead { letter: String },
+}
+
+impl<M, F, Fut> Ctx<M, F>
+where
+    M: Readable,
+    F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    /// Creates the group (reading from the stream's start, so messages
+    /// published before the first consumer are not missed) and gives a new
+    /// stream its TTL.
+    async fn ensure_group(&self, keys: &ChannelKeys) -> Result<(), Error> {
+        let created: Result<(), Error> = self
+            .client
+            .query(
+                redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(keys.stream())
+                    .arg(&self.group)
+                    .arg("0")
+                    .arg("MKSTREAM"),
+            )
+            .await;
+        match created {
+            Err(Error::Redis(e)) if e.code() == Some("BUSYGROUP") => {}
+            other => other?,
+        }
+        let _: i64 = self
+            .client
+            .query(
+                redis::cmd("PEXPIRE")
+                    .arg(keys.stream())
+                    .arg(millis(self.spec.retention.max_age))
+                    .arg("NX"),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn read_loop(self: Arc<Self>, keys: ChannelKeys) {
+        let claim_every = self.options.claim_interval.unwrap_or_else(|| {
+            (self.spec.visibility_timeout / 4)
+                .clamp(Duration::from_millis(50), Duration::from_secs(5))
+        });
+        let mut last_claim: Option<Instant> = None;
+        let mut claim_cursor = "0-0".to_string();
+        let mut conn = None;
+        let mut pause = Duration::from_millis(50);
+        let batch = self.options.batch.max(1);
+        loop {
+            let first = tokio::select! {
+                permit = self.semaphore.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+                () = self.shutdown.cancelled() => return,
+            };
+            let mut permits = vec![first];
+            while permits.len() < batch {
+                match self.semaphore.clone().try_acquire_owned() {
+                    Ok(permit) => permits.push(permit),
+                    Err(_) => break,
+                }
+            }
+
+            if last_claim.is_none_or(|at| at.elapsed() >= claim_every) {
+                last_claim = Some(Instant::now());
+                match self.claim(&keys, &mut claim_cursor, &mut permits).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "reclaiming idle messages failed")
+                    }
+                }
+                if permits.is_empty() {
+                    continue;
+                }
+            }
+
+            if conn.is_none() {
+                match self.client.dedicated().await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot connect for reading; retrying");
+                        drop(permits);
+                        self.pause(&mut pause).await;
+                        continue;
+                    }
+                }
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            let read: Result<Option<StreamReadReply>, redis::RedisError> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(&self.group)
+                .arg(&self.name)
+                .arg("COUNT")
+                .arg(permits.len())
+                .arg("BLOCK")
+                .arg(millis(self.options.block))
+                .arg("STREAMS")
+                .arg(keys.stream())
+                .arg(">")
+                .query_async(c)
+                .await;
+            match read {
+                Ok(reply) => {
+                    pause = Duration::from_millis(50);
+                    let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
+                    for entry in entries {
+                        let Some(permit) = permits.pop() else { break };
+                        self.dispatch(&keys, entry.id, entry.map, 1, permit);
+                    }
+                }
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    // The stream expired or was deleted; start it again.
+                    drop(permits);
+                    if let Err(e) = self.ensure_group(&keys).await {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot recreate the consumer group");
+                        self.pause(&mut pause).await;
+                    }
+                }
+                Err(e) => {
+                    if !error::is_transient(&e) {
+                        tracing::error!(channel = %self.spec.qualified_name(), error = %e, "reading failed");
+                    }
+                    conn = None;
+                    drop(permits);
+                    self.pause(&mut pause).await;
+                }
+            }
+        }
+    }
+
+    /// Sleeps with exponential backoff, waking early on shutdown.
+    async fn pause(&self, pause: &mut Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(*pause) => {}
+            () = self.shutdown.cancelled() => {}
+        }
+        *pause = (*pause * 2).min(Duration::from_secs(2));
+    }
+
+    /// Reclaims entries idle past the visibility timeout, one per permit.
+    async fn claim(
+        self: &Arc<Self>,
+        keys: &ChannelKeys,
+        cursor: &mut String,
+        permits: &mut Vec<OwnedSemaphorePermit>,
+    ) -> Result<(), Error> {
+        let reply: StreamAutoClaimReply = self
+            .client
+            .query(
+                redis::cmd("XAUTOCLAIM")
+                    .arg(keys.stream())
+                    .arg(&self.group)
+                    .arg(&self.name)
+                    .arg(millis(self.spec.visibility_timeout))
+                    .arg(&*cursor)
+                    .arg("COUNT")
+                    .arg(permits.len()),
+            )
+            .await?;
+        *cursor = reply.next_stream_id;
+        if !reply.deleted_ids.is_empty() {
+            bump(&self.stats.lost_by_trim, reply.deleted_ids.len() as u64);
+            tracing::error!(
+                channel = %self.spec.qualified_name(),
+                lost = reply.deleted_ids.len(),
+                "pending messages were trimmed away before they were handled; raise the channel's retention"
+            );
+        }
+        let (Some(first), Some(last)) = (reply.claimed.first(), reply.claimed.last()) else {
+            return Ok(());
+        };
+        // XAUTOCLAIM does not say how often each entry was delivered; the
+        // count fences the settle script and detects poison.
+        let pending: StreamPendingCountReply = self
+            .client
+            .query(
+                redis::cmd("XPENDING")
+                    .arg(keys.stream())
+                    .arg(&self.group)
+                    .arg(&first.id)
+                    .arg(&last.id)
+                    .arg(reply.claimed.len())
+                    .arg(&self.name),
+            )
+            .await?;
+        let counts: HashMap<String, usize> = pending
+            .ids
+            .into_iter()
+            .map(|p| (p.id, p.times_delivered))
+            .collect();
+        bump(&self.stats.claimed, reply.claimed.len() as u64);
+        for entry in reply.claimed {
+            let Some(permit) = permits.pop() else { break };
+            let deliveries = counts.get(&entry.id).copied().unwrap_or(2);
+            self.dispatch(keys, entry.id, entry.map, deliveries, permit);
+        }
+        Ok(())
+    }
+
+    fn dispatch(
+        self: &Arc<Self>,
+        keys: &ChannelKeys,
+        id: String,
+        fields: HashMap<String, Value>,
+        deliveries: usize,
+        permit: OwnedSemaphorePermit,
+    ) {
+        bump(&self.stats.delivered, 1);
+        let ctx = self.clone();
+        let keys = keys.clone();
+        self.tracker.spawn(async move {
+            let _permit = permit;
+            tokio::select! {
+                () = ctx.hard_stop.cancelled() => {}
+                () = ctx.process(&keys, &id, fields, deliveries) => {}
+            }
+        });
+    }
+
+    /// One entry, from the checks to its settlement.
+    async fn process(
+        &self,
+        keys: &ChannelKeys,
+        id: &str,
+        fields: HashMap<String, Value>,
+        deliveries: usize,
+    ) {
+        let field = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+        };
+        let raw = field("m");
+        let history: Vec<Attempt> = field("h")
+            .and_then(|h| serde_json::from_str(&h).ok())
+            .unwrap_or_default();
+        let entry = Entry {
+            keys,
+            id,
+            deliveries,
+            raw: raw.as_deref(),
+            history,
+        };
+
+        if deliveries > self.spec.max_attempts as usize {
+            let error = format!(
+                "delivered {deliveries} times without being settled (max attempts {})",
+                self.spec.max_attempts
+            );
+            return self
+                .dead(&entry, "-", DeadReason::Poison, error, None)
+                .await;
+        }
+        let Some(raw) = entry.raw else {
+            let error = "stream entry has no envelope field \"m\"".to_string();
+            return self
+                .dead(&entry, "-", DeadReason::InvalidPayload, error, None)
+                .await;
+        };
+        let mut envelope = match Envelope::from_json(raw) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                return self
+                    .dead(&entry, "-", DeadReason::InvalidPayload, e.to_string(), None)
+                    .await
+            }
+        };
+        let key = envelope.key.clone();
+        if envelope.is_expired(Utc::now()) {
+            bump(&self.stats.expired, 1);
+            let error = format!("expired at {}", envelope.expires_at);
+            return self
+                .dead(&entry, &key, DeadReason::Expired, error, None)
+                .await;
+        }
+        if envelope.schema != M::SCHEMA {
+            let error = Error::SchemaMismatch {
+                expected: M::SCHEMA,
+                found: envelope.schema.clone(),
+            };
+            return self
+                .dead(
+                    &entry,
+                    &key,
+                    DeadReason::SchemaMismatch,
+                    error.to_string(),
+                    None,
+                )
+                .await;
+        }
+        if !M::VERSIONS.contains(&envelope.version) {
+            let error = unsupported::<M>(envelope.version).to_string();
+            return self
+                .dead(&entry, &key, DeadReason::VersionUnsupported, error, None)
+                .await;
+        }
+        let payload = std::mem::take(&mut envelope.payload);
+        let message = match M::decode(envelope.version, &payload) {
+            Ok(message) => message,
+            Err(e) => {
+                return self
+                    .dead(
+                        &entry,
+                        &key,
+                        DeadReason::InvalidPayload,
+                        e.to_string(),
+                        None,
+                    )
+                    .await
+            }
+        };
+        drop(payload);
+
+        match self
+            .client
+            .query::<bool>(redis::cmd("EXISTS").arg(keys.done(&key)))
+            .await
+        {
+            Ok(true) => {
+                bump(&self.stats.duplicates, 1);
+                return self.settle(&entry, &key, Action::Skip).await;
+            }
+            Ok(false) => {}
+            // Unsure whether it was handled: leave it pending, to be
+            // reclaimed after the visibility timeout.
+            Err(e) => {
+                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot check the idempotency key; leaving the message pending");
+                return;
+            }
+        }
+
+        let attempt = envelope.attempt;
+        let expires_at = envelope.expires_at.clone();
+        let delivery = Delivery {
+            message,
+            envelope,
+            partition: keys.partition().map(str::to_string),
+        };
+        let outcome = match AssertUnwindSafe((self.handler)(delivery))
+            .catch_unwind()
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let text = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "non-string panic".into());
+                Outcome::retry(format!("handler panicked: {text}"))
+            }
+        };
+
+        match outcome {
+            Outcome::Done => {
+                // The done mark must outlive every redelivery that could
+                // still be handled, i.e. until the message expires.
+                let remaining = chrono::DateTime::parse_from_rfc3339(&expires_at)
+                    .ok()
+                    .and_then(|at| (at.with_timezone(&Utc) - Utc::now()).to_std().ok())
+                    .unwrap_or(self.spec.ttl);
+                let ttl = remaining + self.spec.visibility_timeout;
+                self.settle(&entry, &key, Action::Done { ttl }).await;
+            }
+            Outcome::Fatal { error } => {
+                self.dead(&entry, &key, DeadReason::Fatal, error, Some(attempt))
+                    .await
+            }
+            Outcome::Retry { error, .. } if attempt >= self.spec.max_attempts => {
+                self.dead(&entry, &key, DeadReason::MaxAttempts, error, Some(attempt))
+                    .await
+            }
+            Outcome::Retry { after, error } => {
+                let delay = after.unwrap_or_else(|| backoff::delay(&self.spec.backoff, attempt));
+                let mut history = entry.history.clone();
+                history.push(self.attempt_record(attempt, error, Some(delay)));
+                match next_attempt(raw, &history) {
+                    Ok(delayed) => {
+                        self.settle(&entry, &key, Action::Retry { delay, delayed })
+                            .await
+                    }
+                    Err(e) => {
+                        self.dead(
+                            &entry,
+                            &key,
+                            DeadReason::InvalidPayload,
+                            e.to_string(),
+                            None,
+                        )
+                        .await
+                    }
+                }
+            }
+        }
+    }
+
+    fn attempt_record(&self, attempt: u32, error: String, delay: Option<Duration>) -> Attempt {
+        Attempt {
+            attempt,
+            at: envelope::timestamp(Utc::now()),
+            consumer: self.name.clone(),
+            error,
+            retry_in_ms: delay.map(millis),
+        }
+    }
+
+    /// Dead-letters an entry; `attempt` is the failed handler attempt to add
+    /// to the history, when a handler ran.
+    async fn dead(
+        &self,
+        entry: &Entry<'_>,
+        key: &str,
+        reason: DeadReason,
+        error: String,
+        attempt: Option<u32>,
+    ) {
+        let mut history = entry.history.clone();
+        if let Some(attempt) = attempt {
+            history.push(self.attempt_record(attempt, error.clone(), None));
+        }
+        let (envelope, raw) = match entry.raw.map(serde_json::from_str::<serde_json::Value>) {
+            Some(Ok(value)) => (Some(value), None),
+            Some(Err(_)) => (None, entry.raw.map(str::to_string)),
+            None => (None, None),
+        };
+        tracing::warn!(channel = %self.spec.qualified_name(), %reason, %error, "dead-lettering a message");
+        let letter = DeadLetter {
+            id: String::new(),
+            reason,
+            error,
+            dead_at: envelope::timestamp(Utc::now()),
+            channel: self.spec.qualified_name(),
+            partition: entry.keys.partition().map(str::to_string),
+            group: self.group.clone(),
+            consumer: self.name.clone(),
+            stream_id: entry.id.to_string(),
+            envelope,
+            raw,
+            history,
+        };
+        match serde_json::to_string(&letter) {
+            Ok(letter) => self.settle(entry, key, Action::Dead { letter }).await,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode a dead letter; leaving the message pending")
+            }
+        }
+    }
+
+    /// Runs the settle script, retrying passing Redis faults for up to the
+    /// visibility timeout; after that the message stays pending and is
+    /// reclaimed, which is safe.
+    async fn settle(&self, entry: &Entry<'_>, key: &str, action: Action) {
+        let keys = entry.keys;
+        let (stream, done, delayed, dlq) =
+            (keys.stream(), keys.done(key), keys.delayed(), keys.dlq());
+        let mut cmd = scripts::evalsha(&SETTLE, &[&stream, &done, &delayed, &dlq]);
+        cmd.arg(&self.group)
+            .arg(entry.id)
+            .arg(&self.name)
+            .arg(entry.deliveries);
+        let counter = match &action {
+            Action::Done { ttl } => {
+                cmd.arg("done").arg(millis(*ttl)).arg("").arg(0).arg(0);
+                &self.stats.done
+            }
+            Action::Skip => {
+                cmd.arg("skip").arg(0).arg("").arg(0).arg(0);
+                &self.stats.done
+            }
+            Action::Retry { delay, delayed } => {
+                cmd.arg("retry")
+                    .arg(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+                    .arg(delayed)
+                    .arg(millis(self.spec.retention.max_age))
+                    .arg(0);
+                &self.stats.retried
+            }
+            Action::Dead { letter } => {
+                cmd.arg("dead")
+                    .arg(0)
+                    .arg(letter)
+                    .arg(millis(dlq::RETENTION))
+                    .arg(dlq::MAX_LEN);
+                &self.stats.dead
+            }
+        };
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match self.client.query::<String>(&cmd).await {
+                Ok(status) if status == "ok" => {
+                    if !matches!(action, Action::Skip) {
+                        bump(counter, 1);
+                    }
+                    return;
+                }
+                Ok(_) => {
+                    bump(&self.stats.stale, 1);
+                    tracing::info!(channel = %self.spec.qualified_name(), entry = entry.id, "another consumer took this message over; not settling it");
+                    return;
+                }
+                Err(e) if e.is_transient() && started.elapsed() < self.spec.visibility_timeout => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(e) => {
+                    tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot settle a message; it stays pending and will be reclaimed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Moves due retries back to the stream until shutdown.
+    async fn move_loop(self: Arc<Self>, partitions: Vec<ChannelKeys>) {
+        const CHUNK: usize = 100;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.options.poll_interval) => {}
+                () = self.shutdown.cancelled() => return,
+            }
+            for keys in &partitions {
+                let (delayed, stream) = (keys.delayed(), keys.stream());
+                loop {
+                    let moved: Result<usize, Error> = self
+                        .client
+                        .query(
+                            scripts::evalsha(&MOVE_DUE, &[&delayed, &stream])
+                                .arg(CHUNK)
+                                .arg(self.spec.retention.max_len.unwrap_or(0))
+                                .arg(millis(self.spec.retention.max_age)),
+                        )
+                        .await;
+                    match moved {
+                        Ok(moved) if moved == CHUNK => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "moving due retries failed");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One stream entry being processed.
+struct Entry<'a> {
+    keys: &'a ChannelKeys,
+    id: &'a str,
+    deliveries: usize,
+    /// The envelope text, as stored.
+    raw: Option<&'a str>,
+    history: Vec<Attempt>,
+}
+
+/// The delayed-set member for the next attempt: the envelope with its
+/// attempt raised, and the history so far.
+fn next_attempt(raw: &str, history: &[Attempt]) -> Result<String, Error> {
+    let mut envelope = Envelope::from_json(raw)?;
+    envelope.attempt += 1;
+    Ok(serde_json::json!({
+        "m": envelope.to_json()?,
+        "h": serde_json::to_string(history)?,
+    })
+    .to_string())
+}

@@ -1,0 +1,187 @@
+//! The wire envelope, exactly as `schemas/courier/envelope.v1.json` defines
+//! it, and the attempt history that travels beside it.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use courier_schema::Validator;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Error;
+
+/// The envelope schema, embedded from `schemas/courier/`.
+pub const ENVELOPE_SCHEMA: &str = include_str!("../../../schemas/courier/envelope.v1.json");
+
+/// One message on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// `<domain>.<message>` of the payload.
+    pub schema: String,
+    /// Version of the payload's schema.
+    pub version: u32,
+    /// Message id (a UUID); a retry keeps it, a replay gets a new one.
+    pub id: String,
+    /// Idempotency key.
+    pub key: String,
+    /// When it was published (RFC 3339, UTC).
+    pub created_at: String,
+    /// After this instant it is dead-lettered as expired.
+    pub expires_at: String,
+    /// Delivery attempt, from 1.
+    pub attempt: u32,
+    /// The publishing process.
+    pub producer: String,
+    /// Ties together the messages caused by one event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// W3C trace context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// Priority on priority transports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+    /// The message itself.
+    pub payload: Value,
+}
+
+/// One failed attempt, kept with the message through retries and into the
+/// dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The attempt number that failed.
+    pub attempt: u32,
+    /// When it failed (RFC 3339).
+    pub at: String,
+    /// The consumer that ran it.
+    pub consumer: String,
+    /// What the handler reported.
+    pub error: String,
+    /// The delay scheduled before the next attempt, if one was scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_in_ms: Option<u64>,
+}
+
+fn envelope_validator() -> Result<&'static Validator, Error> {
+    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+    if let Some(validator) = VALIDATOR.get() {
+        return Ok(validator);
+    }
+    let schema: Value = serde_json::from_str(ENVELOPE_SCHEMA)?;
+    let validator = Validator::compile(&schema).map_err(|problems| Error::EmbeddedSchema {
+        schema: "courier.envelope",
+        version: 1,
+        problems: problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    })?;
+    Ok(VALIDATOR.get_or_init(|| validator))
+}
+
+impl Envelope {
+    /// Serializes the envelope after checking it against the envelope
+    /// schema: the runtime never writes what its own schema rejects.
+    pub fn to_json(&self) -> Result<String, Error> {
+        let value = serde_json::to_value(self)?;
+        envelope_validator()?
+            .validate(&value)
+            .map_err(|errors| Error::InvalidEnvelope {
+                errors: errors.iter().map(ToString::to_string).collect(),
+            })?;
+        Ok(serde_json::to_string(&value)?)
+    }
+
+    /// Parses and checks an envelope read from Redis.
+    pub fn from_json(text: &str) -> Result<Envelope, Error> {
+        let value: Value = serde_json::from_str(text).map_err(|e| Error::InvalidEnvelope {
+            errors: vec![format!("not JSON: {e}")],
+        })?;
+        envelope_validator()?
+            .validate(&value)
+            .map_err(|errors| Error::InvalidEnvelope {
+                errors: errors.iter().map(ToString::to_string).collect(),
+            })?;
+        serde_json::from_value(value).map_err(|e| Error::InvalidEnvelope {
+            errors: vec![e.to_string()],
+        })
+    }
+
+    /// Whether the message expired at `now`. An unparsable time cannot
+    /// reach here: the envelope schema checks the date-time format.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        DateTime::parse_from_rfc3339(&self.expires_at).is_ok_and(|expires| expires <= now)
+    }
+}
+
+/// An instant as the envelope writes it: RFC 3339, UTC, milliseconds.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `now + ttl`, saturating at the end of year 9999 (the last instant RFC
+/// 3339 can write) instead of overflowing.
+pub fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    let last = DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(now);
+    chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .map_or(last, |at| at.min(last))
+}
+
+/// A new message id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn envelope() -> Envelope {
+        let now = Utc::now();
+        Envelope {
+            schema: "shop.order".into(),
+            version: 2,
+            id: new_id(),
+            key: "o-1".into(),
+            created_at: timestamp(now),
+            expires_at: timestamp(expiry(now, Duration::from_secs(60))),
+            attempt: 1,
+            producer: "test".into(),
+            correlation_id: None,
+            traceparent: None,
+            priority: None,
+            payload: json!({"order_id": "o-1"}),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_checks_the_schema() {
+        let e = envelope();
+        let text = e.to_json().unwrap();
+        assert_eq!(Envelope::from_json(&text).unwrap(), e);
+        assert!(!e.is_expired(Utc::now()));
+
+        let mut bad = e.clone();
+        bad.traceparent = Some("not-a-traceparent".into());
+        assert!(matches!(bad.to_json(), Err(Error::InvalidEnvelope { .. })));
+
+        let err = Envelope::from_json(r#"{"schema": "x"}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("missing required property \"version\""),
+            "{err}"
+        );
+        assert!(Envelope::from_json("{not json").is_err());
+    }
+
+    #[test]
+    fn expiry_saturates() {
+        let far = expiry(Utc::now(), Duration::from_secs(u64::MAX));
+        assert_eq!(timestamp(far), "9999-12-31T23:59:59.000Z");
+    }
+}

@@ -1,0 +1,118 @@
+//! Redis key names: the only place that builds them.
+//!
+//! Every key of one channel partition shares the hash tag
+//! `{<domain>.<channel>[#<partition>]}`, so every multi-key script touches
+//! one cluster slot:
+//!
+//! ```text
+//! <namespace>:{contact_center.intake#emea}:stream
+//! <namespace>:{contact_center.intake#emea}:dlq
+//! <namespace>:{contact_center.intake#emea}:delayed
+//! <namespace>:{contact_center.intake#emea}:idem:<idempotency key>
+//! <namespace>:{contact_center.intake#emea}:done:<idempotency key>
+//! ```
+
+use crate::spec::ChannelSpec;
+
+/// The keys of one channel, or of one partition of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelKeys {
+    /// `<namespace>:{<domain>.<channel>[#<partition>]}:`, ending in a colon.
+    prefix: String,
+    /// The partition, if the channel is partitioned.
+    partition: Option<String>,
+}
+
+impl ChannelKeys {
+    /// Keys of `spec`'s channel (`partition` when partitioned) in `namespace`.
+    pub fn new(namespace: &str, spec: &ChannelSpec, partition: Option<&str>) -> Self {
+        let tag = match partition {
+            Some(partition) => format!("{}.{}#{partition}", spec.domain, spec.name),
+            None => format!("{}.{}", spec.domain, spec.name),
+        };
+        Self {
+            prefix: format!("{namespace}:{{{tag}}}:"),
+            partition: partition.map(str::to_string),
+        }
+    }
+
+    /// The partition these keys belong to.
+    pub fn partition(&self) -> Option<&str> {
+        self.partition.as_deref()
+    }
+
+    /// The stream of messages.
+    pub fn stream(&self) -> String {
+        self.part("stream")
+    }
+
+    /// The dead-letter stream.
+    pub fn dlq(&self) -> String {
+        self.part("dlq")
+    }
+
+    /// The sorted set of messages waiting for a retry or a scheduled time.
+    pub fn delayed(&self) -> String {
+        self.part("delayed")
+    }
+
+    /// Holds the first message id published with `key`, for the dedup window.
+    pub fn idem(&self, key: &str) -> String {
+        format!("{}idem:{key}", self.prefix)
+    }
+
+    /// Marks `key` handled.
+    pub fn done(&self, key: &str) -> String {
+        format!("{}done:{key}", self.prefix)
+    }
+
+    /// A pattern matching every key of this channel partition, for tools.
+    pub fn pattern(&self) -> String {
+        format!("{}*", self.prefix)
+    }
+
+    fn part(&self, part: &str) -> String {
+        format!("{}{part}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use courier_schema::{Backoff, Retention, Transport};
+    use std::time::Duration;
+
+    pub(crate) const SPEC: ChannelSpec = ChannelSpec {
+        domain: "shop",
+        name: "orders",
+        schema: "shop.order",
+        transport: Transport::Stream,
+        ttl: Duration::from_secs(60),
+        visibility_timeout: Duration::from_secs(30),
+        dedup_window: Duration::from_secs(60),
+        max_attempts: 3,
+        backoff: Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(100),
+            multiplier: 2.0,
+        },
+        retention: Retention {
+            max_len: None,
+            max_age: Duration::from_secs(120),
+        },
+        max_depth: None,
+        sla: None,
+        partitions: None,
+    };
+
+    #[test]
+    fn keys_share_one_hash_tag() {
+        let keys = ChannelKeys::new("prod", &SPEC, None);
+        assert_eq!(keys.stream(), "prod:{shop.orders}:stream");
+        assert_eq!(keys.idem("o-1"), "prod:{shop.orders}:idem:o-1");
+        let keys = ChannelKeys::new("t1", &SPEC, Some("eu"));
+        assert_eq!(keys.dlq(), "t1:{shop.orders#eu}:dlq");
+        assert_eq!(keys.done("k"), "t1:{shop.orders#eu}:done:k");
+        assert_eq!(keys.pattern(), "t1:{shop.orders#eu}:*");
+    }
+}

@@ -1,0 +1,823 @@
+//! The `stream` transport against real `redis-server` processes: every
+//! promise of the runtime, one test each.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use contact_center_contracts::channels;
+use contact_center_contracts::{ClassifiedTask, Interaction, InteractionV1};
+use courier::{
+    Backoff, Backpressure, CancellationToken, ChannelSpec, Consumer, ConsumerOptions,
+    ConsumerReport, DeadReason, Delivery, DlqFilter, Error, Outcome, Producer, PublishOptions,
+};
+use courier_suites::{client, interaction, keys_without_ttl, raw, task_for, RedisServer};
+use serde_json::json;
+
+/// The intake channel with short timeouts, so failures show within a test.
+static INTAKE: ChannelSpec = ChannelSpec {
+    name: "intake_test",
+    visibility_timeout: Duration::from_millis(600),
+    max_attempts: 3,
+    backoff: Backoff {
+        initial: Duration::from_millis(200),
+        max: Duration::from_secs(1),
+        multiplier: 3.0,
+    },
+    partitions: None,
+    max_depth: None,
+    ..channels::intake::SPEC
+};
+
+/// Where the intake handler's effect goes: one classified task per contact.
+static TASKS: ChannelSpec = ChannelSpec {
+    name: "tasks_test",
+    ..channels::billing::SPEC
+};
+
+fn quick() -> ConsumerOptions {
+    ConsumerOptions {
+        block: Duration::from_millis(100),
+        poll_interval: Duration::from_millis(20),
+        claim_interval: Some(Duration::from_millis(100)),
+        grace: Duration::from_secs(2),
+        ..ConsumerOptions::default()
+    }
+}
+
+/// Runs `consumer` with `handler` until `done` says so (checked every
+/// 20 ms) or `limit` passes, then shuts it down and returns its report.
+async fn run_until<F, Fut>(
+    consumer: Consumer<Interaction>,
+    handler: F,
+    limit: Duration,
+    done: impl Fn(&ConsumerReport) -> bool,
+) -> ConsumerReport
+where
+    F: Fn(Delivery<Interaction>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+{
+    let stats = consumer.stats();
+    let token = CancellationToken::new();
+    let run = tokio::spawn({
+        let token = token.clone();
+        async move { consumer.run_until(handler, token).await }
+    });
+    let started = Instant::now();
+    while started.elapsed() < limit && !done(&stats.snapshot()) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    token.cancel();
+    run.await.unwrap().unwrap()
+}
+
+fn first_version(message: &Interaction) -> &InteractionV1 {
+    match message {
+        Interaction::V1(v1) => v1,
+    }
+}
+
+#[tokio::test]
+async fn a_second_publish_with_the_same_key_is_a_duplicate() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let producer = Producer::new(&client, &INTAKE);
+    let first = producer.publish(&interaction(1)).await.unwrap();
+    let second = producer.publish(&interaction(1)).await.unwrap();
+    assert!(!first.duplicate);
+    assert!(second.duplicate);
+    assert_eq!(second.id, first.id);
+    // Batches dedupe too, within the batch and against earlier publishes.
+    let batch = producer
+        .publish_many(
+            &[interaction(1), interaction(2), interaction(2)],
+            &PublishOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        batch.iter().map(|p| p.duplicate).collect::<Vec<_>>(),
+        [true, false, true]
+    );
+    assert_eq!(batch[0].id, first.id);
+    assert_eq!(batch[2].id, batch[1].id);
+    let len: u64 = redis::cmd("XLEN")
+        .arg(client.keys(&INTAKE, None).stream())
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(len, 2);
+}
+
+#[tokio::test]
+async fn a_consumer_killed_before_acknowledging_is_taken_over_and_the_effect_happens_once() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let producer = Producer::new(&client, &INTAKE);
+    // Message 1: the first consumer dies before doing anything.
+    // Message 2: it dies after its effect (publishing the derived task) but
+    // before its acknowledgement.
+    producer.publish(&interaction(1)).await.unwrap();
+    producer.publish(&interaction(2)).await.unwrap();
+
+    let calls = Arc::new(AtomicU32::new(0));
+    let tasks = Producer::new(&client, &TASKS);
+    let doomed = Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let token = CancellationToken::new();
+    let reached = Arc::new(AtomicU32::new(0));
+    let first = tokio::spawn({
+        let (tasks, calls, reached) = (tasks.clone(), calls.clone(), reached.clone());
+        let token = token.clone();
+        async move {
+            doomed
+                .run_until(
+                    move |delivery: Delivery<Interaction>| {
+                        let (tasks, calls, reached) =
+                            (tasks.clone(), calls.clone(), reached.clone());
+                        async move {
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            let n = if delivery.key().ends_with('2') { 2 } else { 1 };
+                            if n == 2 {
+                                tasks.publish(&task_for(2)).await.unwrap();
+                            }
+                            reached.fetch_add(1, Ordering::SeqCst);
+                            // Hang until the process "dies".
+                            std::future::pending::<()>().await;
+                            Outcome::Done
+                        }
+                    },
+                    token,
+                )
+                .await
+        }
+    });
+    let started = Instant::now();
+    while reached.load(Ordering::SeqCst) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "first consumer never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.abort();
+    let _ = first.await;
+
+    let survivor =
+        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let report = run_until(
+        survivor,
+        {
+            let (tasks, calls) = (tasks.clone(), calls.clone());
+            move |delivery: Delivery<Interaction>| {
+                let (tasks, calls) = (tasks.clone(), calls.clone());
+                async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let n = if delivery.key().ends_with('2') { 2 } else { 1 };
+                    let published = tasks.publish(&task_for(n)).await.unwrap();
+                    assert_eq!(published.duplicate, n == 2, "contact {n}");
+                    Outcome::Done
+                }
+            }
+        },
+        Duration::from_secs(10),
+        |r| r.done >= 2,
+    )
+    .await;
+    assert_eq!(report.claimed, 2, "{report:?}");
+    assert_eq!(report.done, 2, "{report:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    let tasks_len: u64 = redis::cmd("XLEN")
+        .arg(client.keys(&TASKS, None).stream())
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        tasks_len, 2,
+        "one derived task per contact, though contact 2 was handled twice"
+    );
+}
+
+#[tokio::test]
+async fn failing_twice_then_succeeding_retries_with_growing_jittered_bounded_delays() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let producer = Producer::new(&client, &INTAKE);
+    const MESSAGES: u64 = 20;
+    let batch: Vec<_> = (0..MESSAGES).map(interaction).collect();
+    producer
+        .publish_many(&batch, &PublishOptions::default())
+        .await
+        .unwrap();
+
+    type Attempts = HashMap<String, Vec<(u32, Instant)>>;
+    let seen: Arc<Mutex<Attempts>> = Arc::default();
+    let consumer =
+        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let report = run_until(
+        consumer,
+        {
+            let seen = seen.clone();
+            move |delivery: Delivery<Interaction>| {
+                let seen = seen.clone();
+                async move {
+                    let attempt = delivery.attempt();
+                    seen.lock()
+                        .unwrap()
+                        .entry(delivery.key().to_string())
+                        .or_default()
+                        .push((attempt, Instant::now()));
+                    if attempt < 3 {
+                        Outcome::retry(format!("downstream busy on attempt {attempt}"))
+                    } else {
+                        Outcome::Done
+                    }
+                }
+            }
+        },
+        Duration::from_secs(15),
+        |r| r.done >= MESSAGES,
+    )
+    .await;
+    assert_eq!(report.done, MESSAGES, "{report:?}");
+    assert_eq!(report.retried, 2 * MESSAGES);
+    assert_eq!(report.dead, 0);
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len() as u64, MESSAGES);
+    let (mut first_gaps, mut second_gaps) = (Vec::new(), Vec::new());
+    for attempts in seen.values() {
+        let numbers: Vec<u32> = attempts.iter().map(|(a, _)| *a).collect();
+        assert_eq!(
+            numbers,
+            [1, 2, 3],
+            "each message handled three times, once successfully"
+        );
+        first_gaps.push(attempts[1].1 - attempts[0].1);
+        second_gaps.push(attempts[2].1 - attempts[1].1);
+    }
+    // Bounded: 200 ms then 600 ms, plus the mover's polling and scheduling.
+    let slack = Duration::from_millis(250);
+    assert!(
+        first_gaps
+            .iter()
+            .all(|g| *g <= Duration::from_millis(200) + slack),
+        "{first_gaps:?}"
+    );
+    assert!(
+        second_gaps
+            .iter()
+            .all(|g| *g <= Duration::from_millis(600) + slack),
+        "{second_gaps:?}"
+    );
+    // Jittered: delays spread over the window instead of repeating.
+    let spread = |gaps: &[Duration]| {
+        gaps.iter()
+            .max()
+            .unwrap()
+            .saturating_sub(*gaps.iter().min().unwrap())
+    };
+    assert!(
+        spread(&second_gaps) > Duration::from_millis(100),
+        "{second_gaps:?}"
+    );
+    // Growing: the second window is three times the first.
+    let mean = |gaps: &[Duration]| gaps.iter().sum::<Duration>() / gaps.len() as u32;
+    assert!(
+        mean(&second_gaps) > mean(&first_gaps),
+        "{first_gaps:?} vs {second_gaps:?}"
+    );
+}
+
+#[tokio::test]
+async fn always_failing_goes_to_the_dlq_and_replays_after_a_fix() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let producer = Producer::new(&client, &INTAKE);
+    let published = producer.publish(&interaction(7)).await.unwrap();
+
+    let broken = Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let report = run_until(
+        broken,
+        |_delivery: Delivery<Interaction>| async { Outcome::retry("classifier model unavailable") },
+        Duration::from_secs(10),
+        |r| r.dead >= 1,
+    )
+    .await;
+    assert_eq!((report.retried, report.dead), (2, 1), "{report:?}");
+
+    let dlq = client.dlq(&INTAKE);
+    let letters = dlq.list(&DlqFilter::default()).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(letter.reason, DeadReason::MaxAttempts);
+    assert_eq!(letter.error, "classifier model unavailable");
+    assert_eq!(
+        letter.history.iter().map(|a| a.attempt).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert!(letter.history[..2].iter().all(|a| a.retry_in_ms.is_some()));
+    assert_eq!(letter.envelope.as_ref().unwrap()["id"], json!(published.id));
+    assert_eq!(letter.version(), Some(1));
+    let filtered = DlqFilter {
+        reason: Some(DeadReason::Expired),
+        ..DlqFilter::default()
+    };
+    assert!(dlq.list(&filtered).await.unwrap().is_empty());
+
+    let new_id = dlq.replay(&letter.id).await.unwrap();
+    assert_ne!(new_id, published.id);
+    assert_eq!(dlq.len().await.unwrap(), 0);
+    assert!(matches!(
+        dlq.replay(&letter.id).await,
+        Err(Error::DeadLetterNotFound { .. })
+    ));
+
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let fixed = Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let report = run_until(
+        fixed,
+        {
+            let handled = handled.clone();
+            move |delivery: Delivery<Interaction>| {
+                let handled = handled.clone();
+                async move {
+                    handled.lock().unwrap().push((
+                        delivery.id().to_string(),
+                        delivery.attempt(),
+                        first_version(&delivery.message).text.to_string(),
+                    ));
+                    Outcome::Done
+                }
+            }
+        },
+        Duration::from_secs(5),
+        |r| r.done >= 1,
+    )
+    .await;
+    assert_eq!(report.done, 1);
+    assert_eq!(
+        *handled.lock().unwrap(),
+        [(new_id, 1, "Contact number 7".to_string())]
+    );
+    assert_eq!(
+        keys_without_ttl(&server, client.namespace()).await,
+        Vec::<String>::new()
+    );
+}
+
+/// Writes a raw stream entry, as a foreign or broken producer would.
+async fn xadd(server: &RedisServer, stream: &str, envelope: &str) {
+    let _: String = redis::cmd("XADD")
+        .arg(stream)
+        .arg("*")
+        .arg("m")
+        .arg(envelope)
+        .query_async(&mut raw(server).await)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn bad_messages_are_dead_lettered_with_their_reason_and_the_consumer_keeps_going() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let producer = Producer::new(&client, &INTAKE);
+    let stream = client.keys(&INTAKE, None).stream();
+
+    // Expired: a 1 ms lifetime.
+    let short = PublishOptions {
+        ttl: Some(Duration::from_millis(1)),
+        ..PublishOptions::default()
+    };
+    producer
+        .publish_with(&interaction(1), &short)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let good = serde_json::to_value(interaction(2)).unwrap();
+    let envelope = |schema: &str, version: u32, payload: serde_json::Value| {
+        json!({
+            "schema": schema, "version": version, "id": courier_suites::uuid(99),
+            "key": format!("raw-{schema}-{version}"), "created_at": "2026-11-28T09:00:00Z",
+            "expires_at": "2999-01-01T00:00:00Z", "attempt": 1, "producer": "foreign",
+            "payload": payload
+        })
+        .to_string()
+    };
+    xadd(
+        &server,
+        &stream,
+        &envelope("contact_center.unknown", 1, good.clone()),
+    )
+    .await;
+    xadd(
+        &server,
+        &stream,
+        &envelope("contact_center.interaction", 9, good.clone()),
+    )
+    .await;
+    xadd(
+        &server,
+        &stream,
+        "{\"schema\": \"contact_center.interaction\", \"vers",
+    )
+    .await;
+    let mut too_long = good.clone();
+    too_long["text"] = json!("x".repeat(4001));
+    xadd(
+        &server,
+        &stream,
+        &envelope("contact_center.interaction", 1, too_long),
+    )
+    .await;
+    // And a good message after all of them.
+    producer.publish(&interaction(3)).await.unwrap();
+
+    let handled = Arc::new(AtomicU32::new(0));
+    let consumer =
+        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let report = run_until(
+        consumer,
+        {
+            let handled = handled.clone();
+            move |_delivery: Delivery<Interaction>| {
+                let handled = handled.clone();
+                async move {
+                    handled.fetch_add(1, Ordering::SeqCst);
+                    Outcome::Done
+                }
+            }
+        },
+        Duration::from_secs(5),
+        |r| r.dead >= 5 && r.done >= 1,
+    )
+    .await;
+    assert_eq!(
+        (report.dead, report.done, report.expired),
+        (5, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+
+    let letters = client
+        .dlq(&INTAKE)
+        .list(&DlqFilter::default())
+        .await
+        .unwrap();
+    let reasons: Vec<(DeadReason, &str)> = letters
+        .iter()
+        .map(|l| (l.reason, l.error.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 5);
+    assert_eq!(reasons[0].0, DeadReason::Expired);
+    assert_eq!(
+        reasons[1],
+        (
+            DeadReason::SchemaMismatch,
+            "message of schema \"contact_center.unknown\" on a channel of schema \"contact_center.interaction\""
+        )
+    );
+    assert_eq!(
+        reasons[2],
+        (
+            DeadReason::VersionUnsupported,
+            "contact_center.interaction v9 is not readable here; this consumer reads versions [1]"
+        )
+    );
+    assert_eq!(reasons[3].0, DeadReason::InvalidPayload);
+    assert!(reasons[3].1.contains("not JSON"), "{}", reasons[3].1);
+    assert!(letters[3].raw.is_some() && letters[3].envelope.is_none());
+    assert_eq!(
+        reasons[4],
+        (
+            DeadReason::InvalidPayload,
+            "contact_center.interaction v1 payload is invalid: /text: string of 4001 characters is longer than maxLength 4000"
+        )
+    );
+}
+
+#[tokio::test]
+async fn ten_thousand_messages_with_random_failures_are_each_handled_once_or_dead_lettered() {
+    static BULK: ChannelSpec = ChannelSpec {
+        name: "bulk_test",
+        max_attempts: 4,
+        backoff: Backoff {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(50),
+            multiplier: 2.0,
+        },
+        ..INTAKE
+    };
+    const MESSAGES: u64 = 10_000;
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let producer = Producer::new(&client, &BULK);
+    let all: Vec<_> = (0..MESSAGES).map(interaction).collect();
+    for chunk in all.chunks(500) {
+        producer
+            .publish_many(chunk, &PublishOptions::default())
+            .await
+            .unwrap();
+    }
+
+    let effects: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let consumer =
+        Consumer::<Interaction>::new(&client, &BULK, "classifier").with_options(ConsumerOptions {
+            concurrency: 8,
+            ..quick()
+        });
+    let report = run_until(
+        consumer,
+        {
+            let effects = effects.clone();
+            move |delivery: Delivery<Interaction>| {
+                let effects = effects.clone();
+                async move {
+                    if fastrand::u8(..10) == 0 {
+                        return Outcome::retry("random failure");
+                    }
+                    *effects
+                        .lock()
+                        .unwrap()
+                        .entry(delivery.key().to_string())
+                        .or_default() += 1;
+                    Outcome::Done
+                }
+            }
+        },
+        Duration::from_secs(120),
+        |r| r.done + r.dead >= MESSAGES,
+    )
+    .await;
+    let effects = effects.lock().unwrap().clone();
+    let twice: Vec<_> = effects.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "handled twice: {twice:?}");
+    assert_eq!(effects.len() as u64, report.done);
+    let dead = client.dlq(&BULK).len().await.unwrap();
+    assert_eq!(dead, report.dead);
+    assert_eq!(
+        report.done + dead,
+        MESSAGES,
+        "lost {}: {report:?}",
+        MESSAGES - report.done - dead
+    );
+    println!("10,000 messages: {report:?}");
+    assert_eq!(
+        keys_without_ttl(&server, client.namespace()).await,
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_late_acknowledgement_after_a_takeover_is_refused() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    Producer::new(&client, &INTAKE)
+        .publish(&interaction(5))
+        .await
+        .unwrap();
+
+    let slow = Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let slow_stats = slow.stats();
+    let token = CancellationToken::new();
+    let slow_run = tokio::spawn({
+        let token = token.clone();
+        async move {
+            slow.run_until(
+                |_d: Delivery<Interaction>| async {
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    Outcome::Done
+                },
+                token,
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let fast = Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let report = run_until(
+        fast,
+        |_d: Delivery<Interaction>| async { Outcome::Done },
+        Duration::from_secs(5),
+        |r| r.done >= 1,
+    )
+    .await;
+    assert_eq!((report.claimed, report.done), (1, 1), "{report:?}");
+    let started = Instant::now();
+    while slow_stats.snapshot().stale == 0 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    token.cancel();
+    let slow_report = slow_run.await.unwrap().unwrap();
+    assert_eq!(
+        (slow_report.done, slow_report.stale),
+        (0, 1),
+        "{slow_report:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_channel_refuses_or_waits() {
+    static SMALL: ChannelSpec = ChannelSpec {
+        name: "small_test",
+        max_depth: Some(3),
+        ..INTAKE
+    };
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let producer = Producer::new(&client, &SMALL);
+    for n in 0..3 {
+        producer.publish(&interaction(n)).await.unwrap();
+    }
+    let err = producer.publish(&interaction(3)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ChannelFull {
+                depth: 3,
+                max_depth: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.kind(), courier::ErrorKind::Backpressure);
+    // A duplicate is still answered while full.
+    assert!(producer.publish(&interaction(0)).await.unwrap().duplicate);
+
+    let consumer =
+        Consumer::<Interaction>::new(&client, &SMALL, "classifier").with_options(quick());
+    let token = CancellationToken::new();
+    let run = tokio::spawn({
+        let token = token.clone();
+        async move {
+            consumer
+                .run_until(|_d: Delivery<Interaction>| async { Outcome::Done }, token)
+                .await
+        }
+    });
+    let waiting = PublishOptions {
+        backpressure: Backpressure::Wait(Duration::from_secs(5)),
+        ..PublishOptions::default()
+    };
+    let published = producer
+        .publish_with(&interaction(3), &waiting)
+        .await
+        .unwrap();
+    assert!(!published.duplicate);
+    token.cancel();
+    run.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn work_survives_a_redis_restart() {
+    let mut server =
+        RedisServer::start_with(courier_suites::RedisOptions::default().with_aof("always"))
+            .unwrap();
+    let client = client(&server).await;
+    let producer = Producer::new(&client, &INTAKE);
+    let batch: Vec<_> = (0..50).map(interaction).collect();
+    producer
+        .publish_many(&batch, &PublishOptions::default())
+        .await
+        .unwrap();
+
+    let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let consumer =
+        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let stats = consumer.stats();
+    let token = CancellationToken::new();
+    let run = tokio::spawn({
+        let (token, seen) = (token.clone(), seen.clone());
+        async move {
+            consumer
+                .run_until(
+                    move |d: Delivery<Interaction>| {
+                        let seen = seen.clone();
+                        async move {
+                            *seen.lock().unwrap().entry(d.key().to_string()).or_default() += 1;
+                            Outcome::Done
+                        }
+                    },
+                    token,
+                )
+                .await
+        }
+    });
+    let started = Instant::now();
+    while stats.snapshot().done < 50 {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    server.start_again().unwrap();
+    let batch: Vec<_> = (50..100).map(interaction).collect();
+    producer
+        .publish_many(&batch, &PublishOptions::default())
+        .await
+        .unwrap();
+    while stats.snapshot().done < 100 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            stats.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    token.cancel();
+    run.await.unwrap().unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 100);
+    assert!(seen.values().all(|n| *n == 1));
+}
+
+#[tokio::test]
+async fn shutdown_finishes_work_in_flight() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    Producer::new(&client, &INTAKE)
+        .publish(&interaction(1))
+        .await
+        .unwrap();
+    let consumer =
+        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let stats = consumer.stats();
+    let token = CancellationToken::new();
+    let run = tokio::spawn({
+        let token = token.clone();
+        async move {
+            consumer
+                .run_until(
+                    |_d: Delivery<Interaction>| async {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        Outcome::Done
+                    },
+                    token,
+                )
+                .await
+        }
+    });
+    while stats.snapshot().delivered == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    token.cancel();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(
+        report.done, 1,
+        "the handler in flight finished before shutdown: {report:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_consumer_reads_every_released_version() {
+    static TASKS_V: ChannelSpec = ChannelSpec {
+        name: "versions_test",
+        ..channels::billing::SPEC
+    };
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let v2 = Producer::new(&client, &TASKS_V);
+    v2.publish(&task_for(1)).await.unwrap();
+    let v1: contact_center_contracts::ClassifiedTaskV1 = serde_json::from_value({
+        let mut task = serde_json::to_value(task_for(2)).unwrap();
+        task.as_object_mut().unwrap().remove("sentiment");
+        task
+    })
+    .unwrap();
+    Producer::new(&client, &TASKS_V).publish(&v1).await.unwrap();
+
+    let versions = Arc::new(Mutex::new(Vec::new()));
+    let consumer =
+        Consumer::<ClassifiedTask>::new(&client, &TASKS_V, "specialists").with_options(quick());
+    let stats = consumer.stats();
+    let token = CancellationToken::new();
+    let run = tokio::spawn({
+        let (token, versions) = (token.clone(), versions.clone());
+        async move {
+            consumer
+                .run_until(
+                    move |d: Delivery<ClassifiedTask>| {
+                        let versions = versions.clone();
+                        async move {
+                            versions.lock().unwrap().push(match d.message {
+                                ClassifiedTask::V1(_) => 1,
+                                ClassifiedTask::V2(_) => 2,
+                            });
+                            Outcome::Done
+                        }
+                    },
+                    token,
+                )
+                .await
+        }
+    });
+    let started = Instant::now();
+    while stats.snapshot().done < 2 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    token.cancel();
+    run.await.unwrap().unwrap();
+    assert_eq!(*versions.lock().unwrap(), [2, 1]);
+}
