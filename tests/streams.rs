@@ -821,3 +821,241 @@ async fn a_consumer_reads_every_released_version() {
     run.await.unwrap().unwrap();
     assert_eq!(*versions.lock().unwrap(), [2, 1]);
 }
+
+#[tokio::test]
+async fn a_message_whose_key_is_done_is_acknowledged_and_skipped() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let producer = Producer::new(&client, &INTAKE);
+    producer.publish(&interaction(1)).await.unwrap();
+    // The same envelope appended again once the first is done, as a
+    // producer outside courier (or one past the dedup window) would.
+    let stream = client.keys(&INTAKE, None).stream();
+    let mut conn = raw(&server).await;
+    let first: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(&stream)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let copy = first[0].1[0].1.clone();
+    let handled = Arc::new(AtomicU32::new(0));
+    let consumer =
+        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let stats = consumer.stats();
+    let token = CancellationToken::new();
+    let run = tokio::spawn({
+        let (token, handled) = (token.clone(), handled.clone());
+        async move {
+            consumer
+                .run_until(
+                    move |_d: Delivery<Interaction>| {
+                        let handled = handled.clone();
+                        async move {
+                            handled.fetch_add(1, Ordering::SeqCst);
+                            Outcome::Done
+                        }
+                    },
+                    token,
+                )
+                .await
+        }
+    });
+    let started = Instant::now();
+    while stats.snapshot().done < 1 {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    xadd(&server, &stream, &copy).await;
+    while stats.snapshot().duplicates < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            stats.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    token.cancel();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+    assert_eq!((report.done, report.duplicates), (1, 1), "{report:?}");
+    let pending: (
+        u64,
+        Option<String>,
+        Option<String>,
+        Option<Vec<(String, String)>>,
+    ) = redis::cmd("XPENDING")
+        .arg(&stream)
+        .arg("classifier")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(pending.0, 0, "the skipped duplicate was acknowledged");
+}
+
+#[tokio::test]
+async fn a_message_delivered_too_often_is_dead_lettered_as_poison() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    Producer::new(&client, &INTAKE)
+        .publish(&interaction(1))
+        .await
+        .unwrap();
+    let stream = client.keys(&INTAKE, None).stream();
+    let mut conn = raw(&server).await;
+    // Consumers that crashed on it again and again: delivered 3 times.
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("classifier")
+        .arg("0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let read: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("classifier")
+        .arg("crashed")
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let id = read.keys[0].ids[0].id.clone();
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg(&stream)
+        .arg("classifier")
+        .arg("crashed")
+        .arg(0)
+        .arg(&id)
+        .arg("IDLE")
+        .arg(10_000)
+        .arg("RETRYCOUNT")
+        .arg(3)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let handled = Arc::new(AtomicU32::new(0));
+    let consumer =
+        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let report = run_until(
+        consumer,
+        {
+            let handled = handled.clone();
+            move |_d: Delivery<Interaction>| {
+                let handled = handled.clone();
+                async move {
+                    handled.fetch_add(1, Ordering::SeqCst);
+                    Outcome::Done
+                }
+            }
+        },
+        Duration::from_secs(5),
+        |r| r.dead >= 1,
+    )
+    .await;
+    assert_eq!((report.claimed, report.dead), (1, 1), "{report:?}");
+    assert_eq!(handled.load(Ordering::SeqCst), 0);
+    let letters = client
+        .dlq(&INTAKE)
+        .list(&DlqFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(letters[0].reason, DeadReason::Poison);
+    assert_eq!(
+        letters[0].error,
+        "delivered 4 times without being settled (max attempts 3)"
+    );
+}
+
+#[tokio::test]
+async fn dead_letters_are_replayed_and_purged_by_filter() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let producer = Producer::new(&client, &INTAKE);
+    let batch: Vec<_> = (0..6).map(interaction).collect();
+    producer
+        .publish_many(&batch, &PublishOptions::default())
+        .await
+        .unwrap();
+    let consumer =
+        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    run_until(
+        consumer,
+        |d: Delivery<Interaction>| async move {
+            let text = first_version(&d.message).text.to_string();
+            if text.ends_with(['0', '2', '4']) {
+                Outcome::fatal(format!("cannot classify: {text}"))
+            } else {
+                Outcome::fatal("downstream rejected")
+            }
+        },
+        Duration::from_secs(5),
+        |r| r.dead >= 6,
+    )
+    .await;
+    let dlq = client.dlq(&INTAKE);
+    assert_eq!(dlq.len().await.unwrap(), 6);
+    let by_text = DlqFilter {
+        text: Some("cannot classify".into()),
+        reason: Some(DeadReason::Fatal),
+        ..DlqFilter::default()
+    };
+    assert_eq!(dlq.list(&by_text).await.unwrap().len(), 3);
+    assert_eq!(dlq.purge_where(&by_text).await.unwrap(), 3);
+    let one = DlqFilter {
+        limit: Some(1),
+        ..DlqFilter::default()
+    };
+    assert_eq!(dlq.replay_where(&one).await.unwrap(), 1);
+    assert_eq!(dlq.replay_where(&DlqFilter::default()).await.unwrap(), 2);
+    assert!(dlq.is_empty().await.unwrap());
+    let len: u64 = redis::cmd("XLEN")
+        .arg(client.keys(&INTAKE, None).stream())
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(len, 9, "6 published + 3 replayed");
+    assert!(matches!(
+        dlq.purge("1-0").await,
+        Err(Error::DeadLetterNotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn acl_users_connect_with_their_credentials() {
+    let server = RedisServer::must_start();
+    let mut conn = raw(&server).await;
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("telephony")
+        .arg("on")
+        .arg(">s3cret")
+        .arg("~*")
+        .arg("+@all")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let url = format!("redis://telephony:s3cret@127.0.0.1:{}/", server.port());
+    let client = courier::Client::connect(&url, &courier_suites::namespace())
+        .await
+        .unwrap();
+    assert!(
+        !Producer::new(&client, &INTAKE)
+            .publish(&interaction(1))
+            .await
+            .unwrap()
+            .duplicate
+    );
+
+    let wrong = format!("redis://telephony:nope@127.0.0.1:{}/", server.port());
+    let err = courier::Client::connect(&wrong, "t").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cannot connect to redis://telephony:***@127.0.0.1:"),
+        "{err}"
+    );
+}
