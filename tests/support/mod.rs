@@ -102,3 +102,9 @@ pub async fn keys_without_ttl(server: &RedisServer, namespace: &str) -> Vec<Stri
     }
     persistent
 }
+
+/// The README's Rust examples, compiled by `cargo test` as doctests so the
+/// documentation cannot drift from the API.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeExamples;
