@@ -880,18 +880,13 @@ async fn a_message_whose_key_is_done_is_acknowledged_and_skipped() {
     let report = run.await.unwrap().unwrap();
     assert_eq!(handled.load(Ordering::SeqCst), 1);
     assert_eq!((report.done, report.duplicates), (1, 1), "{report:?}");
-    let pending: (
-        u64,
-        Option<String>,
-        Option<String>,
-        Option<Vec<(String, String)>>,
-    ) = redis::cmd("XPENDING")
+    let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
         .arg(&stream)
         .arg("classifier")
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(pending.0, 0, "the skipped duplicate was acknowledged");
+    assert_eq!(pending.count(), 0, "the skipped duplicate was acknowledged");
 }
 
 #[tokio::test]
@@ -1056,6 +1051,46 @@ async fn acl_users_connect_with_their_credentials() {
     assert!(
         err.to_string()
             .starts_with("cannot connect to redis://telephony:***@127.0.0.1:"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn tls_urls_work() {
+    let server =
+        RedisServer::start_with(courier_suites::RedisOptions::default().with_tls()).unwrap();
+    let url = server.tls_url().unwrap();
+    let options = courier::ConnectOptions {
+        tls_ca_file: Some(courier_testkit::tls_ca_file()),
+    };
+    let client = courier::Client::connect_with(&url, &courier_suites::namespace(), &options)
+        .await
+        .unwrap();
+    let producer = Producer::new(&client, &INTAKE);
+    producer.publish(&interaction(1)).await.unwrap();
+    let consumer =
+        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    let report = run_until(
+        consumer,
+        |_d: Delivery<Interaction>| async { Outcome::Done },
+        Duration::from_secs(5),
+        |r| r.done >= 1,
+    )
+    .await;
+    assert_eq!(report.done, 1, "published and consumed over TLS");
+
+    // Without the CA, the server's certificate is refused.
+    let err = courier::Client::connect(&url, "t").await.unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+    let missing = courier::ConnectOptions {
+        tls_ca_file: Some("/nonexistent/ca.crt".into()),
+    };
+    let err = courier::Client::connect_with(&url, "t", &missing)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cannot read the TLS CA file /nonexistent/ca.crt"),
         "{err}"
     );
 }

@@ -28,6 +28,9 @@ pub struct RedisOptions {
     pub args: Vec<String>,
     /// The binary; default `$REDIS_SERVER`, else `redis-server` on PATH.
     pub binary: Option<String>,
+    /// Also listen for TLS on a second port, with the test certificates in
+    /// `crates/courier-testkit/tls/`.
+    pub tls: bool,
 }
 
 impl RedisOptions {
@@ -41,6 +44,17 @@ impl RedisOptions {
         );
         self
     }
+
+    /// A TLS port beside the plain one.
+    pub fn with_tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+}
+
+/// The test CA certificate that signs the TLS server certificate.
+pub fn tls_ca_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tls/ca.crt")
 }
 
 /// A running `redis-server`, stopped and its directory removed on drop.
@@ -50,6 +64,8 @@ pub struct RedisServer {
     child: Option<Child>,
     /// The loopback port it listens on.
     port: u16,
+    /// The TLS port, when started with TLS.
+    tls_port: Option<u16>,
     /// Its working directory (data files and log).
     dir: PathBuf,
     /// How it was started, to restart it the same way.
@@ -78,9 +94,15 @@ impl RedisServer {
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port()?;
+            let tls_port = if options.tls {
+                Some(free_port()?)
+            } else {
+                None
+            };
             let mut server = RedisServer {
                 child: None,
                 port,
+                tls_port,
                 dir: dir.clone(),
                 options: options.clone(),
             };
@@ -106,6 +128,12 @@ impl RedisServer {
     /// The port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// `rediss://127.0.0.1:<tls port>/`, when started with TLS.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port
+            .map(|port| format!("rediss://127.0.0.1:{port}/"))
     }
 
     /// The server's working directory.
@@ -172,6 +200,7 @@ impl RedisServer {
             .arg("--logfile")
             .arg(&log)
             .args(&self.options.args)
+            .args(self.tls_args())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -207,6 +236,33 @@ impl RedisServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl RedisServer {
+    fn tls_args(&self) -> Vec<String> {
+        let Some(port) = self.tls_port else {
+            return Vec::new();
+        };
+        let file = |name: &str| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tls")
+                .join(name)
+                .display()
+                .to_string()
+        };
+        vec![
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            file("server.crt"),
+            "--tls-key-file".into(),
+            file("server.key"),
+            "--tls-ca-cert-file".into(),
+            file("ca.crt"),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ]
     }
 }
 

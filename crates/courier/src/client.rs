@@ -51,16 +51,47 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How to connect, beyond the URL.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// PEM file of the CA that signs the server's certificate, for
+    /// `rediss://` servers outside the system trust store.
+    pub tls_ca_file: Option<std::path::PathBuf>,
+}
+
 impl Client {
     /// Connects to `url` (`redis://[user:password@]host:port/db`, or
     /// `rediss://` for TLS) and uses `namespace` as the prefix of every key.
     pub async fn connect(url: &str, namespace: &str) -> Result<Client, Error> {
+        Self::connect_with(url, namespace, &ConnectOptions::default()).await
+    }
+
+    /// [`connect`](Self::connect) with options.
+    pub async fn connect_with(
+        url: &str,
+        namespace: &str,
+        options: &ConnectOptions,
+    ) -> Result<Client, Error> {
         let masked = mask_password(url);
         let connect_error = |source| Error::Connect {
             url: masked.clone(),
             source,
         };
-        let redis = redis::Client::open(url).map_err(connect_error)?;
+        let redis = match &options.tls_ca_file {
+            None => redis::Client::open(url),
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| Error::TlsCa {
+                    path: path.clone(),
+                    source,
+                })?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                redis::Client::build_with_tls(url, certificates)
+            }
+        }
+        .map_err(connect_error)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(CONNECT_TIMEOUT))

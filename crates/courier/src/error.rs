@@ -109,6 +109,14 @@ pub enum Error {
         /// What the Redis client reported.
         source: redis::RedisError,
     },
+    /// The TLS CA file cannot be read.
+    #[error("cannot read the TLS CA file {path}: {source}")]
+    TlsCa {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A Redis command failed.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
@@ -167,6 +175,7 @@ impl Error {
             Error::EmbeddedSchema { .. }
             | Error::Json(_)
             | Error::Connect { .. }
+            | Error::TlsCa { .. }
             | Error::Redis(_)
             | Error::UnexpectedReply { .. }
             | Error::DeadLetterNotFound { .. }

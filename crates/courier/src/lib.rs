@@ -37,7 +37,7 @@ pub mod partition;
 mod scripts;
 pub mod spec;
 
-pub use client::{Backpressure, Client, Producer, PublishOptions, Published};
+pub use client::{Backpressure, Client, ConnectOptions, Producer, PublishOptions, Published};
 pub use consumer::{Consumer, ConsumerOptions, ConsumerReport, ConsumerStats, Delivery, Outcome};
 pub use contract::{Contract, Readable};
 pub use courier_schema::{
