@@ -5,7 +5,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::Duration;
 
-use courier_schema::{Channel, Domain, Message, MessageVersion, Partitions, Transport};
+use courier_schema::{
+    Channel, Compatibility, Domain, Message, MessageVersion, Partitions, Transport,
+};
 use typify::{TypeSpace, TypeSpaceSettings};
 
 use crate::names::{crate_name, ident, pascal_case, version_module, version_type};
@@ -347,6 +349,7 @@ fn channel_module(domain: &str, channel: &Channel, message: &Message) -> String 
          max_depth: {max_depth:?},\n\
          sla: {sla},\n\
          partitions: {partitions},\n\
+         compatibility: ::courier::Compatibility::{compatibility},\n\
          }};",
         name = channel.name,
         schema = message.schema_name(),
@@ -366,6 +369,15 @@ fn channel_module(domain: &str, channel: &Channel, message: &Message) -> String 
         max_len = channel.retention.max_len,
         max_age = duration(channel.retention.max_age),
         max_depth = channel.max_depth,
+        compatibility = match channel.compatibility {
+            Compatibility::Backward => "Backward",
+            Compatibility::BackwardTransitive => "BackwardTransitive",
+            Compatibility::Forward => "Forward",
+            Compatibility::ForwardTransitive => "ForwardTransitive",
+            Compatibility::Full => "Full",
+            Compatibility::FullTransitive => "FullTransitive",
+            Compatibility::None => "None",
+        },
         sla = channel
             .sla
             .map_or("None".to_string(), |sla| format!("Some({})", duration(sla))),

@@ -52,6 +52,19 @@ pub enum Compatibility {
 }
 
 impl Compatibility {
+    /// Whether every new version's messages are valid under the previous
+    /// version's schema, so a consumer may read a version newer than it
+    /// knows as its newest one (the subset relation chains across versions).
+    pub fn reads_newer(self) -> bool {
+        matches!(
+            self,
+            Compatibility::Forward
+                | Compatibility::ForwardTransitive
+                | Compatibility::Full
+                | Compatibility::FullTransitive
+        )
+    }
+
     /// The name used in `channels.json`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -672,14 +672,14 @@ where
                 )
                 .await;
         }
-        if !M::VERSIONS.contains(&envelope.version) {
+        let Some(version) = readable_as::<M>(envelope.version, self.spec) else {
             let error = unsupported::<M>(envelope.version).to_string();
             return self
                 .dead(&entry, &key, DeadReason::VersionUnsupported, error, None)
                 .await;
-        }
+        };
         let payload = std::mem::take(&mut envelope.payload);
-        let message = match M::decode(envelope.version, &payload) {
+        let message = match M::decode(version, &payload) {
             Ok(message) => message,
             Err(e) => {
                 return self
@@ -929,6 +929,22 @@ where
     }
 }
 
+/// The version to decode a message of `version` as: its own when the
+/// consumer knows it; the consumer's newest when the message is newer and
+/// the channel's mode guarantees newer messages are valid under older
+/// schemas (the payload is still validated against that schema); none
+/// otherwise.
+fn readable_as<M: Readable>(version: u32, spec: &ChannelSpec) -> Option<u32> {
+    let newest = M::VERSIONS.iter().copied().max()?;
+    if M::VERSIONS.contains(&version) {
+        Some(version)
+    } else if version > newest && spec.compatibility.reads_newer() {
+        Some(newest)
+    } else {
+        None
+    }
+}
+
 /// One stream entry being processed.
 struct Entry<'a> {
     keys: &'a ChannelKeys,
@@ -949,4 +965,47 @@ fn next_attempt(raw: &str, history: &[Attempt]) -> Result<String, Error> {
         "h": serde_json::to_string(history)?,
     })
     .to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use courier_schema::Compatibility;
+
+    /// A reader generated for versions 1 and 2.
+    struct Twice;
+
+    impl Readable for Twice {
+        const SCHEMA: &'static str = "shop.order";
+        const VERSIONS: &'static [u32] = &[1, 2];
+
+        fn decode(_version: u32, _payload: &serde_json::Value) -> Result<Self, Error> {
+            Ok(Twice)
+        }
+    }
+
+    fn check(mode: Compatibility, version: u32, expected: Option<u32>) {
+        let spec = ChannelSpec {
+            compatibility: mode,
+            ..crate::keys::tests::SPEC
+        };
+        assert_eq!(
+            readable_as::<Twice>(version, &spec),
+            expected,
+            "{mode:?} v{version}"
+        );
+    }
+
+    #[test]
+    fn newer_versions_are_read_as_the_newest_only_under_forward_modes() {
+        check(Compatibility::Backward, 2, Some(2));
+        check(Compatibility::Backward, 3, None);
+        check(Compatibility::None, 3, None);
+        check(Compatibility::BackwardTransitive, 3, None);
+        check(Compatibility::Forward, 3, Some(2));
+        check(Compatibility::ForwardTransitive, 7, Some(2));
+        check(Compatibility::Full, 3, Some(2));
+        check(Compatibility::FullTransitive, 1, Some(1));
+        check(Compatibility::Full, 0, None);
+    }
 }

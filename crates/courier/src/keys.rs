@@ -79,7 +79,7 @@ impl ChannelKeys {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use courier_schema::{Backoff, Retention, Transport};
+    use courier_schema::{Backoff, Compatibility, Retention, Transport};
     use std::time::Duration;
 
     pub(crate) const SPEC: ChannelSpec = ChannelSpec {
@@ -103,6 +103,7 @@ pub(crate) mod tests {
         max_depth: None,
         sla: None,
         partitions: None,
+        compatibility: Compatibility::Backward,
     };
 
     #[test]

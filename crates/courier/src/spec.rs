@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use courier_schema::{Backoff, Retention, Transport};
+use courier_schema::{Backoff, Compatibility, Retention, Transport};
 
 /// Everything the runtime needs to know about one channel. Generated crates
 /// declare one `SPEC` constant per channel; nothing else builds these.
@@ -34,6 +34,9 @@ pub struct ChannelSpec {
     pub sla: Option<Duration>,
     /// Partitioning, if any.
     pub partitions: Option<PartitionSpec>,
+    /// How message versions on this channel relate; with a forward mode a
+    /// consumer reads versions newer than it knows as its newest one.
+    pub compatibility: Compatibility,
 }
 
 /// How a channel splits into partitions.

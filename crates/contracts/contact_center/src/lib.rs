@@ -1720,6 +1720,7 @@ pub mod channels {
             max_depth: Some(100000),
             sla: None,
             partitions: None,
+            compatibility: ::courier::Compatibility::Backward,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::classified_task::ClassifiedTask;
@@ -1758,6 +1759,7 @@ pub mod channels {
             max_depth: None,
             sla: Some(::std::time::Duration::from_millis(900000)),
             partitions: None,
+            compatibility: ::courier::Compatibility::BackwardTransitive,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::human_escalation::HumanEscalation;
@@ -1796,6 +1798,7 @@ pub mod channels {
             max_depth: None,
             sla: None,
             partitions: None,
+            compatibility: ::courier::Compatibility::Full,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::evaluation_result::EvaluationResult;
@@ -1834,6 +1837,7 @@ pub mod channels {
             max_depth: None,
             sla: None,
             partitions: None,
+            compatibility: ::courier::Compatibility::Forward,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::feedback_event::FeedbackEvent;
@@ -1875,6 +1879,7 @@ pub mod channels {
                 field: "/region",
                 values: &["amer", "emea", "apac"],
             }),
+            compatibility: ::courier::Compatibility::Backward,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::interaction::Interaction;
@@ -1913,6 +1918,7 @@ pub mod channels {
             max_depth: Some(100000),
             sla: None,
             partitions: None,
+            compatibility: ::courier::Compatibility::Backward,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::classified_task::ClassifiedTask;
@@ -1951,6 +1957,7 @@ pub mod channels {
             max_depth: Some(100000),
             sla: None,
             partitions: None,
+            compatibility: ::courier::Compatibility::Backward,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::classified_task::ClassifiedTask;
