@@ -2,6 +2,7 @@
 //! promise of the runtime, one test each.
 
 use std::collections::HashMap;
+use std::future::{Future, Ready};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,11 +10,13 @@ use std::time::{Duration, Instant};
 use contact_center_contracts::channels;
 use contact_center_contracts::{ClassifiedTask, Interaction, InteractionV1};
 use courier::{
-    Backoff, Backpressure, CancellationToken, ChannelSpec, Consumer, ConsumerOptions,
-    ConsumerReport, DeadReason, Delivery, DlqFilter, Error, Outcome, Producer, PublishOptions,
+    Backoff, Backpressure, CancellationToken, ChannelSpec, Client, Consumer, ConsumerOptions,
+    ConsumerReport, ConsumerStats, DeadReason, Delivery, DlqFilter, Error, Outcome, Producer,
+    PublishOptions, Readable,
 };
 use courier_suites::{client, interaction, keys_without_ttl, raw, task_for, RedisServer};
 use serde_json::json;
+use tokio::task::JoinHandle;
 
 /// The intake channel with short timeouts, so failures show within a test.
 static INTAKE: ChannelSpec = ChannelSpec {
@@ -46,30 +49,108 @@ fn quick() -> ConsumerOptions {
     }
 }
 
+/// A consumer of `spec` in the classifier group, with the short timeouts of
+/// [`quick`].
+fn classifier(client: &Client, spec: &'static ChannelSpec) -> Consumer<Interaction> {
+    Consumer::new(client, spec, "classifier").with_options(quick())
+}
+
+/// A handler that counts its calls in `calls` and settles every message.
+fn counting<M: Readable>(
+    calls: &Arc<AtomicU32>,
+) -> impl Fn(Delivery<M>) -> Ready<Outcome> + Send + Sync + 'static {
+    let calls = calls.clone();
+    move |_delivery| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Outcome::Done)
+    }
+}
+
+/// Checks `done` every 10 ms until it holds (true) or `limit` passes (false).
+async fn eventually(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if done() {
+            return true;
+        }
+        if started.elapsed() >= limit {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A consumer running in the background until stopped.
+struct Running {
+    stats: Arc<ConsumerStats>,
+    token: CancellationToken,
+    task: JoinHandle<Result<ConsumerReport, Error>>,
+}
+
+impl Running {
+    /// Spawns `consumer` with `handler`.
+    fn start<M: Readable, F, Fut>(consumer: Consumer<M>, handler: F) -> Self
+    where
+        F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        let stats = consumer.stats();
+        let token = CancellationToken::new();
+        let task = tokio::spawn({
+            let token = token.clone();
+            async move { consumer.run_until(handler, token).await }
+        });
+        Self { stats, token, task }
+    }
+
+    /// Polls the counters every 10 ms until `done` holds; false after `limit`.
+    async fn wait(&self, limit: Duration, done: impl Fn(&ConsumerReport) -> bool) -> bool {
+        eventually(limit, || done(&self.stats.snapshot())).await
+    }
+
+    /// Shuts the consumer down gracefully and returns its report.
+    async fn stop(self) -> ConsumerReport {
+        self.token.cancel();
+        self.task.await.unwrap().unwrap()
+    }
+}
+
 /// Runs `consumer` with `handler` until `done` says so (checked every
-/// 20 ms) or `limit` passes, then shuts it down and returns its report.
-async fn run_until<F, Fut>(
-    consumer: Consumer<Interaction>,
+/// 10 ms) or `limit` passes, then shuts it down and returns its report.
+async fn run_until<M: Readable, F, Fut>(
+    consumer: Consumer<M>,
     handler: F,
     limit: Duration,
     done: impl Fn(&ConsumerReport) -> bool,
 ) -> ConsumerReport
 where
-    F: Fn(Delivery<Interaction>) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+    F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
 {
-    let stats = consumer.stats();
-    let token = CancellationToken::new();
-    let run = tokio::spawn({
-        let token = token.clone();
-        async move { consumer.run_until(handler, token).await }
-    });
-    let started = Instant::now();
-    while started.elapsed() < limit && !done(&stats.snapshot()) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    token.cancel();
-    run.await.unwrap().unwrap()
+    let running = Running::start(consumer, handler);
+    running.wait(limit, done).await;
+    running.stop().await
+}
+
+/// Writes a raw stream entry, as a foreign or broken producer would.
+async fn xadd(server: &RedisServer, stream: &str, envelope: &str) {
+    let _: String = redis::cmd("XADD")
+        .arg(stream)
+        .arg("*")
+        .arg("m")
+        .arg(envelope)
+        .query_async(&mut raw(server).await)
+        .await
+        .unwrap();
+}
+
+/// The number of entries in `spec`'s stream.
+async fn xlen(server: &RedisServer, client: &Client, spec: &ChannelSpec) -> u64 {
+    redis::cmd("XLEN")
+        .arg(client.keys(spec, None).stream())
+        .query_async(&mut raw(server).await)
+        .await
+        .unwrap()
 }
 
 fn first_version(message: &Interaction) -> &InteractionV1 {
@@ -102,12 +183,7 @@ async fn a_second_publish_with_the_same_key_is_a_duplicate() {
     );
     assert_eq!(batch[0].id, first.id);
     assert_eq!(batch[2].id, batch[1].id);
-    let len: u64 = redis::cmd("XLEN")
-        .arg(client.keys(&INTAKE, None).stream())
-        .query_async(&mut raw(&server).await)
-        .await
-        .unwrap();
-    assert_eq!(len, 2);
+    assert_eq!(xlen(&server, &client, &INTAKE).await, 2);
 }
 
 #[tokio::test]
@@ -123,50 +199,36 @@ async fn a_consumer_killed_before_acknowledging_is_taken_over_and_the_effect_hap
 
     let calls = Arc::new(AtomicU32::new(0));
     let tasks = Producer::new(&client, &TASKS);
-    let doomed = Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
-    let token = CancellationToken::new();
     let reached = Arc::new(AtomicU32::new(0));
-    let first = tokio::spawn({
+    let doomed = Running::start(classifier(&client, &INTAKE), {
         let (tasks, calls, reached) = (tasks.clone(), calls.clone(), reached.clone());
-        let token = token.clone();
-        async move {
-            doomed
-                .run_until(
-                    move |delivery: Delivery<Interaction>| {
-                        let (tasks, calls, reached) =
-                            (tasks.clone(), calls.clone(), reached.clone());
-                        async move {
-                            calls.fetch_add(1, Ordering::SeqCst);
-                            let n = if delivery.key().ends_with('2') { 2 } else { 1 };
-                            if n == 2 {
-                                tasks.publish(&task_for(2)).await.unwrap();
-                            }
-                            reached.fetch_add(1, Ordering::SeqCst);
-                            // Hang until the process "dies".
-                            std::future::pending::<()>().await;
-                            Outcome::Done
-                        }
-                    },
-                    token,
-                )
-                .await
+        move |delivery: Delivery<Interaction>| {
+            let (tasks, calls, reached) = (tasks.clone(), calls.clone(), reached.clone());
+            async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let n = if delivery.key().ends_with('2') { 2 } else { 1 };
+                if n == 2 {
+                    tasks.publish(&task_for(2)).await.unwrap();
+                }
+                reached.fetch_add(1, Ordering::SeqCst);
+                // Hang until the process "dies".
+                std::future::pending::<()>().await;
+                Outcome::Done
+            }
         }
     });
-    let started = Instant::now();
-    while reached.load(Ordering::SeqCst) < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "first consumer never ran"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    first.abort();
-    let _ = first.await;
+    let both_reached = || reached.load(Ordering::SeqCst) >= 2;
+    assert!(
+        eventually(Duration::from_secs(5), both_reached).await,
+        "first consumer never ran"
+    );
+    // Aborting instead of cancelling skips the graceful shutdown, as a
+    // crash would.
+    doomed.task.abort();
+    let _ = doomed.task.await;
 
-    let survivor =
-        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
     let report = run_until(
-        survivor,
+        classifier(&client, &INTAKE),
         {
             let (tasks, calls) = (tasks.clone(), calls.clone());
             move |delivery: Delivery<Interaction>| {
@@ -187,13 +249,9 @@ async fn a_consumer_killed_before_acknowledging_is_taken_over_and_the_effect_hap
     assert_eq!(report.claimed, 2, "{report:?}");
     assert_eq!(report.done, 2, "{report:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 4);
-    let tasks_len: u64 = redis::cmd("XLEN")
-        .arg(client.keys(&TASKS, None).stream())
-        .query_async(&mut raw(&server).await)
-        .await
-        .unwrap();
     assert_eq!(
-        tasks_len, 2,
+        xlen(&server, &client, &TASKS).await,
+        2,
         "one derived task per contact, though contact 2 was handled twice"
     );
 }
@@ -212,10 +270,8 @@ async fn failing_twice_then_succeeding_retries_with_growing_jittered_bounded_del
 
     type Attempts = HashMap<String, Vec<(u32, Instant)>>;
     let seen: Arc<Mutex<Attempts>> = Arc::default();
-    let consumer =
-        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
     let report = run_until(
-        consumer,
+        classifier(&client, &INTAKE),
         {
             let seen = seen.clone();
             move |delivery: Delivery<Interaction>| {
@@ -296,9 +352,8 @@ async fn always_failing_goes_to_the_dlq_and_replays_after_a_fix() {
     let producer = Producer::new(&client, &INTAKE);
     let published = producer.publish(&interaction(7)).await.unwrap();
 
-    let broken = Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
     let report = run_until(
-        broken,
+        classifier(&client, &INTAKE),
         |_delivery: Delivery<Interaction>| async { Outcome::retry("classifier model unavailable") },
         Duration::from_secs(10),
         |r| r.dead >= 1,
@@ -334,9 +389,8 @@ async fn always_failing_goes_to_the_dlq_and_replays_after_a_fix() {
     ));
 
     let handled = Arc::new(Mutex::new(Vec::new()));
-    let fixed = Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
     let report = run_until(
-        fixed,
+        classifier(&client, &INTAKE),
         {
             let handled = handled.clone();
             move |delivery: Delivery<Interaction>| {
@@ -364,18 +418,6 @@ async fn always_failing_goes_to_the_dlq_and_replays_after_a_fix() {
         keys_without_ttl(&server, client.namespace()).await,
         Vec::<String>::new()
     );
-}
-
-/// Writes a raw stream entry, as a foreign or broken producer would.
-async fn xadd(server: &RedisServer, stream: &str, envelope: &str) {
-    let _: String = redis::cmd("XADD")
-        .arg(stream)
-        .arg("*")
-        .arg("m")
-        .arg(envelope)
-        .query_async(&mut raw(server).await)
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
@@ -436,20 +478,9 @@ async fn bad_messages_are_dead_lettered_with_their_reason_and_the_consumer_keeps
     producer.publish(&interaction(3)).await.unwrap();
 
     let handled = Arc::new(AtomicU32::new(0));
-    let consumer =
-        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
     let report = run_until(
-        consumer,
-        {
-            let handled = handled.clone();
-            move |_delivery: Delivery<Interaction>| {
-                let handled = handled.clone();
-                async move {
-                    handled.fetch_add(1, Ordering::SeqCst);
-                    Outcome::Done
-                }
-            }
-        },
+        classifier(&client, &INTAKE),
+        counting(&handled),
         Duration::from_secs(5),
         |r| r.dead >= 5 && r.done >= 1,
     )
@@ -523,11 +554,10 @@ async fn ten_thousand_messages_with_random_failures_are_each_handled_once_or_dea
     }
 
     let effects: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-    let consumer =
-        Consumer::<Interaction>::new(&client, &BULK, "classifier").with_options(ConsumerOptions {
-            concurrency: 8,
-            ..quick()
-        });
+    let consumer = classifier(&client, &BULK).with_options(ConsumerOptions {
+        concurrency: 8,
+        ..quick()
+    });
     let report = run_until(
         consumer,
         {
@@ -579,38 +609,29 @@ async fn a_late_acknowledgement_after_a_takeover_is_refused() {
         .await
         .unwrap();
 
-    let slow = Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
-    let slow_stats = slow.stats();
-    let token = CancellationToken::new();
-    let slow_run = tokio::spawn({
-        let token = token.clone();
-        async move {
-            slow.run_until(
-                |_d: Delivery<Interaction>| async {
-                    tokio::time::sleep(Duration::from_millis(1500)).await;
-                    Outcome::Done
-                },
-                token,
-            )
+    let slow = Running::start(
+        classifier(&client, &INTAKE),
+        |_d: Delivery<Interaction>| async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Outcome::Done
+        },
+    );
+    // The second consumer starts only once the first holds the message, so
+    // it can get it only by reclaiming it.
+    assert!(
+        slow.wait(Duration::from_secs(5), |r| r.delivered == 1)
             .await
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let fast = Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
+    );
     let report = run_until(
-        fast,
+        classifier(&client, &INTAKE),
         |_d: Delivery<Interaction>| async { Outcome::Done },
         Duration::from_secs(5),
         |r| r.done >= 1,
     )
     .await;
     assert_eq!((report.claimed, report.done), (1, 1), "{report:?}");
-    let started = Instant::now();
-    while slow_stats.snapshot().stale == 0 && started.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    token.cancel();
-    let slow_report = slow_run.await.unwrap().unwrap();
+    assert!(slow.wait(Duration::from_secs(5), |r| r.stale > 0).await);
+    let slow_report = slow.stop().await;
     assert_eq!(
         (slow_report.done, slow_report.stale),
         (0, 1),
@@ -647,17 +668,10 @@ async fn a_full_channel_refuses_or_waits() {
     // A duplicate is still answered while full.
     assert!(producer.publish(&interaction(0)).await.unwrap().duplicate);
 
-    let consumer =
-        Consumer::<Interaction>::new(&client, &SMALL, "classifier").with_options(quick());
-    let token = CancellationToken::new();
-    let run = tokio::spawn({
-        let token = token.clone();
-        async move {
-            consumer
-                .run_until(|_d: Delivery<Interaction>| async { Outcome::Done }, token)
-                .await
-        }
-    });
+    let running = Running::start(
+        classifier(&client, &SMALL),
+        |_d: Delivery<Interaction>| async { Outcome::Done },
+    );
     let waiting = PublishOptions {
         backpressure: Backpressure::Wait(Duration::from_secs(5)),
         ..PublishOptions::default()
@@ -667,8 +681,7 @@ async fn a_full_channel_refuses_or_waits() {
         .await
         .unwrap();
     assert!(!published.duplicate);
-    token.cancel();
-    run.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test]
@@ -685,32 +698,22 @@ async fn work_survives_a_redis_restart() {
         .unwrap();
 
     let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-    let consumer =
-        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
-    let stats = consumer.stats();
-    let token = CancellationToken::new();
-    let run = tokio::spawn({
-        let (token, seen) = (token.clone(), seen.clone());
-        async move {
-            consumer
-                .run_until(
-                    move |d: Delivery<Interaction>| {
-                        let seen = seen.clone();
-                        async move {
-                            *seen.lock().unwrap().entry(d.key().to_string()).or_default() += 1;
-                            Outcome::Done
-                        }
-                    },
-                    token,
-                )
-                .await
+    let running = Running::start(classifier(&client, &INTAKE), {
+        let seen = seen.clone();
+        move |d: Delivery<Interaction>| {
+            let seen = seen.clone();
+            async move {
+                *seen.lock().unwrap().entry(d.key().to_string()).or_default() += 1;
+                Outcome::Done
+            }
         }
     });
     let started = Instant::now();
-    while stats.snapshot().done < 50 {
-        assert!(started.elapsed() < Duration::from_secs(10));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        running
+            .wait(Duration::from_secs(10), |r| r.done >= 50)
+            .await
+    );
     server.kill();
     server.start_again().unwrap();
     let batch: Vec<_> = (50..100).map(interaction).collect();
@@ -718,16 +721,14 @@ async fn work_survives_a_redis_restart() {
         .publish_many(&batch, &PublishOptions::default())
         .await
         .unwrap();
-    while stats.snapshot().done < 100 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{:?}",
-            stats.snapshot()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    token.cancel();
-    run.await.unwrap().unwrap();
+    // The 30 seconds count from the start, as the restart is part of the run.
+    let left = Duration::from_secs(30).saturating_sub(started.elapsed());
+    assert!(
+        running.wait(left, |r| r.done >= 100).await,
+        "{:?}",
+        running.stats.snapshot()
+    );
+    running.stop().await;
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 100);
     assert!(seen.values().all(|n| *n == 1));
@@ -741,29 +742,23 @@ async fn shutdown_finishes_work_in_flight() {
         .publish(&interaction(1))
         .await
         .unwrap();
-    let consumer =
-        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
-    let stats = consumer.stats();
-    let token = CancellationToken::new();
-    let run = tokio::spawn({
-        let token = token.clone();
-        async move {
-            consumer
-                .run_until(
-                    |_d: Delivery<Interaction>| async {
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        Outcome::Done
-                    },
-                    token,
-                )
-                .await
-        }
-    });
-    while stats.snapshot().delivered == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    token.cancel();
-    let report = run.await.unwrap().unwrap();
+    let running = Running::start(
+        classifier(&client, &INTAKE),
+        |_d: Delivery<Interaction>| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Outcome::Done
+        },
+    );
+    // The 10 ms polling is well within the handler's 300 ms, so the stop
+    // below lands while the message is in flight.
+    assert!(
+        running
+            .wait(Duration::from_secs(5), |r| r.delivered > 0)
+            .await,
+        "{:?}",
+        running.stats.snapshot()
+    );
+    let report = running.stop().await;
     assert_eq!(
         report.done, 1,
         "the handler in flight finished before shutdown: {report:?}"
@@ -791,34 +786,25 @@ async fn a_consumer_reads_every_released_version() {
     let versions = Arc::new(Mutex::new(Vec::new()));
     let consumer =
         Consumer::<ClassifiedTask>::new(&client, &TASKS_V, "specialists").with_options(quick());
-    let stats = consumer.stats();
-    let token = CancellationToken::new();
-    let run = tokio::spawn({
-        let (token, versions) = (token.clone(), versions.clone());
-        async move {
-            consumer
-                .run_until(
-                    move |d: Delivery<ClassifiedTask>| {
-                        let versions = versions.clone();
-                        async move {
-                            versions.lock().unwrap().push(match d.message {
-                                ClassifiedTask::V1(_) => 1,
-                                ClassifiedTask::V2(_) => 2,
-                            });
-                            Outcome::Done
-                        }
-                    },
-                    token,
-                )
-                .await
-        }
-    });
-    let started = Instant::now();
-    while stats.snapshot().done < 2 && started.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    token.cancel();
-    run.await.unwrap().unwrap();
+    run_until(
+        consumer,
+        {
+            let versions = versions.clone();
+            move |d: Delivery<ClassifiedTask>| {
+                let versions = versions.clone();
+                async move {
+                    versions.lock().unwrap().push(match d.message {
+                        ClassifiedTask::V1(_) => 1,
+                        ClassifiedTask::V2(_) => 2,
+                    });
+                    Outcome::Done
+                }
+            }
+        },
+        Duration::from_secs(5),
+        |r| r.done >= 2,
+    )
+    .await;
     assert_eq!(*versions.lock().unwrap(), [2, 1]);
 }
 
@@ -841,43 +827,18 @@ async fn a_message_whose_key_is_done_is_acknowledged_and_skipped() {
         .unwrap();
     let copy = first[0].1[0].1.clone();
     let handled = Arc::new(AtomicU32::new(0));
-    let consumer =
-        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
-    let stats = consumer.stats();
-    let token = CancellationToken::new();
-    let run = tokio::spawn({
-        let (token, handled) = (token.clone(), handled.clone());
-        async move {
-            consumer
-                .run_until(
-                    move |_d: Delivery<Interaction>| {
-                        let handled = handled.clone();
-                        async move {
-                            handled.fetch_add(1, Ordering::SeqCst);
-                            Outcome::Done
-                        }
-                    },
-                    token,
-                )
-                .await
-        }
-    });
+    let running = Running::start(classifier(&client, &INTAKE), counting(&handled));
     let started = Instant::now();
-    while stats.snapshot().done < 1 {
-        assert!(started.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert!(running.wait(Duration::from_secs(5), |r| r.done >= 1).await);
     xadd(&server, &stream, &copy).await;
-    while stats.snapshot().duplicates < 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            stats.snapshot()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    token.cancel();
-    let report = run.await.unwrap().unwrap();
+    // Both waits share one 5 second budget.
+    let left = Duration::from_secs(5).saturating_sub(started.elapsed());
+    assert!(
+        running.wait(left, |r| r.duplicates >= 1).await,
+        "{:?}",
+        running.stats.snapshot()
+    );
+    let report = running.stop().await;
     assert_eq!(handled.load(Ordering::SeqCst), 1);
     assert_eq!((report.done, report.duplicates), (1, 1), "{report:?}");
     let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
@@ -934,20 +895,9 @@ async fn a_message_delivered_too_often_is_dead_lettered_as_poison() {
         .unwrap();
 
     let handled = Arc::new(AtomicU32::new(0));
-    let consumer =
-        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
     let report = run_until(
-        consumer,
-        {
-            let handled = handled.clone();
-            move |_d: Delivery<Interaction>| {
-                let handled = handled.clone();
-                async move {
-                    handled.fetch_add(1, Ordering::SeqCst);
-                    Outcome::Done
-                }
-            }
-        },
+        classifier(&client, &INTAKE),
+        counting(&handled),
         Duration::from_secs(5),
         |r| r.dead >= 1,
     )
@@ -976,10 +926,8 @@ async fn dead_letters_are_replayed_and_purged_by_filter() {
         .publish_many(&batch, &PublishOptions::default())
         .await
         .unwrap();
-    let consumer =
-        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
     run_until(
-        consumer,
+        classifier(&client, &INTAKE),
         |d: Delivery<Interaction>| async move {
             let text = first_version(&d.message).text.to_string();
             if text.ends_with(['0', '2', '4']) {
@@ -1008,12 +956,11 @@ async fn dead_letters_are_replayed_and_purged_by_filter() {
     assert_eq!(dlq.replay_where(&one).await.unwrap(), 1);
     assert_eq!(dlq.replay_where(&DlqFilter::default()).await.unwrap(), 2);
     assert!(dlq.is_empty().await.unwrap());
-    let len: u64 = redis::cmd("XLEN")
-        .arg(client.keys(&INTAKE, None).stream())
-        .query_async(&mut raw(&server).await)
-        .await
-        .unwrap();
-    assert_eq!(len, 9, "6 published + 3 replayed");
+    assert_eq!(
+        xlen(&server, &client, &INTAKE).await,
+        9,
+        "6 published + 3 replayed"
+    );
     assert!(matches!(
         dlq.purge("1-0").await,
         Err(Error::DeadLetterNotFound { .. })
@@ -1068,10 +1015,8 @@ async fn tls_urls_work() {
         .unwrap();
     let producer = Producer::new(&client, &INTAKE);
     producer.publish(&interaction(1)).await.unwrap();
-    let consumer =
-        Consumer::<Interaction>::new(&client, &INTAKE, "classifier").with_options(quick());
     let report = run_until(
-        consumer,
+        classifier(&client, &INTAKE),
         |_d: Delivery<Interaction>| async { Outcome::Done },
         Duration::from_secs(5),
         |r| r.done >= 1,
@@ -1092,5 +1037,55 @@ async fn tls_urls_work() {
         err.to_string()
             .starts_with("cannot read the TLS CA file /nonexistent/ca.crt"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_pending_message_trimmed_away_is_counted_as_lost() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    Producer::new(&client, &INTAKE)
+        .publish(&interaction(1))
+        .await
+        .unwrap();
+    let stream = client.keys(&INTAKE, None).stream();
+    let mut conn = raw(&server).await;
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("classifier")
+        .arg("0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // A consumer reads it and dies; then the stream is trimmed past it.
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("classifier")
+        .arg("crashed")
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: u64 = redis::cmd("XTRIM")
+        .arg(&stream)
+        .arg("MAXLEN")
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let report = run_until(
+        classifier(&client, &INTAKE),
+        |_d: Delivery<Interaction>| async { Outcome::Done },
+        Duration::from_secs(5),
+        |r| r.lost_by_trim >= 1,
+    )
+    .await;
+    assert_eq!(
+        (report.lost_by_trim, report.claimed, report.done),
+        (1, 0, 0),
+        "{report:?}"
     );
 }

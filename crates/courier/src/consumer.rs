@@ -13,12 +13,12 @@
 //!    (acknowledge + mark done), retry (acknowledge + schedule on the
 //!    delayed set with backoff and jitter) or dead-letter.
 //!
-//! Entries idle past the visibility timeout are reclaimed with `XAUTOCLAIM`
+//! Entries other consumers held past the visibility timeout are reclaimed
 //! by any live consumer; one delivered more than `max_attempts` times is
 //! dead-lettered as poison. Due retries move back to the stream through a
 //! script that every consumer runs safely at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures_util::FutureExt;
-use redis::streams::{StreamAutoClaimReply, StreamPendingCountReply, StreamReadReply};
+use redis::streams::{StreamClaimReply, StreamPendingCountReply, StreamReadReply};
 use redis::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -425,7 +425,7 @@ where
                 .clamp(Duration::from_millis(50), Duration::from_secs(5))
         });
         let mut last_claim: Option<Instant> = None;
-        let mut claim_cursor = "0-0".to_string();
+        let mut claim_cursor = "-".to_string();
         let mut conn = None;
         let mut pause = Duration::from_millis(50);
         let batch = self.options.batch.max(1);
@@ -521,62 +521,100 @@ where
         *pause = (*pause * 2).min(Duration::from_secs(2));
     }
 
-    /// Reclaims entries idle past the visibility timeout, one per permit.
+    /// Reclaims entries other consumers have held past the visibility
+    /// timeout, one per permit.
+    ///
+    /// `XAUTOCLAIM` would also take back this consumer's own entries whose
+    /// handler is merely slow, and run them twice here; so candidates come
+    /// from `XPENDING ... IDLE`, this consumer's own are skipped, and
+    /// `XCLAIM` takes each only if it is still idle (another consumer may
+    /// have been faster). A candidate that `XCLAIM` drops and that left the
+    /// pending list was trimmed away before anyone handled it: counted as
+    /// lost, never ignored.
     async fn claim(
         self: &Arc<Self>,
         keys: &ChannelKeys,
         cursor: &mut String,
         permits: &mut Vec<OwnedSemaphorePermit>,
     ) -> Result<(), Error> {
-        let reply: StreamAutoClaimReply = self
-            .client
-            .query(
-                redis::cmd("XAUTOCLAIM")
-                    .arg(keys.stream())
-                    .arg(&self.group)
-                    .arg(&self.name)
-                    .arg(millis(self.spec.visibility_timeout))
-                    .arg(&*cursor)
-                    .arg("COUNT")
-                    .arg(permits.len()),
-            )
-            .await?;
-        *cursor = reply.next_stream_id;
-        if !reply.deleted_ids.is_empty() {
-            bump(&self.stats.lost_by_trim, reply.deleted_ids.len() as u64);
-            tracing::error!(
-                channel = %self.spec.qualified_name(),
-                lost = reply.deleted_ids.len(),
-                "pending messages were trimmed away before they were handled; raise the channel's retention"
-            );
-        }
-        let (Some(first), Some(last)) = (reply.claimed.first(), reply.claimed.last()) else {
-            return Ok(());
-        };
-        // XAUTOCLAIM does not say how often each entry was delivered; the
-        // count fences the settle script and detects poison.
+        let idle = millis(self.spec.visibility_timeout);
+        let scan = permits.len() * 4 + 16;
         let pending: StreamPendingCountReply = self
             .client
             .query(
                 redis::cmd("XPENDING")
                     .arg(keys.stream())
                     .arg(&self.group)
-                    .arg(&first.id)
-                    .arg(&last.id)
-                    .arg(reply.claimed.len())
-                    .arg(&self.name),
+                    .arg("IDLE")
+                    .arg(idle)
+                    .arg(&*cursor)
+                    .arg("+")
+                    .arg(scan),
             )
             .await?;
-        let counts: HashMap<String, usize> = pending
+        *cursor = match pending.ids.last() {
+            Some(last) if pending.ids.len() == scan => format!("({}", last.id),
+            _ => "-".to_string(),
+        };
+        let candidates: HashMap<String, usize> = pending
             .ids
             .into_iter()
+            .filter(|p| p.consumer != self.name)
+            .take(permits.len())
             .map(|p| (p.id, p.times_delivered))
             .collect();
-        bump(&self.stats.claimed, reply.claimed.len() as u64);
-        for entry in reply.claimed {
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("XCLAIM");
+        cmd.arg(keys.stream())
+            .arg(&self.group)
+            .arg(&self.name)
+            .arg(idle);
+        for id in candidates.keys() {
+            cmd.arg(id);
+        }
+        let claimed: StreamClaimReply = self.client.query(&cmd).await?;
+        let taken: HashSet<&str> = claimed.ids.iter().map(|e| e.id.as_str()).collect();
+        let dropped: Vec<&String> = candidates
+            .keys()
+            .filter(|id| !taken.contains(id.as_str()))
+            .collect();
+        if !dropped.is_empty() {
+            self.count_trimmed(keys, &dropped).await?;
+        }
+        bump(&self.stats.claimed, claimed.ids.len() as u64);
+        for entry in claimed.ids {
             let Some(permit) = permits.pop() else { break };
-            let deliveries = counts.get(&entry.id).copied().unwrap_or(2);
+            // XCLAIM counted this delivery.
+            let deliveries = candidates.get(&entry.id).map_or(2, |count| count + 1);
             self.dispatch(keys, entry.id, entry.map, deliveries, permit);
+        }
+        Ok(())
+    }
+
+    /// Of candidates `XCLAIM` did not return, those no longer pending were
+    /// trimmed from the stream while pending (Redis 7 drops them from the
+    /// pending list then); the others went to a faster consumer.
+    async fn count_trimmed(&self, keys: &ChannelKeys, dropped: &[&String]) -> Result<(), Error> {
+        let mut pipe = redis::pipe();
+        for id in dropped {
+            pipe.cmd("XPENDING")
+                .arg(keys.stream())
+                .arg(&self.group)
+                .arg(*id)
+                .arg(*id)
+                .arg(1);
+        }
+        let replies: Vec<StreamPendingCountReply> = self.client.pipeline(&pipe).await?;
+        let lost = replies.iter().filter(|r| r.ids.is_empty()).count();
+        if lost > 0 {
+            bump(&self.stats.lost_by_trim, lost as u64);
+            tracing::error!(
+                channel = %self.spec.qualified_name(),
+                lost,
+                "pending messages were trimmed away before they were handled; raise the channel's retention"
+            );
         }
         Ok(())
     }
