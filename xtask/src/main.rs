@@ -7,6 +7,11 @@
 //!   committed generated code differs from what the schemas generate.
 //! - `cargo xtask lint [DIR]`: check a schemas folder (default `schemas/`)
 //!   and print every problem as `file:pointer: message`.
+//! - `cargo xtask compat`: refuse schema changes that break a reader or a
+//!   writer of another version, or edit a released version (see
+//!   [`compat`]).
+
+mod compat;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,7 +24,11 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   codegen           regenerate crates/contracts/<domain> from schemas/
   codegen --check   fail when the committed generated code is stale
-  lint [DIR]        check a schemas folder (default schemas/), print every problem";
+  lint [DIR]        check a schemas folder (default schemas/), print every problem
+  compat [--base REV] [--format text|json|github] [--codegen warn|fail] [--schemas DIR]
+                    check every message version pair in its channels' compatibility
+                    modes, generated-code breaks, and that released versions are
+                    unchanged since REV; exit 0 compatible, 1 not, 2 cannot check";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -38,6 +47,13 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         ["codegen", "--check"] => codegen(true),
         ["lint"] => lint(&workspace_root().join("schemas")),
         ["lint", dir] => lint(Path::new(dir)),
+        ["compat", rest @ ..] => match compat::parse(rest) {
+            Ok(options) => Ok(compat::run(&workspace_root(), &options)),
+            Err(e) => {
+                eprintln!("error: {e:#}\n\n{USAGE}");
+                Ok(ExitCode::from(2))
+            }
+        },
         ["help" | "--help" | "-h"] | [] => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -48,7 +64,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
 
 /// Loads a schemas folder; a folder without its own `courier/` (a fixture)
 /// is checked against the workspace's envelope and meta-schema.
-fn load(schemas: &Path) -> Result<Registry, ExitCode> {
+pub(crate) fn load(schemas: &Path) -> Result<Registry, ExitCode> {
     let own = schemas.join("courier");
     let courier = if own.is_dir() {
         own

@@ -16,11 +16,19 @@
 //! - [`validate`]: a compiled validator for the supported JSON Schema subset
 //!   (draft 2020-12), used on payloads at runtime and on `channels.json`.
 //! - [`problem`]: the `file:pointer: message` error report.
+//! - [`compat`]: whether one schema accepts every document another accepts,
+//!   under stable rule ids.
+//! - [`position`]: line and column of a JSON pointer in a file.
+//! - [`review`]: the CI review of a schema change: compatibility per channel
+//!   mode, generated-code breaks, released-version immutability, reports.
 
 pub mod channel;
+pub mod compat;
 pub mod duration;
+pub mod position;
 pub mod problem;
 pub mod registry;
+pub mod review;
 pub mod validate;
 
 pub use channel::{Backoff, Channel, Compatibility, Partitions, Retention, Transport};

@@ -34,6 +34,8 @@ pub const COURIER_DIR: &str = "courier";
 pub const CHANNELS_META_SCHEMA: &str = "channels.schema.json";
 /// A domain's channel file.
 pub const CHANNELS_FILE: &str = "channels.json";
+/// A domain's reviewed exceptions to the compatibility rules.
+pub const EXCEPTIONS_FILE: &str = "compat-exceptions.json";
 /// Name of the envelope message in the courier folder.
 pub const ENVELOPE_MESSAGE: &str = "envelope";
 
@@ -61,6 +63,31 @@ pub struct Domain {
     pub messages: BTreeMap<String, Message>,
     /// Channels by name.
     pub channels: BTreeMap<String, Channel>,
+    /// Deliberate, reviewed compatibility breaks.
+    pub exceptions: Vec<CompatException>,
+}
+
+/// One reviewed, deliberate compatibility break, from
+/// `schemas/<domain>/compat-exceptions.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompatException {
+    /// The message.
+    pub message: String,
+    /// The version whose check it excuses (the newer of the pair).
+    pub version: u32,
+    /// The rule id.
+    pub rule: String,
+    /// The JSON pointer the finding is reported at, in that version's file.
+    pub pointer: String,
+    /// Why the break is acceptable; required, for the reviewer.
+    pub reason: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExceptionsFile {
+    exceptions: Vec<CompatException>,
 }
 
 /// A message and all of its released versions.
@@ -248,8 +275,10 @@ fn load_domain(
     };
     let (channel_files, message_files): (Vec<_>, Vec<_>) = entries
         .into_iter()
+        .filter(|path| file_name(path) != EXCEPTIONS_FILE)
         .partition(|path| file_name(path) == CHANNELS_FILE);
     let (messages, message_names) = load_messages(name, &message_files, true, problems);
+    let exceptions = load_exceptions(&dir.join(EXCEPTIONS_FILE), &messages, problems);
 
     let channels_path = dir.join(CHANNELS_FILE);
     if channel_files.is_empty() {
@@ -323,7 +352,65 @@ fn load_domain(
         dir: dir.to_path_buf(),
         messages,
         channels,
+        exceptions,
     })
+}
+
+/// Reads the optional exceptions file; every entry must name a message
+/// version that exists, a known rule and a reason.
+fn load_exceptions(
+    path: &Path,
+    messages: &BTreeMap<String, Message>,
+    problems: &mut Problems,
+) -> Vec<CompatException> {
+    if !path.exists() {
+        return Vec::new();
+    }
+    let Some(value) = read_json(path, problems) else {
+        return Vec::new();
+    };
+    let file: ExceptionsFile = match serde_json::from_value(value) {
+        Ok(file) => file,
+        Err(e) => {
+            problems.push(
+                path,
+                "",
+                format!(
+                    "{e}; expected {{\"exceptions\": [{{\"message\", \"version\", \"rule\", \"pointer\", \"reason\"}}]}}"
+                ),
+            );
+            return Vec::new();
+        }
+    };
+    for (i, exception) in file.exceptions.iter().enumerate() {
+        let at = |field: &str| format!("/exceptions/{i}/{field}");
+        if messages
+            .get(&exception.message)
+            .and_then(|m| m.version(exception.version))
+            .is_none()
+        {
+            problems.push(
+                path,
+                at("version"),
+                format!("no message {}.v{}", exception.message, exception.version),
+            );
+        }
+        if crate::review::rule_known(&exception.rule).is_none() {
+            problems.push(
+                path,
+                at("rule"),
+                format!("unknown rule {:?}", exception.rule),
+            );
+        }
+        if exception.reason.trim().is_empty() {
+            problems.push(
+                path,
+                at("reason"),
+                "an exception needs a reason a reviewer can judge",
+            );
+        }
+    }
+    file.exceptions
 }
 
 /// The channel name a `channels.json` pointer lies under.
@@ -349,7 +436,7 @@ fn load_messages(
             problems.push(
                 path,
                 "",
-                "unexpected file; expected channels.json or <message>.v<N>.json",
+                "unexpected file; expected channels.json, compat-exceptions.json or <message>.v<N>.json",
             );
             continue;
         };

@@ -382,8 +382,8 @@ fn stray_files_and_missing_channels_are_reported() {
             "Bad-Domain:/: domain folder name \"Bad-Domain\" must match ^[a-z][a-z0-9_]*$",
             "README.md:/: unexpected file; schemas live in schemas/<domain>/ folders",
             "shop/channels.json:/: missing channels.json; every domain declares its channels",
-            "shop/order.json:/: unexpected file; expected channels.json or <message>.v<N>.json",
-            "shop/order.v01.json:/: unexpected file; expected channels.json or <message>.v<N>.json",
+            "shop/order.json:/: unexpected file; expected channels.json, compat-exceptions.json or <message>.v<N>.json",
+            "shop/order.v01.json:/: unexpected file; expected channels.json, compat-exceptions.json or <message>.v<N>.json",
         ]
     );
 }
@@ -395,4 +395,44 @@ fn the_repository_schemas_load() {
     let domain = &registry.domains["contact_center"];
     assert!(domain.messages["classified_task"].versions.len() >= 2);
     assert_eq!(registry.envelope.schema_name(), "courier.envelope");
+}
+
+#[test]
+fn compat_exceptions_name_a_version_a_rule_and_a_reason() {
+    let exceptions = json!({"exceptions": [
+        {"message": "order", "version": 1, "rule": "REQUIRED_ADDED", "pointer": "/required", "reason": "reviewed"},
+        {"message": "order", "version": 4, "rule": "NO_SUCH_RULE", "pointer": "/", "reason": " "}
+    ]});
+    let fixture = Fixture::new(&[
+        ("shop/order.v1.json", message("order", 1).to_string()),
+        (
+            "shop/channels.json",
+            channels(json!({ "orders": orders_channel() })),
+        ),
+        ("shop/compat-exceptions.json", exceptions.to_string()),
+    ]);
+    assert_eq!(
+        fixture.load().unwrap_err(),
+        [
+            "shop/compat-exceptions.json:/exceptions/1/reason: an exception needs a reason a reviewer can judge",
+            "shop/compat-exceptions.json:/exceptions/1/rule: unknown rule \"NO_SUCH_RULE\"",
+            "shop/compat-exceptions.json:/exceptions/1/version: no message order.v4",
+        ]
+    );
+    let fixture = Fixture::new(&[
+        ("shop/order.v1.json", message("order", 1).to_string()),
+        (
+            "shop/channels.json",
+            channels(json!({ "orders": orders_channel() })),
+        ),
+        (
+            "shop/compat-exceptions.json",
+            json!({"exceptions": [{"message": "order"}]}).to_string(),
+        ),
+    ]);
+    let problems = fixture.load().unwrap_err();
+    assert!(
+        problems[0].starts_with("shop/compat-exceptions.json:/: missing field `version`"),
+        "{problems:?}"
+    );
 }
