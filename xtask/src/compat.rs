@@ -144,7 +144,10 @@ fn review_all(root: &Path, options: &Options) -> Result<bool> {
 }
 
 fn git(root: &Path, args: &[&str]) -> Result<Option<Vec<u8>>> {
+    // Read-only queries; `safe.directory` keeps them working when CI runs
+    // as a different user than the one that cloned the repository.
     let output = Command::new("git")
+        .args(["-c", "safe.directory=*"])
         .args(args)
         .current_dir(root)
         .output()

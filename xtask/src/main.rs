@@ -7,6 +7,7 @@
 //!   committed generated code differs from what the schemas generate.
 //! - `cargo xtask lint [DIR]`: check a schemas folder (default `schemas/`)
 //!   and print every problem as `file:pointer: message`.
+//! - `cargo xtask docs [--check]`: the contract catalog in `docs/contracts/`.
 //! - `cargo xtask compat`: refuse schema changes that break a reader or a
 //!   writer of another version, or edit a released version (see
 //!   [`compat`]).
@@ -24,6 +25,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   codegen           regenerate crates/contracts/<domain> from schemas/
   codegen --check   fail when the committed generated code is stale
+  docs              regenerate the contract catalog in docs/contracts/
+  docs --check      fail when the committed catalog is stale
   lint [DIR]        check a schemas folder (default schemas/), print every problem
   compat [--base REV] [--format text|json|github] [--codegen warn|fail] [--schemas DIR]
                     check every message version pair in its channels' compatibility
@@ -45,6 +48,8 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
     match args.as_slice() {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
+        ["docs"] => docs(false),
+        ["docs", "--check"] => docs(true),
         ["lint"] => lint(&workspace_root().join("schemas")),
         ["lint", dir] => lint(Path::new(dir)),
         ["compat", rest @ ..] => match compat::parse(rest) {
@@ -108,21 +113,39 @@ fn codegen(check: bool) -> Result<ExitCode> {
     };
     let files =
         courier_codegen::generate(&registry, &root).context("generating contract crates")?;
+    sync(&root, &files, check, "cargo xtask codegen")
+}
+
+fn docs(check: bool) -> Result<ExitCode> {
+    let root = workspace_root();
+    let registry = match load(&root.join("schemas")) {
+        Ok(registry) => registry,
+        Err(code) => return Ok(code),
+    };
+    let files = courier_codegen::docs::generate(&registry);
+    sync(&root, &files, check, "cargo xtask docs")
+}
+
+/// Compares (`check`) or writes generated files, naming each that differs.
+fn sync(
+    root: &Path,
+    files: &[courier_codegen::GeneratedFile],
+    check: bool,
+    fix: &str,
+) -> Result<ExitCode> {
     if check {
-        let drift = courier_codegen::check(&files, &root)?;
+        let drift = courier_codegen::check(files, root)?;
         if drift.is_empty() {
-            println!("generated code is up to date ({} files)", files.len());
+            println!("generated files are up to date ({} files)", files.len());
             return Ok(ExitCode::SUCCESS);
         }
         for d in &drift {
             eprintln!("{d}");
         }
-        eprintln!(
-            "error: generated code is stale; run `cargo xtask codegen` and commit the result"
-        );
+        eprintln!("error: generated files are stale; run `{fix}` and commit the result");
         return Ok(ExitCode::FAILURE);
     }
-    let changed = courier_codegen::write(&files, &root)?;
+    let changed = courier_codegen::write(files, root)?;
     for d in &changed {
         println!("updated {d}");
     }

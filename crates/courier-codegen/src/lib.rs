@@ -18,7 +18,9 @@
 //! - [`typify_input`]: turns a checked message schema into typify's input.
 //! - [`render`]: renders a domain's crate.
 //! - [`format`]: rustfmt and prettyplease.
+//! - [`docs`]: the contract catalog under `docs/contracts/`.
 
+pub mod docs;
 pub mod format;
 pub mod names;
 pub mod render;
@@ -129,11 +131,15 @@ pub fn check(files: &[GeneratedFile], workspace_root: &Path) -> Result<Vec<Drift
             Err(source) => return Err(Error::Io { path, source }),
         }
     }
-    drift.extend(
-        orphans(files, workspace_root)?
-            .into_iter()
-            .map(Drift::Orphan),
-    );
+    for dir in [CONTRACTS_DIR, docs::DOCS_DIR] {
+        if files.iter().any(|f| f.path.starts_with(dir)) {
+            drift.extend(
+                orphans(files, workspace_root, dir)?
+                    .into_iter()
+                    .map(Drift::Orphan),
+            );
+        }
+    }
     Ok(drift)
 }
 
@@ -158,9 +164,14 @@ pub fn write(files: &[GeneratedFile], workspace_root: &Path) -> Result<Vec<Drift
                 }
                 std::fs::write(&full, &file.contents).map_err(io)?;
             }
-            Drift::Orphan(dir) => {
-                let full = workspace_root.join(dir);
-                std::fs::remove_dir_all(&full).map_err(|source| Error::Io {
+            Drift::Orphan(path) => {
+                let full = workspace_root.join(path);
+                let removed = if full.is_dir() {
+                    std::fs::remove_dir_all(&full)
+                } else {
+                    std::fs::remove_file(&full)
+                };
+                removed.map_err(|source| Error::Io {
                     path: full.clone(),
                     source,
                 })?;
@@ -170,10 +181,16 @@ pub fn write(files: &[GeneratedFile], workspace_root: &Path) -> Result<Vec<Drift
     Ok(drift)
 }
 
-/// Generated crate folders (their Cargo.toml carries [`HEADER`]) that the
-/// schemas no longer produce. Hand-written crates are never touched.
-fn orphans(files: &[GeneratedFile], workspace_root: &Path) -> Result<Vec<PathBuf>, Error> {
-    let dir = workspace_root.join(CONTRACTS_DIR);
+/// Generated entries of `dir` (a crate folder whose Cargo.toml, or a file
+/// whose first line, says `@generated`) that the schemas no longer produce.
+/// Hand-written files are never touched.
+fn orphans(
+    files: &[GeneratedFile],
+    workspace_root: &Path,
+    dir: &str,
+) -> Result<Vec<PathBuf>, Error> {
+    let relative_dir = Path::new(dir);
+    let dir = workspace_root.join(dir);
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -185,9 +202,17 @@ fn orphans(files: &[GeneratedFile], workspace_root: &Path) -> Result<Vec<PathBuf
             path: dir.clone(),
             source,
         })?;
-        let relative = Path::new(CONTRACTS_DIR).join(entry.file_name());
-        let generated = std::fs::read_to_string(entry.path().join("Cargo.toml"))
-            .is_ok_and(|text| text.lines().next().is_some_and(|l| l.contains(HEADER)));
+        let relative = relative_dir.join(entry.file_name());
+        let first_file = if entry.path().is_dir() {
+            entry.path().join("Cargo.toml")
+        } else {
+            entry.path()
+        };
+        let generated = std::fs::read_to_string(first_file).is_ok_and(|text| {
+            text.lines()
+                .next()
+                .is_some_and(|l| l.contains("@generated"))
+        });
         if generated && !files.iter().any(|f| f.path.starts_with(&relative)) {
             orphans.push(relative);
         }

@@ -79,3 +79,34 @@ fn generated_code_is_fresh() {
         report.join("\n")
     );
 }
+
+#[test]
+fn contract_docs_are_fresh() {
+    let root = workspace_root();
+    let registry =
+        Registry::load(&root.join("schemas")).unwrap_or_else(|problems| panic!("{problems}"));
+    let files = courier_codegen::docs::generate(&registry);
+    let drift = courier_codegen::check(&files, &root).unwrap();
+    let report: Vec<String> = drift.iter().map(ToString::to_string).collect();
+    assert!(
+        report.is_empty(),
+        "docs/contracts is stale; run `cargo xtask docs`:\n{}",
+        report.join("\n")
+    );
+    let page = &files
+        .iter()
+        .find(|f| f.path.ends_with("contact_center.md"))
+        .unwrap()
+        .contents;
+    for expected in [
+        "role_telephony -->|interaction| channel_intake",
+        "| `sentiment` | number | no | ≥ -1; ≤ 1 |",
+        "- added optional `sentiment`",
+        "- v2 readers accept v1 messages (backward): yes",
+    ] {
+        assert!(
+            page.contains(expected),
+            "{expected:?} missing from the catalog"
+        );
+    }
+}
