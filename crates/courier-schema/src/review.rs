@@ -279,12 +279,13 @@ fn codegen_breaks(message: &Message, severity: Severity) -> Vec<Violation> {
             })
             .unwrap_or_default()
     };
+    // A referenced definition is its own Rust type, named after the
+    // definition; otherwise the JSON type decides the Rust type.
     let type_of = |root: &Value, schema: &Value| -> Option<Value> {
-        let schema = resolve_ref(root, schema);
         schema
-            .get("type")
+            .get("$ref")
             .cloned()
-            .or_else(|| schema.get("$ref").cloned())
+            .or_else(|| resolve_ref(root, schema).get("type").cloned())
     };
     let (old_props, new_props) = (props(&old.schema), props(&new.schema));
     let (old_required, new_required) = (required(&old.schema), required(&new.schema));
@@ -473,4 +474,103 @@ fn escape_github(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::MessageVersion;
+    use serde_json::json;
+
+    fn version(version: u32, schema: Value) -> MessageVersion {
+        MessageVersion {
+            version,
+            file: PathBuf::from(format!("shop/order.v{version}.json")),
+            text: serde_json::to_string_pretty(&schema).unwrap(),
+            schema,
+            title: "Order".into(),
+            description: "An order.".into(),
+            idempotency_key: vec!["/id".into()],
+        }
+    }
+
+    #[test]
+    fn generated_code_breaks_are_named_by_rule() {
+        let v1 = json!({
+            "type": "object", "additionalProperties": false, "required": ["id", "qty"],
+            "properties": {
+                "id": {"type": "string"}, "qty": {"type": "integer"}, "note": {"type": "string"},
+                "region": {"$ref": "#/$defs/Region"}
+            },
+            "$defs": {"Region": {"enum": ["eu"]}}
+        });
+        let v2 = json!({
+            "type": "object", "additionalProperties": false, "required": ["id"],
+            "properties": {"id": {"type": "string"}, "qty": {"type": "number"}, "region": {"$ref": "#/$defs/Area"}},
+            "$defs": {"Area": {"enum": ["eu"]}}
+        });
+        let message = Message {
+            domain: "shop".into(),
+            name: "order".into(),
+            versions: vec![version(1, v1), version(2, v2)],
+        };
+        let found: Vec<(String, String)> = codegen_breaks(&message, Severity::Warning)
+            .into_iter()
+            .map(|v| (v.rule, v.pointer))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "CODEGEN_FIELD_REMOVED".to_string(),
+                    "/properties".to_string()
+                ),
+                (
+                    "CODEGEN_FIELD_OPTIONALITY_CHANGED".into(),
+                    "/properties/qty".into()
+                ),
+                (
+                    "CODEGEN_FIELD_TYPE_CHANGED".into(),
+                    "/properties/qty".into()
+                ),
+                (
+                    "CODEGEN_FIELD_TYPE_CHANGED".into(),
+                    "/properties/region".into()
+                ),
+                ("CODEGEN_TYPE_REMOVED".into(), "/$defs".into()),
+            ]
+        );
+        assert!(CODEGEN_RULES
+            .iter()
+            .all(|rule| found.iter().any(|(r, _)| r == rule)));
+    }
+
+    #[test]
+    fn renders_every_format() {
+        let violation = Violation {
+            file: "schemas/shop/order.v2.json".into(),
+            line: 7,
+            column: 3,
+            severity: Severity::Error,
+            rule: "REQUIRED_ADDED".into(),
+            pointer: "/required".into(),
+            message: "100% new\\nline".into(),
+            category: Category::Compatibility,
+            channel: Some("orders".into()),
+            mode: Some("backward"),
+            from: Some(1),
+            to: Some(2),
+            direction: Some(Direction::Backward),
+        };
+        let text = render(std::slice::from_ref(&violation), Format::Text);
+        assert_eq!(
+            text,
+            "schemas/shop/order.v2.json:7:3: error[REQUIRED_ADDED] /required: 100% new\\nline (backward on channel orders, v1 -> v2)\n"
+        );
+        let github = render(std::slice::from_ref(&violation), Format::Github);
+        assert!(github.starts_with("::error file=schemas/shop/order.v2.json,line=7,col=3,title=REQUIRED_ADDED::/required: 100%25 new"), "{github}");
+        let json: Value = serde_json::from_str(&render(&[violation], Format::Json)).unwrap();
+        assert_eq!(json[0]["direction"], "backward");
+        assert_eq!(json[0]["category"], "compatibility");
+    }
 }
