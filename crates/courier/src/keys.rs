@@ -11,6 +11,13 @@
 //! <namespace>:{contact_center.intake#emea}:idem:<idempotency key>
 //! <namespace>:{contact_center.intake#emea}:done:<idempotency key>
 //! ```
+//!
+//! List and priority channels add `queue`, `processing:<consumer>`,
+//! `alive:<consumer>`, `consumers` and (priority) `sla`; partition
+//! assignment adds `members:<group>`. Coordination primitives that belong
+//! to no channel (locks, rate limits, breakers) get their own hash tag:
+//! `<namespace>:{lock.<name>}:lease`, `<namespace>:{rate.<name>}:bucket`,
+//! `<namespace>:{breaker.<name>}:state`.
 
 use crate::spec::ChannelSpec;
 
@@ -66,12 +73,79 @@ impl ChannelKeys {
         format!("{}done:{key}", self.prefix)
     }
 
+    /// The list (list channels) or sorted set (priority channels) of
+    /// waiting messages.
+    pub fn queue(&self) -> String {
+        self.part("queue")
+    }
+
+    /// Messages one consumer holds (list and priority channels).
+    pub fn processing(&self, consumer: &str) -> String {
+        format!("{}processing:{consumer}", self.prefix)
+    }
+
+    /// A consumer's heartbeat: exists while the consumer lives.
+    pub fn alive(&self, consumer: &str) -> String {
+        format!("{}alive:{consumer}", self.prefix)
+    }
+
+    /// The set of consumers that may hold messages, for the reaper.
+    pub fn consumers(&self) -> String {
+        self.part("consumers")
+    }
+
+    /// SLA deadlines of waiting priority messages.
+    pub fn sla(&self) -> String {
+        self.part("sla")
+    }
+
+    /// Live members of a consumer group, for partition assignment.
+    pub fn members(&self, group: &str) -> String {
+        format!("{}members:{group}", self.prefix)
+    }
+
     /// A pattern matching every key of this channel partition, for tools.
     pub fn pattern(&self) -> String {
         format!("{}*", self.prefix)
     }
 
     fn part(&self, part: &str) -> String {
+        format!("{}{part}", self.prefix)
+    }
+}
+
+/// The keys of a named coordination primitive (a lock, a rate limit, a
+/// breaker), outside any channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedKeys {
+    /// `<namespace>:{<kind>.<name>}:`.
+    prefix: String,
+}
+
+impl NamedKeys {
+    /// Keys of the lease lock `name`.
+    pub fn lock(namespace: &str, name: &str) -> Self {
+        Self::new(namespace, "lock", name)
+    }
+
+    /// Keys of the rate limit `name`.
+    pub fn rate(namespace: &str, name: &str) -> Self {
+        Self::new(namespace, "rate", name)
+    }
+
+    /// Keys of the circuit breaker `name`.
+    pub fn breaker(namespace: &str, name: &str) -> Self {
+        Self::new(namespace, "breaker", name)
+    }
+
+    fn new(namespace: &str, kind: &str, name: &str) -> Self {
+        Self {
+            prefix: format!("{namespace}:{{{kind}.{name}}}:"),
+        }
+    }
+
+    /// One key of the primitive, e.g. `lease`, `fence`, `bucket`, `state`.
+    pub fn part(&self, part: &str) -> String {
         format!("{}{part}", self.prefix)
     }
 }
@@ -115,5 +189,8 @@ pub(crate) mod tests {
         assert_eq!(keys.dlq(), "t1:{shop.orders#eu}:dlq");
         assert_eq!(keys.done("k"), "t1:{shop.orders#eu}:done:k");
         assert_eq!(keys.pattern(), "t1:{shop.orders#eu}:*");
+        assert_eq!(keys.processing("c1"), "t1:{shop.orders#eu}:processing:c1");
+        assert_eq!(NamedKeys::lock("prod", "nightly").part("lease"), "prod:{lock.nightly}:lease");
+        assert_eq!(NamedKeys::rate("prod", "crm").part("bucket"), "prod:{rate.crm}:bucket");
     }
 }
