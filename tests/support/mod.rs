@@ -91,12 +91,13 @@ pub async fn keys_without_ttl(server: &RedisServer, namespace: &str) -> Vec<Stri
     assert!(!keys.is_empty(), "the test wrote no keys under {namespace}");
     let mut persistent = Vec::new();
     for key in keys {
+        // -1: no TTL; -2: the key expired since it was listed, which is fine.
         let ttl: i64 = redis::cmd("PTTL")
             .arg(&key)
             .query_async(&mut conn)
             .await
             .unwrap();
-        if ttl < 0 {
+        if ttl == -1 {
             persistent.push(key);
         }
     }
@@ -108,3 +109,171 @@ pub async fn keys_without_ttl(server: &RedisServer, namespace: &str) -> Vec<Stri
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeExamples;
+
+// ---- Running consumers in tests -------------------------------------------
+
+use std::future::{Future, Ready};
+use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use contact_center_contracts::Interaction;
+use courier::{
+    CancellationToken, ChannelSpec, Client, Consumer, ConsumerOptions, ConsumerReport,
+    ConsumerStats, Delivery, Error, Outcome, Readable, Transport,
+};
+use tokio::task::JoinHandle;
+
+/// Consumer options with short intervals, so tests see effects quickly.
+pub fn quick() -> ConsumerOptions {
+    ConsumerOptions {
+        block: Duration::from_millis(100),
+        poll_interval: Duration::from_millis(20),
+        claim_interval: Some(Duration::from_millis(100)),
+        grace: Duration::from_secs(2),
+        ..ConsumerOptions::default()
+    }
+}
+
+/// A consumer of `spec` in the classifier group, with [`quick`] options.
+pub fn classifier(client: &Client, spec: &'static ChannelSpec) -> Consumer<Interaction> {
+    Consumer::new(client, spec, "classifier").with_options(quick())
+}
+
+/// A handler that counts its calls in `calls` and settles every message.
+pub fn counting<M: Readable>(
+    calls: &Arc<AtomicU32>,
+) -> impl Fn(Delivery<M>) -> Ready<Outcome> + Send + Sync + 'static {
+    let calls = calls.clone();
+    move |_delivery| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::future::ready(Outcome::Done)
+    }
+}
+
+/// Checks `done` every 10 ms until it holds (true) or `limit` passes (false).
+pub async fn eventually(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if done() {
+            return true;
+        }
+        if started.elapsed() >= limit {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A consumer running in the background until stopped.
+#[derive(Debug)]
+pub struct Running {
+    /// Its live counters.
+    pub stats: Arc<ConsumerStats>,
+    token: CancellationToken,
+    task: JoinHandle<Result<ConsumerReport, Error>>,
+}
+
+impl Running {
+    /// Spawns `consumer` with `handler`.
+    pub fn start<M: Readable, F, Fut>(consumer: Consumer<M>, handler: F) -> Self
+    where
+        F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        let stats = consumer.stats();
+        let token = CancellationToken::new();
+        let task = tokio::spawn({
+            let token = token.clone();
+            async move { consumer.run_until(handler, token).await }
+        });
+        Self { stats, token, task }
+    }
+
+    /// Polls the counters every 10 ms until `done` holds; false after `limit`.
+    pub async fn wait(&self, limit: Duration, done: impl Fn(&ConsumerReport) -> bool) -> bool {
+        eventually(limit, || done(&self.stats.snapshot())).await
+    }
+
+    /// Shuts the consumer down gracefully and returns its report.
+    pub async fn stop(self) -> ConsumerReport {
+        self.token.cancel();
+        self.task.await.unwrap().unwrap()
+    }
+
+    /// Kills the consumer as a crash would: no settlement, no cleanup.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// Runs `consumer` with `handler` until `done` says so (checked every
+/// 10 ms) or `limit` passes, then shuts it down and returns its report.
+pub async fn run_until<M: Readable, F, Fut>(
+    consumer: Consumer<M>,
+    handler: F,
+    limit: Duration,
+    done: impl Fn(&ConsumerReport) -> bool,
+) -> ConsumerReport
+where
+    F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let running = Running::start(consumer, handler);
+    running.wait(limit, done).await;
+    running.stop().await
+}
+
+/// Writes a raw message onto `spec`'s queue, as a foreign or broken
+/// producer would, whatever the transport.
+pub async fn inject(server: &RedisServer, client: &Client, spec: &ChannelSpec, text: &str) {
+    let inbox = client.keys(spec, None).inbox(spec.transport);
+    let mut conn = raw(server).await;
+    let cmd = match spec.transport {
+        Transport::Stream => {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(&inbox).arg("*").arg("m").arg(text);
+            cmd
+        }
+        Transport::List => {
+            let mut cmd = redis::cmd("LPUSH");
+            cmd.arg(&inbox).arg(text);
+            cmd
+        }
+        Transport::Priority => {
+            let mut cmd = redis::cmd("ZADD");
+            cmd.arg(&inbox).arg(9e13).arg(text);
+            cmd
+        }
+        Transport::Pubsub => {
+            let mut cmd = redis::cmd("PUBLISH");
+            cmd.arg(&inbox).arg(text);
+            cmd
+        }
+    };
+    let _: redis::Value = cmd.query_async(&mut conn).await.unwrap();
+}
+
+/// How many messages sit on `spec`'s queue: stream entries (handled or
+/// not), or list and priority members waiting.
+pub async fn depth(server: &RedisServer, client: &Client, spec: &ChannelSpec) -> u64 {
+    let inbox = client.keys(spec, None).inbox(spec.transport);
+    let command = match spec.transport {
+        Transport::Stream => "XLEN",
+        Transport::List => "LLEN",
+        _ => "ZCARD",
+    };
+    redis::cmd(command)
+        .arg(inbox)
+        .query_async(&mut raw(server).await)
+        .await
+        .unwrap()
+}
+
+/// The only version of an interaction.
+pub fn first_version(message: &Interaction) -> &InteractionV1 {
+    match message {
+        Interaction::V1(v1) => v1,
+    }
+}

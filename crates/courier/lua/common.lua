@@ -57,3 +57,66 @@ local function courier_depth(stream)
   end
   return depth
 end
+
+-- Score of a priority-queue member: higher priority first (0..9), then
+-- older first. 1e13 ms is beyond any epoch time in ms for centuries, and
+-- every score stays an exact integer in a double.
+local function courier_priority_score(priority, at_ms)
+  return (9 - priority) * 1e13 + at_ms
+end
+
+-- The text stored for a message on a list or priority queue: the envelope
+-- alone on first delivery; with its attempt history (h) and the number of
+-- times it was taken back from a dead consumer (r) once it has any.
+local function courier_record(envelope, history, reaped)
+  if (history == nil or history == '') and (reaped == nil or reaped == 0) then
+    return envelope
+  end
+  return cjson.encode({m = envelope, h = history or '', r = reaped or 0})
+end
+
+-- Puts a message on a channel's queue, whatever its transport.
+-- transport: 'stream' | 'list' | 'priority' | 'pubsub'.
+-- For priority, `priority` orders it; for pubsub, `key` is the channel name.
+local function courier_enqueue(transport, key, envelope, history, priority, max_len, max_age_ms)
+  if transport == 'stream' then
+    return courier_append(key, envelope, history, max_len, max_age_ms)
+  elseif transport == 'list' then
+    redis.call('LPUSH', key, courier_record(envelope, history, 0))
+    redis.call('PEXPIRE', key, max_age_ms)
+    return 'queued'
+  elseif transport == 'priority' then
+    redis.call('ZADD', key, courier_priority_score(priority, courier_now_ms()), courier_record(envelope, history, 0))
+    redis.call('PEXPIRE', key, max_age_ms)
+    return 'queued'
+  else
+    return tostring(redis.call('PUBLISH', key, envelope))
+  end
+end
+
+-- Messages waiting on a queue of any transport.
+local function courier_waiting(transport, key)
+  if transport == 'stream' then
+    return courier_depth(key)
+  elseif transport == 'list' then
+    return redis.call('LLEN', key)
+  elseif transport == 'priority' then
+    return redis.call('ZCARD', key)
+  end
+  return 0
+end
+
+-- The part of settling shared by every transport, once the caller proved
+-- it still holds the message: mark done, schedule a retry, or dead-letter.
+local function courier_settle(done_key, delayed, dlq, action, arg1, arg2, arg3, arg4)
+  if action == 'done' then
+    redis.call('SET', done_key, '1', 'PX', arg1)
+  elseif action == 'retry' then
+    redis.call('ZADD', delayed, courier_now_ms() + tonumber(arg1), arg2)
+    redis.call('PEXPIRE', delayed, arg3)
+  elseif action == 'dead' then
+    redis.call('XADD', dlq, 'MAXLEN', '~', arg4, '*', 'd', arg2)
+    redis.call('PEXPIRE', dlq, arg3)
+  end
+  return 'ok'
+end

@@ -1,7 +1,7 @@
 -- Settles one delivered stream entry, but only if this consumer still owns
 -- this very delivery: a consumer whose message was reclaimed by another
--- after the visibility timeout (or redelivered to itself) is refused, so a
--- late acknowledgement can neither acknowledge nor mark done twice.
+-- after the visibility timeout is refused, so a late acknowledgement can
+-- neither acknowledge nor mark done twice.
 --
 -- KEYS[1] stream   KEYS[2] done key   KEYS[3] delayed set   KEYS[4] dead-letter stream
 -- ARGV[1] group    ARGV[2] entry id   ARGV[3] consumer      ARGV[4] delivery count
@@ -19,14 +19,4 @@ if #pending == 0 or pending[1][2] ~= ARGV[3] or tonumber(pending[1][4]) ~= tonum
   return 'stale'
 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-local action = ARGV[5]
-if action == 'done' then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[6])
-elseif action == 'retry' then
-  redis.call('ZADD', KEYS[3], courier_now_ms() + tonumber(ARGV[6]), ARGV[7])
-  redis.call('PEXPIRE', KEYS[3], ARGV[8])
-elseif action == 'dead' then
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], '*', 'd', ARGV[7])
-  redis.call('PEXPIRE', KEYS[4], ARGV[8])
-end
-return 'ok'
+return courier_settle(KEYS[2], KEYS[3], KEYS[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9])

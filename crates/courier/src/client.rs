@@ -231,6 +231,11 @@ pub struct PublishOptions {
     /// How long to keep retrying while Redis is unreachable (the idempotency
     /// key makes retries safe); zero fails at once.
     pub retry_for: Option<Duration>,
+    /// Deliver only after this delay (set by [`Producer::publish_in`] and
+    /// [`Producer::publish_at`]); through the same delayed set as retries.
+    pub delay: Option<Duration>,
+    /// SLA deadline on priority channels; default: now + the channel's SLA.
+    pub sla_deadline: Option<chrono::DateTime<Utc>>,
 }
 
 /// Default time a publish retries while Redis is unreachable.
@@ -272,6 +277,9 @@ struct Prepared {
     idem: String,
     id: String,
     json: String,
+    priority: u8,
+    /// SLA deadline in ms since the epoch; 0 for none.
+    deadline_ms: i64,
 }
 
 impl<T: Contract> Producer<T> {
@@ -305,6 +313,27 @@ impl<T: Contract> Producer<T> {
         let prepared = self.prepare(message, options)?;
         let mut published = self.send(vec![prepared], options).await?;
         Ok(published.remove(0))
+    }
+
+    /// Publishes a message to be delivered after `delay`: it waits on the
+    /// channel's delayed set, moved by the same atomic script as retries.
+    /// The idempotency key is taken now, so a second publish is refused.
+    pub async fn publish_in(&self, message: &T, delay: Duration) -> Result<Published, Error> {
+        let options = PublishOptions {
+            delay: Some(delay),
+            ..PublishOptions::default()
+        };
+        self.publish_with(message, &options).await
+    }
+
+    /// Publishes a message to be delivered at `at` (at once if it passed).
+    pub async fn publish_at(
+        &self,
+        message: &T,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<Published, Error> {
+        let delay = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        self.publish_in(message, delay).await
     }
 
     /// Publishes a batch in one pipelined round trip (more when the channel
@@ -350,10 +379,17 @@ impl<T: Contract> Producer<T> {
             priority: options.priority,
             payload,
         };
+        let deadline = match (options.sla_deadline, self.spec.sla) {
+            (Some(deadline), _) => Some(deadline),
+            (None, Some(sla)) => Some(envelope::expiry(now, sla)),
+            (None, None) => None,
+        };
         Ok(Prepared {
             idem: keys.idem(&envelope.key),
             json: envelope.to_json()?,
             id: envelope.id,
+            priority: options.priority.unwrap_or(0).min(9),
+            deadline_ms: deadline.map_or(0, |d| d.timestamp_millis()),
             keys,
         })
     }
@@ -376,17 +412,28 @@ impl<T: Contract> Producer<T> {
                 return Ok(results.into_iter().flatten().collect());
             }
             let mut pipe = redis::pipe();
+            let delay = options
+                .delay
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
             for &i in &waiting {
                 let p = &prepared[i];
-                let stream = p.keys.stream();
+                let (inbox, delayed, sla) = (
+                    p.keys.inbox(self.spec.transport),
+                    p.keys.delayed(),
+                    p.keys.sla(),
+                );
                 pipe.add_command(
-                    scripts::evalsha(&PUBLISH, &[&stream, &p.idem])
+                    scripts::evalsha(&PUBLISH, &[&inbox, &p.idem, &delayed, &sla])
                         .arg(&p.json)
                         .arg(&p.id)
                         .arg(millis(self.spec.dedup_window))
                         .arg(self.spec.max_depth.unwrap_or(0))
                         .arg(self.spec.retention.max_len.unwrap_or(0))
                         .arg(millis(self.spec.retention.max_age))
+                        .arg(self.spec.transport.as_str())
+                        .arg(p.priority)
+                        .arg(delay)
+                        .arg(p.deadline_ms)
                         .clone(),
                 );
             }

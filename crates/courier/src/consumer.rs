@@ -43,8 +43,9 @@ use crate::envelope::{self, Attempt, Envelope};
 use crate::error::{self, Error};
 use crate::keys::ChannelKeys;
 use crate::partition;
-use crate::scripts::{self, MOVE_DUE, SETTLE};
+use crate::scripts::{self, MOVE_DUE, REAP, SETTLE, SETTLE_HELD, SLA, TAKE};
 use crate::spec::ChannelSpec;
+use courier_schema::Transport;
 
 /// What a handler decided about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +139,9 @@ pub struct ConsumerOptions {
     pub grace: Duration,
     /// Partitions to consume; default all.
     pub partitions: Option<Vec<String>>,
+    /// On priority channels, raise a message that breached its SLA to the
+    /// highest priority (keeping its age order).
+    pub escalate_sla_breaches: bool,
 }
 
 impl Default for ConsumerOptions {
@@ -150,6 +154,7 @@ impl Default for ConsumerOptions {
             claim_interval: None,
             grace: Duration::from_secs(10),
             partitions: None,
+            escalate_sla_breaches: true,
         }
     }
 }
@@ -166,6 +171,8 @@ pub struct ConsumerStats {
     stale: AtomicU64,
     claimed: AtomicU64,
     lost_by_trim: AtomicU64,
+    reaped: AtomicU64,
+    sla_breaches: AtomicU64,
 }
 
 /// A snapshot of [`ConsumerStats`].
@@ -189,6 +196,11 @@ pub struct ConsumerReport {
     pub claimed: u64,
     /// Pending entries found trimmed away before they were handled.
     pub lost_by_trim: u64,
+    /// Messages returned to the queue from consumers presumed dead (list
+    /// and priority channels).
+    pub reaped: u64,
+    /// Priority messages found waiting past their SLA deadline.
+    pub sla_breaches: u64,
 }
 
 impl ConsumerStats {
@@ -205,6 +217,8 @@ impl ConsumerStats {
             stale: get(&self.stale),
             claimed: get(&self.claimed),
             lost_by_trim: get(&self.lost_by_trim),
+            reaped: get(&self.reaped),
+            sla_breaches: get(&self.sla_breaches),
         }
     }
 }
@@ -329,13 +343,13 @@ impl<M: Readable> Consumer<M> {
             _message: PhantomData,
         });
         for keys in &partitions {
-            ctx.ensure_group(keys).await?;
+            ctx.join(keys).await?;
         }
         let mut readers = tokio::task::JoinSet::new();
         for keys in partitions.iter().cloned() {
             readers.spawn(ctx.clone().read_loop(keys));
         }
-        readers.spawn(ctx.clone().move_loop(partitions));
+        readers.spawn(ctx.clone().maintain(partitions));
         while readers.join_next().await.is_some() {}
 
         ctx.tracker.close();
@@ -388,6 +402,42 @@ where
     F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
+    /// Joins a partition: on streams, creates the consumer group; on list
+    /// and priority channels, registers this consumer and its heartbeat.
+    async fn join(&self, keys: &ChannelKeys) -> Result<(), Error> {
+        match self.spec.transport {
+            Transport::Stream => self.ensure_group(keys).await,
+            Transport::List | Transport::Priority => self.heartbeat(keys).await,
+            Transport::Pubsub => Ok(()),
+        }
+    }
+
+    /// Proves this consumer alive for one visibility timeout, and keeps the
+    /// keys it holds work in from expiring.
+    async fn heartbeat(&self, keys: &ChannelKeys) -> Result<(), Error> {
+        let retention = millis(self.spec.retention.max_age);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(keys.alive(&self.name))
+            .arg(1)
+            .arg("PX")
+            .arg(millis(self.spec.visibility_timeout))
+            .ignore()
+            .cmd("SADD")
+            .arg(keys.consumers())
+            .arg(&self.name)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(keys.consumers())
+            .arg(retention)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(keys.processing(&self.name))
+            .arg(retention)
+            .ignore();
+        self.client.pipeline::<()>(&pipe).await
+    }
+
     /// Creates the group (reading from the stream's start, so messages
     /// published before the first consumer are not missed) and gives a new
     /// stream its TTL.
@@ -420,6 +470,111 @@ where
     }
 
     async fn read_loop(self: Arc<Self>, keys: ChannelKeys) {
+        match self.spec.transport {
+            Transport::Stream => self.read_stream(keys).await,
+            Transport::List | Transport::Priority => self.read_held(keys).await,
+            // Broadcasts are read by a `Subscriber`, not a consumer group.
+            Transport::Pubsub => {}
+        }
+    }
+
+    /// Waits for a free handler slot, then takes as many more as are free,
+    /// up to a batch; `None` at shutdown.
+    async fn permits(&self) -> Option<Vec<OwnedSemaphorePermit>> {
+        let first = tokio::select! {
+            permit = self.semaphore.clone().acquire_owned() => permit.ok()?,
+            () = self.shutdown.cancelled() => return None,
+        };
+        let mut permits = vec![first];
+        while permits.len() < self.options.batch.max(1) {
+            match self.semaphore.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        Some(permits)
+    }
+
+    /// Reads a list or priority channel: takes waiting messages into this
+    /// consumer's processing list (atomically), waiting with a blocking
+    /// `BLMOVE` on lists and short polls on priority queues.
+    async fn read_held(self: Arc<Self>, keys: ChannelKeys) {
+        let transport = self.spec.transport;
+        let (queue, processing, sla) = (keys.queue(), keys.processing(&self.name), keys.sla());
+        let mut conn = None;
+        let mut pause = Duration::from_millis(50);
+        let mut idle = Duration::from_millis(5);
+        while let Some(mut permits) = self.permits().await {
+            let taken: Result<Vec<String>, Error> = self
+                .client
+                .query(
+                    scripts::evalsha(&TAKE, &[&queue, &processing, &sla])
+                        .arg(permits.len())
+                        .arg(transport.as_str())
+                        .arg(millis(self.spec.retention.max_age)),
+                )
+                .await;
+            let mut taken = match taken {
+                Ok(taken) => taken,
+                Err(e) => {
+                    tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "taking messages failed; retrying");
+                    drop(permits);
+                    self.pause(&mut pause).await;
+                    continue;
+                }
+            };
+            pause = Duration::from_millis(50);
+            if taken.is_empty() {
+                if transport == Transport::Priority {
+                    // A sorted set has no atomic blocking move; poll, from
+                    // a few ms up to 100 ms while nothing arrives.
+                    drop(permits);
+                    tokio::select! {
+                        () = tokio::time::sleep(idle) => {}
+                        () = self.shutdown.cancelled() => return,
+                    }
+                    idle = (idle * 2).min(Duration::from_millis(100));
+                    continue;
+                }
+                if conn.is_none() {
+                    conn = self.client.dedicated().await.ok();
+                }
+                let Some(c) = conn.as_mut() else {
+                    drop(permits);
+                    self.pause(&mut pause).await;
+                    continue;
+                };
+                let moved: Result<Option<String>, redis::RedisError> = redis::cmd("BLMOVE")
+                    .arg(&queue)
+                    .arg(&processing)
+                    .arg("RIGHT")
+                    .arg("LEFT")
+                    .arg(self.options.block.as_secs_f64())
+                    .query_async(c)
+                    .await;
+                match moved {
+                    Ok(Some(element)) => taken.push(element),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "reading failed");
+                        conn = None;
+                        drop(permits);
+                        self.pause(&mut pause).await;
+                        continue;
+                    }
+                }
+            }
+            idle = Duration::from_millis(5);
+            for element in taken {
+                let Some(permit) = permits.pop() else { break };
+                let (raw, history, reaped) = parse_record(transport, &element);
+                let handle = Handle::Listed { element };
+                self.dispatch(&keys, handle, raw, history, 1 + reaped, permit);
+            }
+        }
+    }
+
+    async fn read_stream(self: Arc<Self>, keys: ChannelKeys) {
         let claim_every = self.options.claim_interval.unwrap_or_else(|| {
             (self.spec.visibility_timeout / 4)
                 .clamp(Duration::from_millis(50), Duration::from_secs(5))
@@ -428,23 +583,7 @@ where
         let mut claim_cursor = "-".to_string();
         let mut conn = None;
         let mut pause = Duration::from_millis(50);
-        let batch = self.options.batch.max(1);
-        loop {
-            let first = tokio::select! {
-                permit = self.semaphore.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => return,
-                },
-                () = self.shutdown.cancelled() => return,
-            };
-            let mut permits = vec![first];
-            while permits.len() < batch {
-                match self.semaphore.clone().try_acquire_owned() {
-                    Ok(permit) => permits.push(permit),
-                    Err(_) => break,
-                }
-            }
-
+        while let Some(mut permits) = self.permits().await {
             if last_claim.is_none_or(|at| at.elapsed() >= claim_every) {
                 last_claim = Some(Instant::now());
                 match self.claim(&keys, &mut claim_cursor, &mut permits).await {
@@ -489,7 +628,15 @@ where
                     let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
                     for entry in entries {
                         let Some(permit) = permits.pop() else { break };
-                        self.dispatch(&keys, entry.id, entry.map, 1, permit);
+                        let (raw, history) = stream_fields(&entry.map);
+                        self.dispatch(
+                            &keys,
+                            Handle::Stream { id: entry.id },
+                            raw,
+                            history,
+                            1,
+                            permit,
+                        );
                     }
                 }
                 Err(e) if e.code() == Some("NOGROUP") => {
@@ -588,7 +735,15 @@ where
             let Some(permit) = permits.pop() else { break };
             // XCLAIM counted this delivery.
             let deliveries = candidates.get(&entry.id).map_or(2, |count| count + 1);
-            self.dispatch(keys, entry.id, entry.map, deliveries, permit);
+            let (raw, history) = stream_fields(&entry.map);
+            self.dispatch(
+                keys,
+                Handle::Stream { id: entry.id },
+                raw,
+                history,
+                deliveries,
+                permit,
+            );
         }
         Ok(())
     }
@@ -622,8 +777,9 @@ where
     fn dispatch(
         self: &Arc<Self>,
         keys: &ChannelKeys,
-        id: String,
-        fields: HashMap<String, Value>,
+        handle: Handle,
+        raw: Option<String>,
+        history: Vec<Attempt>,
         deliveries: usize,
         permit: OwnedSemaphorePermit,
     ) {
@@ -632,58 +788,42 @@ where
         let keys = keys.clone();
         self.tracker.spawn(async move {
             let _permit = permit;
+            let entry = Entry {
+                keys: &keys,
+                handle: &handle,
+                deliveries,
+                raw: raw.as_deref(),
+                history,
+            };
             tokio::select! {
                 () = ctx.hard_stop.cancelled() => {}
-                () = ctx.process(&keys, &id, fields, deliveries) => {}
+                () = ctx.process(&entry) => {}
             }
         });
     }
 
-    /// One entry, from the checks to its settlement.
-    async fn process(
-        &self,
-        keys: &ChannelKeys,
-        id: &str,
-        fields: HashMap<String, Value>,
-        deliveries: usize,
-    ) {
-        let field = |name: &str| {
-            fields
-                .get(name)
-                .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
-        };
-        let raw = field("m");
-        let history: Vec<Attempt> = field("h")
-            .and_then(|h| serde_json::from_str(&h).ok())
-            .unwrap_or_default();
-        let entry = Entry {
-            keys,
-            id,
-            deliveries,
-            raw: raw.as_deref(),
-            history,
-        };
+    /// One message, from the checks to its settlement.
+    async fn process(&self, entry: &Entry<'_>) {
+        let (keys, deliveries) = (entry.keys, entry.deliveries);
 
         if deliveries > self.spec.max_attempts as usize {
             let error = format!(
                 "delivered {deliveries} times without being settled (max attempts {})",
                 self.spec.max_attempts
             );
-            return self
-                .dead(&entry, "-", DeadReason::Poison, error, None)
-                .await;
+            return self.dead(entry, "-", DeadReason::Poison, error, None).await;
         }
         let Some(raw) = entry.raw else {
-            let error = "stream entry has no envelope field \"m\"".to_string();
+            let error = "the message has no envelope".to_string();
             return self
-                .dead(&entry, "-", DeadReason::InvalidPayload, error, None)
+                .dead(entry, "-", DeadReason::InvalidPayload, error, None)
                 .await;
         };
         let mut envelope = match Envelope::from_json(raw) {
             Ok(envelope) => envelope,
             Err(e) => {
                 return self
-                    .dead(&entry, "-", DeadReason::InvalidPayload, e.to_string(), None)
+                    .dead(entry, "-", DeadReason::InvalidPayload, e.to_string(), None)
                     .await
             }
         };
@@ -692,7 +832,7 @@ where
             bump(&self.stats.expired, 1);
             let error = format!("expired at {}", envelope.expires_at);
             return self
-                .dead(&entry, &key, DeadReason::Expired, error, None)
+                .dead(entry, &key, DeadReason::Expired, error, None)
                 .await;
         }
         if envelope.schema != M::SCHEMA {
@@ -702,7 +842,7 @@ where
             };
             return self
                 .dead(
-                    &entry,
+                    entry,
                     &key,
                     DeadReason::SchemaMismatch,
                     error.to_string(),
@@ -713,7 +853,7 @@ where
         let Some(version) = readable_as::<M>(envelope.version, self.spec) else {
             let error = unsupported::<M>(envelope.version).to_string();
             return self
-                .dead(&entry, &key, DeadReason::VersionUnsupported, error, None)
+                .dead(entry, &key, DeadReason::VersionUnsupported, error, None)
                 .await;
         };
         let payload = std::mem::take(&mut envelope.payload);
@@ -721,13 +861,7 @@ where
             Ok(message) => message,
             Err(e) => {
                 return self
-                    .dead(
-                        &entry,
-                        &key,
-                        DeadReason::InvalidPayload,
-                        e.to_string(),
-                        None,
-                    )
+                    .dead(entry, &key, DeadReason::InvalidPayload, e.to_string(), None)
                     .await
             }
         };
@@ -740,7 +874,7 @@ where
         {
             Ok(true) => {
                 bump(&self.stats.duplicates, 1);
-                return self.settle(&entry, &key, Action::Skip).await;
+                return self.settle(entry, &key, Action::Skip).await;
             }
             Ok(false) => {}
             // Unsure whether it was handled: leave it pending, to be
@@ -782,14 +916,14 @@ where
                     .and_then(|at| (at.with_timezone(&Utc) - Utc::now()).to_std().ok())
                     .unwrap_or(self.spec.ttl);
                 let ttl = remaining + self.spec.visibility_timeout;
-                self.settle(&entry, &key, Action::Done { ttl }).await;
+                self.settle(entry, &key, Action::Done { ttl }).await;
             }
             Outcome::Fatal { error } => {
-                self.dead(&entry, &key, DeadReason::Fatal, error, Some(attempt))
+                self.dead(entry, &key, DeadReason::Fatal, error, Some(attempt))
                     .await
             }
             Outcome::Retry { error, .. } if attempt >= self.spec.max_attempts => {
-                self.dead(&entry, &key, DeadReason::MaxAttempts, error, Some(attempt))
+                self.dead(entry, &key, DeadReason::MaxAttempts, error, Some(attempt))
                     .await
             }
             Outcome::Retry { after, error } => {
@@ -798,18 +932,12 @@ where
                 history.push(self.attempt_record(attempt, error, Some(delay)));
                 match next_attempt(raw, &history) {
                     Ok(delayed) => {
-                        self.settle(&entry, &key, Action::Retry { delay, delayed })
+                        self.settle(entry, &key, Action::Retry { delay, delayed })
                             .await
                     }
                     Err(e) => {
-                        self.dead(
-                            &entry,
-                            &key,
-                            DeadReason::InvalidPayload,
-                            e.to_string(),
-                            None,
-                        )
-                        .await
+                        self.dead(entry, &key, DeadReason::InvalidPayload, e.to_string(), None)
+                            .await
                     }
                 }
             }
@@ -855,7 +983,7 @@ where
             partition: entry.keys.partition().map(str::to_string),
             group: self.group.clone(),
             consumer: self.name.clone(),
-            stream_id: entry.id.to_string(),
+            stream_id: entry.handle.describe(),
             envelope,
             raw,
             history,
@@ -873,13 +1001,25 @@ where
     /// reclaimed, which is safe.
     async fn settle(&self, entry: &Entry<'_>, key: &str, action: Action) {
         let keys = entry.keys;
-        let (stream, done, delayed, dlq) =
-            (keys.stream(), keys.done(key), keys.delayed(), keys.dlq());
-        let mut cmd = scripts::evalsha(&SETTLE, &[&stream, &done, &delayed, &dlq]);
-        cmd.arg(&self.group)
-            .arg(entry.id)
-            .arg(&self.name)
-            .arg(entry.deliveries);
+        let (done, delayed, dlq) = (keys.done(key), keys.delayed(), keys.dlq());
+        // The fence differs by transport; the action arguments do not.
+        let mut cmd = match entry.handle {
+            Handle::Stream { id } => {
+                let stream = keys.stream();
+                let mut cmd = scripts::evalsha(&SETTLE, &[&stream, &done, &delayed, &dlq]);
+                cmd.arg(&self.group)
+                    .arg(id)
+                    .arg(&self.name)
+                    .arg(entry.deliveries);
+                cmd
+            }
+            Handle::Listed { element } => {
+                let processing = keys.processing(&self.name);
+                let mut cmd = scripts::evalsha(&SETTLE_HELD, &[&processing, &done, &delayed, &dlq]);
+                cmd.arg(element);
+                cmd
+            }
+        };
         let counter = match &action {
             Action::Done { ttl } => {
                 cmd.arg("done").arg(millis(*ttl)).arg("").arg(0).arg(0);
@@ -918,7 +1058,7 @@ where
                 }
                 Ok(_) => {
                     bump(&self.stats.stale, 1);
-                    tracing::info!(channel = %self.spec.qualified_name(), entry = entry.id, "another consumer took this message over; not settling it");
+                    tracing::info!(channel = %self.spec.qualified_name(), entry = %entry.handle.describe(), "another consumer took this message over; not settling it");
                     return;
                 }
                 Err(e) if e.is_transient() && started.elapsed() < self.spec.visibility_timeout => {
@@ -933,38 +1073,213 @@ where
         }
     }
 
-    /// Moves due retries back to the stream until shutdown.
-    async fn move_loop(self: Arc<Self>, partitions: Vec<ChannelKeys>) {
-        const CHUNK: usize = 100;
+    /// Background duties until shutdown: move due retries and scheduled
+    /// messages to the queue; on list and priority channels, keep the
+    /// heartbeat, return the work of dead consumers, and report SLA
+    /// breaches.
+    async fn maintain(self: Arc<Self>, partitions: Vec<ChannelKeys>) {
+        let held = matches!(self.spec.transport, Transport::List | Transport::Priority);
+        let beat_every = self.spec.visibility_timeout / 3;
+        let reap_every = self.spec.visibility_timeout / 2;
+        let sla_every = Duration::from_millis(250);
+        let (mut beat, mut reap, mut sla) = (Instant::now(), Instant::now(), Instant::now());
         loop {
             tokio::select! {
                 () = tokio::time::sleep(self.options.poll_interval) => {}
                 () = self.shutdown.cancelled() => return,
             }
             for keys in &partitions {
-                let (delayed, stream) = (keys.delayed(), keys.stream());
-                loop {
-                    let moved: Result<usize, Error> = self
-                        .client
-                        .query(
-                            scripts::evalsha(&MOVE_DUE, &[&delayed, &stream])
-                                .arg(CHUNK)
-                                .arg(self.spec.retention.max_len.unwrap_or(0))
-                                .arg(millis(self.spec.retention.max_age)),
-                        )
-                        .await;
-                    match moved {
-                        Ok(moved) if moved == CHUNK => continue,
-                        Ok(_) => break,
-                        Err(e) => {
-                            tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "moving due retries failed");
-                            break;
-                        }
+                self.move_due(keys).await;
+            }
+            if held && beat.elapsed() >= beat_every {
+                beat = Instant::now();
+                for keys in &partitions {
+                    if let Err(e) = self.heartbeat(keys).await {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "heartbeat failed");
+                    }
+                }
+            }
+            if held && reap.elapsed() >= reap_every {
+                reap = Instant::now();
+                for keys in &partitions {
+                    if let Err(e) = self.reap(keys).await {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "returning dead consumers' work failed");
+                    }
+                }
+            }
+            if self.spec.transport == Transport::Priority && sla.elapsed() >= sla_every {
+                sla = Instant::now();
+                for keys in &partitions {
+                    if let Err(e) = self.check_sla(keys).await {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "checking SLA deadlines failed");
                     }
                 }
             }
         }
     }
+
+    /// Moves due messages of the delayed set to the queue, in chunks.
+    async fn move_due(&self, keys: &ChannelKeys) {
+        const CHUNK: usize = 100;
+        let (delayed, inbox) = (keys.delayed(), keys.inbox(self.spec.transport));
+        loop {
+            let moved: Result<usize, Error> = self
+                .client
+                .query(
+                    scripts::evalsha(&MOVE_DUE, &[&delayed, &inbox])
+                        .arg(CHUNK)
+                        .arg(self.spec.retention.max_len.unwrap_or(0))
+                        .arg(millis(self.spec.retention.max_age))
+                        .arg(self.spec.transport.as_str()),
+                )
+                .await;
+            match moved {
+                Ok(moved) if moved == CHUNK => continue,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "moving due messages failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Returns the messages held by consumers whose heartbeat expired.
+    async fn reap(&self, keys: &ChannelKeys) -> Result<(), Error> {
+        const CHUNK: usize = 100;
+        let members: Vec<String> = self
+            .client
+            .query(redis::cmd("SMEMBERS").arg(keys.consumers()))
+            .await?;
+        let others: Vec<&String> = members.iter().filter(|m| **m != self.name).collect();
+        if others.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for member in &others {
+            pipe.cmd("EXISTS").arg(keys.alive(member));
+        }
+        let alive: Vec<bool> = self.client.pipeline(&pipe).await?;
+        let (queue, consumers) = (keys.queue(), keys.consumers());
+        for (member, _) in others.iter().zip(alive).filter(|(_, alive)| !alive) {
+            let (processing, heartbeat) = (keys.processing(member), keys.alive(member));
+            loop {
+                let moved: i64 = self
+                    .client
+                    .query(
+                        scripts::evalsha(&REAP, &[&processing, &queue, &heartbeat, &consumers])
+                            .arg(member.as_str())
+                            .arg(self.spec.transport.as_str())
+                            .arg(CHUNK)
+                            .arg(millis(self.spec.retention.max_age)),
+                    )
+                    .await?;
+                if moved > 0 {
+                    bump(&self.stats.reaped, moved as u64);
+                    tracing::warn!(channel = %self.spec.qualified_name(), consumer = %member, moved, "returned the work of a consumer that stopped beating");
+                }
+                if moved < CHUNK as i64 {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports (and escalates, if configured) priority messages waiting
+    /// past their SLA deadline.
+    async fn check_sla(&self, keys: &ChannelKeys) -> Result<(), Error> {
+        let (sla, queue) = (keys.sla(), keys.queue());
+        let late: Vec<String> = self
+            .client
+            .query(scripts::evalsha(&SLA, &[&sla, &queue]).arg(100).arg(
+                if self.options.escalate_sla_breaches {
+                    "1"
+                } else {
+                    "0"
+                },
+            ))
+            .await?;
+        if !late.is_empty() {
+            bump(&self.stats.sla_breaches, late.len() as u64);
+            for record in &late {
+                let id = Envelope::from_json(record)
+                    .map(|e| e.id)
+                    .unwrap_or_default();
+                tracing::warn!(channel = %self.spec.qualified_name(), message = %id, "SLA breached: still waiting past its deadline");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a delivered message is held, which decides how it is settled.
+enum Handle {
+    /// A stream entry, pending for this consumer.
+    Stream {
+        /// The entry id.
+        id: String,
+    },
+    /// An element of this consumer's processing list.
+    Listed {
+        /// The element exactly as held.
+        element: String,
+    },
+}
+
+impl Handle {
+    /// Where the message was, for dead letters and logs.
+    fn describe(&self) -> String {
+        match self {
+            Handle::Stream { id } => id.clone(),
+            Handle::Listed { .. } => "processing list".to_string(),
+        }
+    }
+}
+
+/// The envelope (`m`) and attempt history (`h`) fields of a stream entry.
+fn stream_fields(fields: &HashMap<String, Value>) -> (Option<String>, Vec<Attempt>) {
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+    };
+    let history = field("h")
+        .and_then(|h| serde_json::from_str(&h).ok())
+        .unwrap_or_default();
+    (field("m"), history)
+}
+
+/// A held list or priority element as (envelope text, history, times
+/// reaped): the envelope alone, or `{"m", "h", "r"}` once it was retried or
+/// reaped (see `courier_record` in `lua/common.lua`); priority elements are
+/// prefixed with their score.
+fn parse_record(transport: Transport, element: &str) -> (Option<String>, Vec<Attempt>, usize) {
+    let record = match transport {
+        Transport::Priority => element
+            .split_once('|')
+            .map_or(element, |(_, record)| record),
+        _ => element,
+    };
+    if let Ok(serde_json::Value::Object(wrapper)) =
+        serde_json::from_str::<serde_json::Value>(record)
+    {
+        if !wrapper.contains_key("schema") {
+            if let Some(serde_json::Value::String(envelope)) = wrapper.get("m") {
+                let history = wrapper
+                    .get("h")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|h| serde_json::from_str(h).ok())
+                    .unwrap_or_default();
+                let reaped = wrapper
+                    .get("r")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0);
+                return (Some(envelope.clone()), history, reaped as usize);
+            }
+        }
+    }
+    (Some(record.to_string()), Vec::new(), 0)
 }
 
 /// The version to decode a message of `version` as: its own when the
@@ -983,10 +1298,10 @@ fn readable_as<M: Readable>(version: u32, spec: &ChannelSpec) -> Option<u32> {
     }
 }
 
-/// One stream entry being processed.
+/// One message being processed.
 struct Entry<'a> {
     keys: &'a ChannelKeys,
-    id: &'a str,
+    handle: &'a Handle,
     deliveries: usize,
     /// The envelope text, as stored.
     raw: Option<&'a str>,

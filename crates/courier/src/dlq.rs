@@ -292,16 +292,18 @@ impl Dlq {
         envelope.expires_at = envelope::timestamp(envelope::expiry(now, self.spec.ttl));
         let json = envelope.to_json().map_err(|_| not_replayable())?;
         let (keys, entry) = self.locate(id)?;
-        let stream = keys.stream();
+        let inbox = keys.inbox(self.spec.transport);
         let dlq = keys.dlq();
         let replayed: Option<String> = self
             .client
             .query(
-                scripts::evalsha(&REPLAY, &[&dlq, &stream])
+                scripts::evalsha(&REPLAY, &[&dlq, &inbox])
                     .arg(&entry)
                     .arg(&json)
                     .arg(self.spec.retention.max_len.unwrap_or(0))
-                    .arg(millis(self.spec.retention.max_age)),
+                    .arg(millis(self.spec.retention.max_age))
+                    .arg(self.spec.transport.as_str())
+                    .arg(envelope.priority.unwrap_or(0)),
             )
             .await?;
         match replayed {

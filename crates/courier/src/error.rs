@@ -144,6 +144,23 @@ pub enum Error {
         /// The dead-letter id.
         id: String,
     },
+    /// A rate limit was configured with a rate or burst it cannot enforce.
+    #[error("rate limit {name}: {problem}")]
+    InvalidRateLimit {
+        /// The rate limit's name.
+        name: String,
+        /// What is wrong with its configuration.
+        problem: String,
+    },
+    /// A circuit breaker was given a name or configuration it cannot work
+    /// with.
+    #[error("circuit breaker {name}: {problem}")]
+    InvalidBreaker {
+        /// The breaker's name.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 /// What a caller should do about an [`Error`]: the policy behind it.
@@ -179,7 +196,9 @@ impl Error {
             | Error::Redis(_)
             | Error::UnexpectedReply { .. }
             | Error::DeadLetterNotFound { .. }
-            | Error::NotReplayable { .. } => ErrorKind::Local,
+            | Error::NotReplayable { .. }
+            | Error::InvalidRateLimit { .. }
+            | Error::InvalidBreaker { .. } => ErrorKind::Local,
         }
     }
 

@@ -19,6 +19,8 @@
 //! `<namespace>:{lock.<name>}:lease`, `<namespace>:{rate.<name>}:bucket`,
 //! `<namespace>:{breaker.<name>}:state`.
 
+use courier_schema::Transport;
+
 use crate::spec::ChannelSpec;
 
 /// The keys of one channel, or of one partition of it.
@@ -77,6 +79,16 @@ impl ChannelKeys {
     /// waiting messages.
     pub fn queue(&self) -> String {
         self.part("queue")
+    }
+
+    /// Where a channel of `transport` keeps waiting messages: the stream,
+    /// the queue, or (pubsub) the channel name messages are published on.
+    pub fn inbox(&self, transport: Transport) -> String {
+        match transport {
+            Transport::Stream => self.stream(),
+            Transport::List | Transport::Priority => self.queue(),
+            Transport::Pubsub => self.part("broadcast"),
+        }
     }
 
     /// Messages one consumer holds (list and priority channels).
@@ -153,7 +165,7 @@ impl NamedKeys {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use courier_schema::{Backoff, Compatibility, Retention, Transport};
+    use courier_schema::{Backoff, Compatibility, Retention};
     use std::time::Duration;
 
     pub(crate) const SPEC: ChannelSpec = ChannelSpec {
@@ -190,7 +202,13 @@ pub(crate) mod tests {
         assert_eq!(keys.done("k"), "t1:{shop.orders#eu}:done:k");
         assert_eq!(keys.pattern(), "t1:{shop.orders#eu}:*");
         assert_eq!(keys.processing("c1"), "t1:{shop.orders#eu}:processing:c1");
-        assert_eq!(NamedKeys::lock("prod", "nightly").part("lease"), "prod:{lock.nightly}:lease");
-        assert_eq!(NamedKeys::rate("prod", "crm").part("bucket"), "prod:{rate.crm}:bucket");
+        assert_eq!(
+            NamedKeys::lock("prod", "nightly").part("lease"),
+            "prod:{lock.nightly}:lease"
+        );
+        assert_eq!(
+            NamedKeys::rate("prod", "crm").part("bucket"),
+            "prod:{rate.crm}:bucket"
+        );
     }
 }

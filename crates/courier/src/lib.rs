@@ -21,11 +21,16 @@
 //! - [`spec`]: [`ChannelSpec`], a channel's contract from `channels.json`.
 //! - [`keys`]: Redis key names, built nowhere else.
 //! - [`backoff`]: retry delays.
+//! - [`breaker`]: [`Breaker`], circuit breakers and manual pauses shared
+//!   through Redis.
 //! - [`partition`]: routing a payload to its partition.
+//! - [`lease`]: [`Lease`] locks with fencing tokens, and the [`Fence`] check.
+//! - [`ratelimit`]: [`RateLimit`], a rate limit shared by every worker.
 //! - [`error`]: [`Error`] and its [`ErrorKind`] policy.
 //! - `scripts` and `lua/`: one Lua script per atomic operation.
 
 pub mod backoff;
+pub mod breaker;
 pub mod client;
 pub mod consumer;
 pub mod contract;
@@ -33,10 +38,13 @@ pub mod dlq;
 pub mod envelope;
 pub mod error;
 pub mod keys;
+pub mod lease;
 pub mod partition;
+pub mod ratelimit;
 mod scripts;
 pub mod spec;
 
+pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use client::{Backpressure, Client, ConnectOptions, Producer, PublishOptions, Published};
 pub use consumer::{Consumer, ConsumerOptions, ConsumerReport, ConsumerStats, Delivery, Outcome};
 pub use contract::{Contract, Readable};
@@ -46,5 +54,7 @@ pub use courier_schema::{
 pub use dlq::{DeadLetter, DeadReason, Dlq, DlqFilter};
 pub use envelope::Envelope;
 pub use error::{Error, ErrorKind};
+pub use lease::{Fence, Lease, LeaseHolder};
+pub use ratelimit::RateLimit;
 pub use spec::{ChannelSpec, PartitionSpec};
 pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,22 @@
+-- Finds priority messages still waiting past their SLA deadline: removes
+-- them from the deadline set (each breach is reported once), optionally
+-- raises them to the highest priority keeping their age order, and counts
+-- the breach.
+--
+-- KEYS[1] SLA deadlines   KEYS[2] priority queue
+-- ARGV[1] chunk size      ARGV[2] '1' to escalate
+--
+-- Returns the breached envelopes.
+local now = courier_now_ms()
+local late = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, record in ipairs(late) do
+  redis.call('ZREM', KEYS[1], record)
+  if ARGV[2] == '1' then
+    local score = redis.call('ZSCORE', KEYS[2], record)
+    if score then
+      local age = tonumber(score) % 1e13
+      redis.call('ZADD', KEYS[2], 'XX', courier_priority_score(9, age), record)
+    end
+  end
+end
+return late
