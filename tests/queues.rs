@@ -667,3 +667,117 @@ async fn a_consumer_reads_every_released_version() {
     .await;
     assert_eq!(*versions.lock().unwrap(), [2, 1]);
 }
+
+static URGENT: ChannelSpec = ChannelSpec {
+    name: "priority_order_test",
+    transport: Transport::Priority,
+    sla: Some(Duration::from_millis(400)),
+    ..INTAKE
+};
+
+#[tokio::test]
+async fn higher_priority_first_then_oldest_first() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let producer = Producer::new(&client, &URGENT);
+    for (n, priority) in [(1, 0), (2, 5), (3, 9), (4, 5), (5, 0)] {
+        let options = PublishOptions {
+            priority: Some(priority),
+            ..PublishOptions::default()
+        };
+        producer
+            .publish_with(&interaction(n), &options)
+            .await
+            .unwrap();
+    }
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let one_at_a_time = ConsumerOptions {
+        concurrency: 1,
+        batch: 1,
+        ..quick()
+    };
+    run_until(
+        Consumer::<Interaction>::new(&client, &URGENT, "desk").with_options(one_at_a_time),
+        {
+            let order = order.clone();
+            move |d: Delivery<Interaction>| {
+                let order = order.clone();
+                async move {
+                    let text = first_version(&d.message).text.to_string();
+                    order.lock().unwrap().push((d.envelope.priority, text));
+                    Outcome::Done
+                }
+            }
+        },
+        Duration::from_secs(5),
+        |r| r.done >= 5,
+    )
+    .await;
+    let order: Vec<(Option<u8>, String)> = order.lock().unwrap().clone();
+    let numbers: Vec<&str> = order
+        .iter()
+        .map(|(_, t)| t.trim_start_matches("Contact number "))
+        .collect();
+    assert_eq!(numbers, ["3", "2", "4", "1", "5"], "{order:?}");
+}
+
+#[tokio::test]
+async fn an_sla_breach_is_reported_within_a_second_and_escalated() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    client.pause(&URGENT).await.unwrap();
+    let desk = Running::start(
+        Consumer::<Interaction>::new(&client, &URGENT, "desk").with_options(ConsumerOptions {
+            concurrency: 1,
+            batch: 1,
+            ..quick()
+        }),
+        counting(&Arc::new(AtomicU32::new(0))),
+    );
+    let producer = Producer::new(&client, &URGENT);
+    // A low-priority message with the channel's 400 ms SLA, then busier
+    // work with a far deadline given per message.
+    let published = Instant::now();
+    producer.publish(&interaction(1)).await.unwrap();
+    let relaxed = PublishOptions {
+        priority: Some(5),
+        sla_deadline: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        ..PublishOptions::default()
+    };
+    producer
+        .publish_with(&interaction(2), &relaxed)
+        .await
+        .unwrap();
+
+    assert!(
+        desk.wait(Duration::from_secs(3), |r| r.sla_breaches >= 1)
+            .await
+    );
+    let late_by = published
+        .elapsed()
+        .saturating_sub(Duration::from_millis(400));
+    assert!(
+        late_by <= Duration::from_secs(1),
+        "reported {late_by:?} after the deadline"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        desk.stats.snapshot().sla_breaches,
+        1,
+        "the far deadline is not breached"
+    );
+
+    // Escalated to the top: served before the priority-5 message.
+    let queue = client.keys(&URGENT, None).queue();
+    let first: Vec<String> = redis::cmd("ZRANGE")
+        .arg(&queue)
+        .arg(0)
+        .arg(0)
+        .query_async(&mut courier_suites::raw(&server).await)
+        .await
+        .unwrap();
+    assert!(first[0].contains("Contact number 1"), "{first:?}");
+    client.resume(&URGENT).await.unwrap();
+    assert!(desk.wait(Duration::from_secs(5), |r| r.done >= 2).await);
+    desk.stop().await;
+}

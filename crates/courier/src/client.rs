@@ -182,6 +182,21 @@ impl Client {
         }
     }
 
+    /// Pauses every consumer of a channel, on every worker, within a
+    /// fraction of a second: they stop taking work, and messages wait.
+    pub async fn pause(&self, spec: &ChannelSpec) -> Result<(), Error> {
+        crate::breaker::Breaker::channel(self, spec, crate::breaker::BreakerConfig::default())?
+            .pause()
+            .await
+    }
+
+    /// Lets the consumers of a paused channel take work again.
+    pub async fn resume(&self, spec: &ChannelSpec) -> Result<(), Error> {
+        crate::breaker::Breaker::channel(self, spec, crate::breaker::BreakerConfig::default())?
+            .resume()
+            .await
+    }
+
     /// The dead-letter queue of a channel.
     pub fn dlq(&self, spec: &'static ChannelSpec) -> crate::dlq::Dlq {
         crate::dlq::Dlq::new(self, spec)

@@ -23,7 +23,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backoff;
+use crate::breaker::{Breaker, BreakerConfig, BreakerState};
 use crate::client::{millis, Client};
 use crate::contract::{unsupported, Readable};
 use crate::dlq::{self, DeadLetter, DeadReason};
@@ -46,6 +47,10 @@ use crate::partition;
 use crate::scripts::{self, MOVE_DUE, REAP, SETTLE, SETTLE_HELD, SLA, TAKE};
 use crate::spec::ChannelSpec;
 use courier_schema::Transport;
+
+/// How often a consumer reads the pause switch and its dependency's
+/// breaker: every worker stops taking work within this after either opens.
+const GATE_REFRESH: Duration = Duration::from_millis(200);
 
 /// What a handler decided about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +147,19 @@ pub struct ConsumerOptions {
     /// On priority channels, raise a message that breached its SLA to the
     /// highest priority (keeping its age order).
     pub escalate_sla_breaches: bool,
+    /// A downstream dependency guarded by a circuit breaker shared by every
+    /// worker: handler retries count as its failures; while it is open no
+    /// worker takes work, and messages wait without using up attempts.
+    pub dependency: Option<Dependency>,
+}
+
+/// A dependency of a consumer's handler, guarded by a shared breaker.
+#[derive(Debug, Clone)]
+pub struct Dependency {
+    /// The breaker's name, shared by every consumer that calls it.
+    pub name: String,
+    /// When it opens and closes.
+    pub breaker: BreakerConfig,
 }
 
 impl Default for ConsumerOptions {
@@ -155,6 +173,7 @@ impl Default for ConsumerOptions {
             grace: Duration::from_secs(10),
             partitions: None,
             escalate_sla_breaches: true,
+            dependency: None,
         }
     }
 }
@@ -173,6 +192,7 @@ pub struct ConsumerStats {
     lost_by_trim: AtomicU64,
     reaped: AtomicU64,
     sla_breaches: AtomicU64,
+    held_back: AtomicU64,
 }
 
 /// A snapshot of [`ConsumerStats`].
@@ -201,6 +221,9 @@ pub struct ConsumerReport {
     pub reaped: u64,
     /// Priority messages found waiting past their SLA deadline.
     pub sla_breaches: u64,
+    /// Messages put back without using an attempt because the dependency's
+    /// breaker was open.
+    pub held_back: u64,
 }
 
 impl ConsumerStats {
@@ -219,6 +242,7 @@ impl ConsumerStats {
             lost_by_trim: get(&self.lost_by_trim),
             reaped: get(&self.reaped),
             sla_breaches: get(&self.sla_breaches),
+            held_back: get(&self.held_back),
         }
     }
 }
@@ -340,8 +364,19 @@ impl<M: Readable> Consumer<M> {
             tracker: TaskTracker::new(),
             shutdown: shutdown.clone(),
             hard_stop: CancellationToken::new(),
+            pause_switch: Breaker::channel(&self.client, self.spec, BreakerConfig::default())?,
+            dependency: match &self.options.dependency {
+                Some(dependency) => Some(Breaker::new(
+                    &self.client,
+                    &dependency.name,
+                    dependency.breaker.clone(),
+                )?),
+                None => None,
+            },
+            gate_closed: AtomicBool::new(false),
             _message: PhantomData,
         });
+        ctx.refresh_gate().await;
         for keys in &partitions {
             ctx.join(keys).await?;
         }
@@ -385,6 +420,14 @@ struct Ctx<M, F> {
     shutdown: CancellationToken,
     /// Abandons handlers still running after the grace period.
     hard_stop: CancellationToken,
+    /// The channel's manual pause, a breaker only tools open.
+    pause_switch: Breaker,
+    /// The handler's dependency breaker, if any.
+    dependency: Option<Breaker>,
+    /// Whether the pause or the dependency's breaker stops taking work;
+    /// refreshed by the maintenance loop, so every worker stops within one
+    /// refresh.
+    gate_closed: AtomicBool,
     _message: PhantomData<fn() -> M>,
 }
 
@@ -481,6 +524,14 @@ where
     /// Waits for a free handler slot, then takes as many more as are free,
     /// up to a batch; `None` at shutdown.
     async fn permits(&self) -> Option<Vec<OwnedSemaphorePermit>> {
+        // Paused or the dependency's breaker open: take nothing, so every
+        // message stays queued until it closes.
+        while self.gate_closed.load(Ordering::Relaxed) {
+            tokio::select! {
+                () = tokio::time::sleep(GATE_REFRESH / 2) => {}
+                () = self.shutdown.cancelled() => return None,
+            }
+        }
         let first = tokio::select! {
             permit = self.semaphore.clone().acquire_owned() => permit.ok()?,
             () = self.shutdown.cancelled() => return None,
@@ -885,6 +936,13 @@ where
             }
         }
 
+        // A half-open breaker admits a few probes; the others wait on the
+        // delayed set without using an attempt.
+        if let Some(breaker) = &self.dependency {
+            if !breaker.allow().await.unwrap_or(false) {
+                return self.hold_back(entry, &key, raw, breaker).await;
+            }
+        }
         let attempt = envelope.attempt;
         let expires_at = envelope.expires_at.clone();
         let delivery = Delivery {
@@ -907,6 +965,17 @@ where
             }
         };
 
+        if let Some(breaker) = &self.dependency {
+            let success = !matches!(outcome, Outcome::Retry { .. });
+            let state = breaker.record(success).await;
+            // A failure that opened (or found open) the breaker is the
+            // dependency's fault, not the message's: it waits out the
+            // cool-down without using an attempt.
+            if !success && matches!(state, Ok(BreakerState::Open { .. } | BreakerState::Paused)) {
+                self.gate_closed.store(true, Ordering::Relaxed);
+                return self.hold_back(entry, &key, raw, breaker).await;
+            }
+        }
         match outcome {
             Outcome::Done => {
                 // The done mark must outlive every redelivery that could
@@ -930,7 +999,7 @@ where
                 let delay = after.unwrap_or_else(|| backoff::delay(&self.spec.backoff, attempt));
                 let mut history = entry.history.clone();
                 history.push(self.attempt_record(attempt, error, Some(delay)));
-                match next_attempt(raw, &history) {
+                match next_attempt(raw, &history, true) {
                     Ok(delayed) => {
                         self.settle(entry, &key, Action::Retry { delay, delayed })
                             .await
@@ -940,6 +1009,22 @@ where
                             .await
                     }
                 }
+            }
+        }
+    }
+
+    /// Puts a message back on the delayed set for the breaker's cool-down,
+    /// keeping its attempt count: the dependency failed, not the message.
+    async fn hold_back(&self, entry: &Entry<'_>, key: &str, raw: &str, breaker: &Breaker) {
+        bump(&self.stats.held_back, 1);
+        let delay = breaker.config().cool_down.min(Duration::from_secs(1));
+        match next_attempt(raw, &entry.history, false) {
+            Ok(delayed) => {
+                self.settle(entry, key, Action::Retry { delay, delayed })
+                    .await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot hold a message back; it stays held and will be reclaimed")
             }
         }
     }
@@ -1083,10 +1168,15 @@ where
         let reap_every = self.spec.visibility_timeout / 2;
         let sla_every = Duration::from_millis(250);
         let (mut beat, mut reap, mut sla) = (Instant::now(), Instant::now(), Instant::now());
+        let mut gate = Instant::now();
         loop {
             tokio::select! {
                 () = tokio::time::sleep(self.options.poll_interval) => {}
                 () = self.shutdown.cancelled() => return,
+            }
+            if gate.elapsed() >= GATE_REFRESH {
+                gate = Instant::now();
+                self.refresh_gate().await;
             }
             for keys in &partitions {
                 self.move_due(keys).await;
@@ -1116,6 +1206,26 @@ where
                 }
             }
         }
+    }
+
+    /// Reads the pause switch and the dependency's breaker; either one
+    /// open closes the gate. An unreadable state keeps the last decision.
+    async fn refresh_gate(&self) {
+        let paused = self.pause_switch.state().await;
+        let dependency = match &self.dependency {
+            Some(breaker) => Some(breaker.state().await),
+            None => None,
+        };
+        let closed = match (paused, dependency) {
+            (Ok(BreakerState::Paused), _) => true,
+            (_, Some(Ok(BreakerState::Open { .. } | BreakerState::Paused))) => true,
+            (Ok(_), None | Some(Ok(_))) => false,
+            (Err(e), _) | (_, Some(Err(e))) => {
+                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot read the pause or breaker state");
+                return;
+            }
+        };
+        self.gate_closed.store(closed, Ordering::Relaxed);
     }
 
     /// Moves due messages of the delayed set to the queue, in chunks.
@@ -1309,10 +1419,12 @@ struct Entry<'a> {
 }
 
 /// The delayed-set member for the next attempt: the envelope with its
-/// attempt raised, and the history so far.
-fn next_attempt(raw: &str, history: &[Attempt]) -> Result<String, Error> {
+/// attempt raised (when `count`), and the history so far.
+fn next_attempt(raw: &str, history: &[Attempt], count: bool) -> Result<String, Error> {
     let mut envelope = Envelope::from_json(raw)?;
-    envelope.attempt += 1;
+    if count {
+        envelope.attempt += 1;
+    }
     Ok(serde_json::json!({
         "m": envelope.to_json()?,
         "h": serde_json::to_string(history)?,

@@ -46,7 +46,9 @@ pub mod spec;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use client::{Backpressure, Client, ConnectOptions, Producer, PublishOptions, Published};
-pub use consumer::{Consumer, ConsumerOptions, ConsumerReport, ConsumerStats, Delivery, Outcome};
+pub use consumer::{
+    Consumer, ConsumerOptions, ConsumerReport, ConsumerStats, Delivery, Dependency, Outcome,
+};
 pub use contract::{Contract, Readable};
 pub use courier_schema::{
     Backoff, Compatibility, Retention, Transport, ValidationError, Validator,
