@@ -166,3 +166,52 @@ async fn a_failing_dependency_pauses_every_worker_then_probes_and_resumes() {
         calls.load(Ordering::SeqCst)
     );
 }
+
+#[tokio::test]
+async fn consumers_on_three_workers_share_one_rate() {
+    let server = RedisServer::must_start();
+    let producer_client = client(&server).await;
+    let batch: Vec<_> = (0..400).map(interaction).collect();
+    Producer::new(&producer_client, &WORK)
+        .publish_many(&batch, &PublishOptions::default())
+        .await
+        .unwrap();
+    let options = ConsumerOptions {
+        rate_limit: Some(courier::Rate {
+            name: "crm".into(),
+            per_second: 40.0,
+            burst: 4,
+        }),
+        ..quick()
+    };
+    let handled = Arc::new(AtomicU32::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        // A client each, as separate processes would have.
+        let worker_client = courier::Client::connect(&server.url(), producer_client.namespace())
+            .await
+            .unwrap();
+        workers.push(Running::start(
+            Consumer::<Interaction>::new(&worker_client, &WORK, "workers")
+                .with_options(options.clone()),
+            counting(&handled),
+        ));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let count = handled.load(Ordering::SeqCst);
+    let elapsed = started.elapsed().as_secs_f64();
+    for worker in workers {
+        worker.stop().await;
+    }
+    // 40/s for about 3 s, plus the burst; never the 400 it could do.
+    let allowed = 40.0 * elapsed + 4.0;
+    println!(
+        "{count} handled in {elapsed:.2} s with a shared limit of 40/s (allowed {allowed:.0})"
+    );
+    assert!(f64::from(count) <= allowed + 2.0, "{count} > {allowed}");
+    assert!(
+        f64::from(count) >= allowed * 0.85,
+        "{count} far below {allowed}"
+    );
+}

@@ -400,10 +400,17 @@ fn channel_module(domain: &str, channel: &Channel, message: &Message) -> String 
          /// A producer publishing [`Latest`] on this channel.\n\
          pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {{\n\
          ::courier::Producer::new(client, &SPEC)\n}}\n\
-         /// A consumer of this channel in consumer group `group`.\n\
-         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {{\n\
-         ::courier::Consumer::new(client, &SPEC, group)\n}}\n}}",
+         {reader}\n}}",
         enum_name = pascal_case(&message.name),
+        reader = if channel.transport == Transport::Pubsub {
+            "/// A subscriber of this channel's broadcasts (at most once).\n\
+             pub fn subscriber(client: &::courier::Client) -> ::courier::Subscriber<Message> {\n\
+             ::courier::Subscriber::new(client, &SPEC)\n}"
+        } else {
+            "/// A consumer of this channel in consumer group `group`.\n\
+             pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {\n\
+             ::courier::Consumer::new(client, &SPEC, group)\n}"
+        },
     );
     out
 }

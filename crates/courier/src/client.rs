@@ -155,6 +155,11 @@ impl Client {
             .await?)
     }
 
+    /// A dedicated Pub/Sub connection.
+    pub(crate) async fn pubsub(&self) -> Result<redis::aio::PubSub, Error> {
+        Ok(self.inner.redis.get_async_pubsub().await?)
+    }
+
     /// Runs one command on the shared connection, reloading scripts after
     /// `NOSCRIPT`.
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {

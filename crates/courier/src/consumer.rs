@@ -44,6 +44,7 @@ use crate::envelope::{self, Attempt, Envelope};
 use crate::error::{self, Error};
 use crate::keys::ChannelKeys;
 use crate::partition;
+use crate::ratelimit::RateLimit;
 use crate::scripts::{self, MOVE_DUE, REAP, SETTLE, SETTLE_HELD, SLA, TAKE};
 use crate::spec::ChannelSpec;
 use courier_schema::Transport;
@@ -151,6 +152,20 @@ pub struct ConsumerOptions {
     /// worker: handler retries count as its failures; while it is open no
     /// worker takes work, and messages wait without using up attempts.
     pub dependency: Option<Dependency>,
+    /// A rate shared by every worker that names it: handlers wait instead
+    /// of exceeding it.
+    pub rate_limit: Option<Rate>,
+}
+
+/// A rate limit shared, by name, by every worker that uses it.
+#[derive(Debug, Clone)]
+pub struct Rate {
+    /// The limit's name: a channel's or a downstream dependency's.
+    pub name: String,
+    /// Steady handler starts per second, across all workers.
+    pub per_second: f64,
+    /// How many may start at once after a quiet period.
+    pub burst: u32,
 }
 
 /// A dependency of a consumer's handler, guarded by a shared breaker.
@@ -174,6 +189,7 @@ impl Default for ConsumerOptions {
             partitions: None,
             escalate_sla_breaches: true,
             dependency: None,
+            rate_limit: None,
         }
     }
 }
@@ -314,6 +330,51 @@ impl<M: Readable> Consumer<M> {
         self.stats.clone()
     }
 
+    /// Moves this consumer group's position in a stream channel to `at`
+    /// (creating the group there if new): messages published since then
+    /// are delivered again, except those this group already handled (their
+    /// idempotency keys are done). A new subscriber of a durable broadcast
+    /// uses it to start from a point in time.
+    pub async fn replay_from(&self, at: chrono::DateTime<Utc>) -> Result<(), Error> {
+        if self.spec.transport != Transport::Stream {
+            return Err(Error::NotSupported {
+                channel: self.spec.qualified_name(),
+                operation: "replay from a point in time (it needs a stream channel)",
+            });
+        }
+        let position = format!("{}-0", at.timestamp_millis().max(0));
+        for partition in partition::all(self.spec) {
+            let stream = self.client.keys(self.spec, partition.as_deref()).stream();
+            let created: Result<(), Error> = self
+                .client
+                .query(
+                    redis::cmd("XGROUP")
+                        .arg("CREATE")
+                        .arg(&stream)
+                        .arg(&self.group)
+                        .arg(&position)
+                        .arg("MKSTREAM"),
+                )
+                .await;
+            match created {
+                Err(Error::Redis(e)) if e.code() == Some("BUSYGROUP") => {
+                    let _: () = self
+                        .client
+                        .query(
+                            redis::cmd("XGROUP")
+                                .arg("SETID")
+                                .arg(&stream)
+                                .arg(&self.group)
+                                .arg(&position),
+                        )
+                        .await?;
+                }
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `handler` on every message until Ctrl-C.
     pub async fn run<F, Fut>(&self, handler: F) -> Result<ConsumerReport, Error>
     where
@@ -373,6 +434,15 @@ impl<M: Readable> Consumer<M> {
                 )?),
                 None => None,
             },
+            rate: match &self.options.rate_limit {
+                Some(rate) => Some(RateLimit::new(
+                    &self.client,
+                    &rate.name,
+                    rate.per_second,
+                    rate.burst,
+                )?),
+                None => None,
+            },
             gate_closed: AtomicBool::new(false),
             _message: PhantomData,
         });
@@ -424,6 +494,8 @@ struct Ctx<M, F> {
     pause_switch: Breaker,
     /// The handler's dependency breaker, if any.
     dependency: Option<Breaker>,
+    /// The shared rate handlers start at, if limited.
+    rate: Option<RateLimit>,
     /// Whether the pause or the dependency's breaker stops taking work;
     /// refreshed by the maintenance loop, so every worker stops within one
     /// refresh.
@@ -870,57 +942,22 @@ where
                 .dead(entry, "-", DeadReason::InvalidPayload, error, None)
                 .await;
         };
-        let mut envelope = match Envelope::from_json(raw) {
-            Ok(envelope) => envelope,
-            Err(e) => {
+        let (message, envelope) = match admit::<M>(self.spec, raw) {
+            Ok(admitted) => admitted,
+            Err(rejected) => {
+                if rejected.reason == DeadReason::Expired {
+                    bump(&self.stats.expired, 1);
+                }
                 return self
-                    .dead(entry, "-", DeadReason::InvalidPayload, e.to_string(), None)
-                    .await
+                    .dead(entry, &rejected.key, rejected.reason, rejected.error, None)
+                    .await;
             }
         };
         let key = envelope.key.clone();
-        if envelope.is_expired(Utc::now()) {
-            bump(&self.stats.expired, 1);
-            let error = format!("expired at {}", envelope.expires_at);
-            return self
-                .dead(entry, &key, DeadReason::Expired, error, None)
-                .await;
-        }
-        if envelope.schema != M::SCHEMA {
-            let error = Error::SchemaMismatch {
-                expected: M::SCHEMA,
-                found: envelope.schema.clone(),
-            };
-            return self
-                .dead(
-                    entry,
-                    &key,
-                    DeadReason::SchemaMismatch,
-                    error.to_string(),
-                    None,
-                )
-                .await;
-        }
-        let Some(version) = readable_as::<M>(envelope.version, self.spec) else {
-            let error = unsupported::<M>(envelope.version).to_string();
-            return self
-                .dead(entry, &key, DeadReason::VersionUnsupported, error, None)
-                .await;
-        };
-        let payload = std::mem::take(&mut envelope.payload);
-        let message = match M::decode(version, &payload) {
-            Ok(message) => message,
-            Err(e) => {
-                return self
-                    .dead(entry, &key, DeadReason::InvalidPayload, e.to_string(), None)
-                    .await
-            }
-        };
-        drop(payload);
 
         match self
             .client
-            .query::<bool>(redis::cmd("EXISTS").arg(keys.done(&key)))
+            .query::<bool>(redis::cmd("EXISTS").arg(keys.done(&self.group, &key)))
             .await
         {
             Ok(true) => {
@@ -941,6 +978,12 @@ where
         if let Some(breaker) = &self.dependency {
             if !breaker.allow().await.unwrap_or(false) {
                 return self.hold_back(entry, &key, raw, breaker).await;
+            }
+        }
+        if let Some(rate) = &self.rate {
+            // Waiting is the point; a Redis fault here must not stop work.
+            if let Err(e) = rate.acquire().await {
+                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "rate limit unavailable; not waiting");
             }
         }
         let attempt = envelope.attempt;
@@ -1053,26 +1096,16 @@ where
         if let Some(attempt) = attempt {
             history.push(self.attempt_record(attempt, error.clone(), None));
         }
-        let (envelope, raw) = match entry.raw.map(serde_json::from_str::<serde_json::Value>) {
-            Some(Ok(value)) => (Some(value), None),
-            Some(Err(_)) => (None, entry.raw.map(str::to_string)),
-            None => (None, None),
-        };
         tracing::warn!(channel = %self.spec.qualified_name(), %reason, %error, "dead-lettering a message");
-        let letter = DeadLetter {
-            id: String::new(),
-            reason,
-            error,
-            dead_at: envelope::timestamp(Utc::now()),
-            channel: self.spec.qualified_name(),
-            partition: entry.keys.partition().map(str::to_string),
-            group: self.group.clone(),
-            consumer: self.name.clone(),
-            stream_id: entry.handle.describe(),
-            envelope,
-            raw,
+        let letter = DeadLetter::new(
+            self.spec,
+            entry.keys.partition(),
+            (&self.group, &self.name),
+            entry.handle.describe(),
+            entry.raw,
+            (reason, error),
             history,
-        };
+        );
         match serde_json::to_string(&letter) {
             Ok(letter) => self.settle(entry, key, Action::Dead { letter }).await,
             Err(e) => {
@@ -1086,7 +1119,7 @@ where
     /// reclaimed, which is safe.
     async fn settle(&self, entry: &Entry<'_>, key: &str, action: Action) {
         let keys = entry.keys;
-        let (done, delayed, dlq) = (keys.done(key), keys.delayed(), keys.dlq());
+        let (done, delayed, dlq) = (keys.done(&self.group, key), keys.delayed(), keys.dlq());
         // The fence differs by transport; the action arguments do not.
         let mut cmd = match entry.handle {
             Handle::Stream { id } => {
@@ -1390,6 +1423,55 @@ fn parse_record(transport: Transport, element: &str) -> (Option<String>, Vec<Att
         }
     }
     (Some(record.to_string()), Vec::new(), 0)
+}
+
+/// Why a message cannot reach a handler.
+pub(crate) struct Rejected {
+    /// The dead-letter reason.
+    pub(crate) reason: DeadReason,
+    /// The error text.
+    pub(crate) error: String,
+    /// Its idempotency key, when the envelope was readable.
+    pub(crate) key: String,
+}
+
+/// The checks every message passes before a handler sees it, on every
+/// transport, in this order: a readable envelope, not expired, the
+/// channel's schema, a readable version, a payload valid against that
+/// version's schema. Returns the decoded message and its envelope (payload
+/// taken out).
+pub(crate) fn admit<M: Readable>(spec: &ChannelSpec, raw: &str) -> Result<(M, Envelope), Rejected> {
+    let rejected = |reason, error: String, key: &str| Rejected {
+        reason,
+        error,
+        key: key.to_string(),
+    };
+    let mut envelope = Envelope::from_json(raw)
+        .map_err(|e| rejected(DeadReason::InvalidPayload, e.to_string(), "-"))?;
+    let key = envelope.key.clone();
+    if envelope.is_expired(Utc::now()) {
+        let error = format!("expired at {}", envelope.expires_at);
+        return Err(rejected(DeadReason::Expired, error, &key));
+    }
+    if envelope.schema != M::SCHEMA {
+        let error = Error::SchemaMismatch {
+            expected: M::SCHEMA,
+            found: envelope.schema.clone(),
+        };
+        return Err(rejected(
+            DeadReason::SchemaMismatch,
+            error.to_string(),
+            &key,
+        ));
+    }
+    let Some(version) = readable_as::<M>(envelope.version, spec) else {
+        let error = unsupported::<M>(envelope.version).to_string();
+        return Err(rejected(DeadReason::VersionUnsupported, error, &key));
+    };
+    let payload = std::mem::take(&mut envelope.payload);
+    let message = M::decode(version, &payload)
+        .map_err(|e| rejected(DeadReason::InvalidPayload, e.to_string(), &key))?;
+    Ok((message, envelope))
 }
 
 /// The version to decode a message of `version` as: its own when the

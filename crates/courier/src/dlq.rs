@@ -104,6 +104,39 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
+    /// A dead letter for a message of `spec`'s channel: `raw` is the
+    /// message text as received, kept as the envelope when it is JSON and
+    /// as raw text otherwise; `by` is (group, consumer).
+    pub(crate) fn new(
+        spec: &ChannelSpec,
+        partition: Option<&str>,
+        by: (&str, &str),
+        stream_id: String,
+        raw: Option<&str>,
+        (reason, error): (DeadReason, String),
+        history: Vec<Attempt>,
+    ) -> DeadLetter {
+        let (envelope, raw) = match raw.map(serde_json::from_str::<Value>) {
+            Some(Ok(value)) => (Some(value), None),
+            Some(Err(_)) => (None, raw.map(str::to_string)),
+            None => (None, None),
+        };
+        DeadLetter {
+            id: String::new(),
+            reason,
+            error,
+            dead_at: envelope::timestamp(Utc::now()),
+            channel: spec.qualified_name(),
+            partition: partition.map(str::to_string),
+            group: by.0.to_string(),
+            consumer: by.1.to_string(),
+            stream_id,
+            envelope,
+            raw,
+            history,
+        }
+    }
+
     /// The envelope's schema version, when readable.
     pub fn version(&self) -> Option<u32> {
         self.envelope

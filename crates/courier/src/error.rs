@@ -161,6 +161,14 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// The channel's transport cannot do this.
+    #[error("{channel} cannot {operation}")]
+    NotSupported {
+        /// `<domain>.<channel>`.
+        channel: String,
+        /// What was asked.
+        operation: &'static str,
+    },
 }
 
 /// What a caller should do about an [`Error`]: the policy behind it.
@@ -197,6 +205,7 @@ impl Error {
             | Error::UnexpectedReply { .. }
             | Error::DeadLetterNotFound { .. }
             | Error::NotReplayable { .. }
+            | Error::NotSupported { .. }
             | Error::InvalidRateLimit { .. }
             | Error::InvalidBreaker { .. } => ErrorKind::Local,
         }

@@ -9,7 +9,7 @@
 //! <namespace>:{contact_center.intake#emea}:dlq
 //! <namespace>:{contact_center.intake#emea}:delayed
 //! <namespace>:{contact_center.intake#emea}:idem:<idempotency key>
-//! <namespace>:{contact_center.intake#emea}:done:<idempotency key>
+//! <namespace>:{contact_center.intake#emea}:done:<group>:<idempotency key>
 //! ```
 //!
 //! List and priority channels add `queue`, `processing:<consumer>`,
@@ -70,9 +70,10 @@ impl ChannelKeys {
         format!("{}idem:{key}", self.prefix)
     }
 
-    /// Marks `key` handled.
-    pub fn done(&self, key: &str) -> String {
-        format!("{}done:{key}", self.prefix)
+    /// Marks `key` handled by consumer group `group`: each group of a
+    /// fanned-out stream handles every message once.
+    pub fn done(&self, group: &str, key: &str) -> String {
+        format!("{}done:{group}:{key}", self.prefix)
     }
 
     /// The list (list channels) or sorted set (priority channels) of
@@ -199,7 +200,7 @@ pub(crate) mod tests {
         assert_eq!(keys.idem("o-1"), "prod:{shop.orders}:idem:o-1");
         let keys = ChannelKeys::new("t1", &SPEC, Some("eu"));
         assert_eq!(keys.dlq(), "t1:{shop.orders#eu}:dlq");
-        assert_eq!(keys.done("k"), "t1:{shop.orders#eu}:done:k");
+        assert_eq!(keys.done("g", "k"), "t1:{shop.orders#eu}:done:g:k");
         assert_eq!(keys.pattern(), "t1:{shop.orders#eu}:*");
         assert_eq!(keys.processing("c1"), "t1:{shop.orders#eu}:processing:c1");
         assert_eq!(

@@ -14,6 +14,7 @@
 //!
 //! - [`client`]: [`Client`] (connections) and [`Producer`] (publishing).
 //! - [`consumer`]: [`Consumer`], [`Outcome`], [`Delivery`].
+//! - [`subscriber`]: [`Subscriber`], broadcast on `pubsub` channels.
 //! - [`dlq`]: dead-letter queues: list, get, replay, purge.
 //! - [`contract`]: the [`Contract`] and [`Readable`] traits, payload
 //!   encoding, decoding and validation, idempotency-key derivation.
@@ -43,11 +44,12 @@ pub mod partition;
 pub mod ratelimit;
 mod scripts;
 pub mod spec;
+pub mod subscriber;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use client::{Backpressure, Client, ConnectOptions, Producer, PublishOptions, Published};
 pub use consumer::{
-    Consumer, ConsumerOptions, ConsumerReport, ConsumerStats, Delivery, Dependency, Outcome,
+    Consumer, ConsumerOptions, ConsumerReport, ConsumerStats, Delivery, Dependency, Outcome, Rate,
 };
 pub use contract::{Contract, Readable};
 pub use courier_schema::{
@@ -59,4 +61,5 @@ pub use error::{Error, ErrorKind};
 pub use lease::{Fence, Lease, LeaseHolder};
 pub use ratelimit::RateLimit;
 pub use spec::{ChannelSpec, PartitionSpec};
+pub use subscriber::{Subscriber, SubscriberReport};
 pub use tokio_util::sync::CancellationToken;

@@ -1847,9 +1847,9 @@ pub mod channels {
         pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {
             ::courier::Producer::new(client, &SPEC)
         }
-        /// A consumer of this channel in consumer group `group`.
-        pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
-            ::courier::Consumer::new(client, &SPEC, group)
+        /// A subscriber of this channel's broadcasts (at most once).
+        pub fn subscriber(client: &::courier::Client) -> ::courier::Subscriber<Message> {
+            ::courier::Subscriber::new(client, &SPEC)
         }
     }
     /// Every customer contact from telephony, partitioned by region so each region's classifiers keep order.
