@@ -43,15 +43,22 @@ use crate::dlq::{self, DeadLetter, DeadReason};
 use crate::envelope::{self, Attempt, Envelope};
 use crate::error::{self, Error};
 use crate::keys::ChannelKeys;
+use crate::lease::Lease;
 use crate::partition;
 use crate::ratelimit::RateLimit;
-use crate::scripts::{self, MOVE_DUE, REAP, SETTLE, SETTLE_HELD, SLA, TAKE};
+use crate::scripts::{self, MEMBERS, MOVE_DUE, REAP, SETTLE, SETTLE_HELD, SLA, TAKE};
 use crate::spec::ChannelSpec;
 use courier_schema::Transport;
 
 /// How often a consumer reads the pause switch and its dependency's
 /// breaker: every worker stops taking work within this after either opens.
 const GATE_REFRESH: Duration = Duration::from_millis(200);
+
+/// How often partitions are rebalanced among a group's members.
+const REBALANCE: Duration = Duration::from_millis(250);
+
+/// How long a partition lease (and a silent member) lasts without renewal.
+const LEASE_TTL: Duration = Duration::from_secs(2);
 
 /// What a handler decided about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +162,9 @@ pub struct ConsumerOptions {
     /// A rate shared by every worker that names it: handlers wait instead
     /// of exceeding it.
     pub rate_limit: Option<Rate>,
+    /// Handle each partition's messages one at a time, in order; default:
+    /// yes on partitioned channels. A retried message goes back to the end.
+    pub ordered: Option<bool>,
 }
 
 /// A rate limit shared, by name, by every worker that uses it.
@@ -190,6 +200,7 @@ impl Default for ConsumerOptions {
             escalate_sla_breaches: true,
             dependency: None,
             rate_limit: None,
+            ordered: None,
         }
     }
 }
@@ -444,6 +455,10 @@ impl<M: Readable> Consumer<M> {
                 None => None,
             },
             gate_closed: AtomicBool::new(false),
+            ordered: self
+                .options
+                .ordered
+                .unwrap_or(self.spec.partitions.is_some()),
             _message: PhantomData,
         });
         ctx.refresh_gate().await;
@@ -451,8 +466,13 @@ impl<M: Readable> Consumer<M> {
             ctx.join(keys).await?;
         }
         let mut readers = tokio::task::JoinSet::new();
-        for keys in partitions.iter().cloned() {
-            readers.spawn(ctx.clone().read_loop(keys));
+        if self.spec.partitions.is_some() && self.options.partitions.is_none() {
+            // Partitions are shared out among the group's live members.
+            readers.spawn(ctx.clone().coordinate(partitions.clone()));
+        } else {
+            for keys in partitions.iter().cloned() {
+                readers.spawn(ctx.clone().read_loop(keys, shutdown.clone()));
+            }
         }
         readers.spawn(ctx.clone().maintain(partitions));
         while readers.join_next().await.is_some() {}
@@ -496,6 +516,8 @@ struct Ctx<M, F> {
     dependency: Option<Breaker>,
     /// The shared rate handlers start at, if limited.
     rate: Option<RateLimit>,
+    /// Whether messages of a partition are handled one at a time, in order.
+    ordered: bool,
     /// Whether the pause or the dependency's breaker stops taking work;
     /// refreshed by the maintenance loop, so every worker stops within one
     /// refresh.
@@ -584,10 +606,12 @@ where
         Ok(())
     }
 
-    async fn read_loop(self: Arc<Self>, keys: ChannelKeys) {
+    /// Reads one partition until `stop` (shutdown, or the partition was
+    /// assigned to another consumer).
+    async fn read_loop(self: Arc<Self>, keys: ChannelKeys, stop: CancellationToken) {
         match self.spec.transport {
-            Transport::Stream => self.read_stream(keys).await,
-            Transport::List | Transport::Priority => self.read_held(keys).await,
+            Transport::Stream => self.read_stream(keys, stop).await,
+            Transport::List | Transport::Priority => self.read_held(keys, stop).await,
             // Broadcasts are read by a `Subscriber`, not a consumer group.
             Transport::Pubsub => {}
         }
@@ -595,18 +619,18 @@ where
 
     /// Waits for a free handler slot, then takes as many more as are free,
     /// up to a batch; `None` at shutdown.
-    async fn permits(&self) -> Option<Vec<OwnedSemaphorePermit>> {
+    async fn permits(&self, stop: &CancellationToken) -> Option<Vec<OwnedSemaphorePermit>> {
         // Paused or the dependency's breaker open: take nothing, so every
         // message stays queued until it closes.
         while self.gate_closed.load(Ordering::Relaxed) {
             tokio::select! {
                 () = tokio::time::sleep(GATE_REFRESH / 2) => {}
-                () = self.shutdown.cancelled() => return None,
+                () = stop.cancelled() => return None,
             }
         }
         let first = tokio::select! {
             permit = self.semaphore.clone().acquire_owned() => permit.ok()?,
-            () = self.shutdown.cancelled() => return None,
+            () = stop.cancelled() => return None,
         };
         let mut permits = vec![first];
         while permits.len() < self.options.batch.max(1) {
@@ -621,13 +645,13 @@ where
     /// Reads a list or priority channel: takes waiting messages into this
     /// consumer's processing list (atomically), waiting with a blocking
     /// `BLMOVE` on lists and short polls on priority queues.
-    async fn read_held(self: Arc<Self>, keys: ChannelKeys) {
+    async fn read_held(self: Arc<Self>, keys: ChannelKeys, stop: CancellationToken) {
         let transport = self.spec.transport;
         let (queue, processing, sla) = (keys.queue(), keys.processing(&self.name), keys.sla());
         let mut conn = None;
         let mut pause = Duration::from_millis(50);
         let mut idle = Duration::from_millis(5);
-        while let Some(mut permits) = self.permits().await {
+        while let Some(mut permits) = self.permits(&stop).await {
             let taken: Result<Vec<String>, Error> = self
                 .client
                 .query(
@@ -642,7 +666,7 @@ where
                 Err(e) => {
                     tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "taking messages failed; retrying");
                     drop(permits);
-                    self.pause(&mut pause).await;
+                    self.pause(&stop, &mut pause).await;
                     continue;
                 }
             };
@@ -654,7 +678,7 @@ where
                     drop(permits);
                     tokio::select! {
                         () = tokio::time::sleep(idle) => {}
-                        () = self.shutdown.cancelled() => return,
+                        () = stop.cancelled() => return,
                     }
                     idle = (idle * 2).min(Duration::from_millis(100));
                     continue;
@@ -664,7 +688,7 @@ where
                 }
                 let Some(c) = conn.as_mut() else {
                     drop(permits);
-                    self.pause(&mut pause).await;
+                    self.pause(&stop, &mut pause).await;
                     continue;
                 };
                 let moved: Result<Option<String>, redis::RedisError> = redis::cmd("BLMOVE")
@@ -682,7 +706,7 @@ where
                         tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "reading failed");
                         conn = None;
                         drop(permits);
-                        self.pause(&mut pause).await;
+                        self.pause(&stop, &mut pause).await;
                         continue;
                     }
                 }
@@ -692,12 +716,13 @@ where
                 let Some(permit) = permits.pop() else { break };
                 let (raw, history, reaped) = parse_record(transport, &element);
                 let handle = Handle::Listed { element };
-                self.dispatch(&keys, handle, raw, history, 1 + reaped, permit);
+                self.dispatch(&keys, handle, raw, history, 1 + reaped, permit)
+                    .await;
             }
         }
     }
 
-    async fn read_stream(self: Arc<Self>, keys: ChannelKeys) {
+    async fn read_stream(self: Arc<Self>, keys: ChannelKeys, stop: CancellationToken) {
         let claim_every = self.options.claim_interval.unwrap_or_else(|| {
             (self.spec.visibility_timeout / 4)
                 .clamp(Duration::from_millis(50), Duration::from_secs(5))
@@ -706,7 +731,7 @@ where
         let mut claim_cursor = "-".to_string();
         let mut conn = None;
         let mut pause = Duration::from_millis(50);
-        while let Some(mut permits) = self.permits().await {
+        while let Some(mut permits) = self.permits(&stop).await {
             if last_claim.is_none_or(|at| at.elapsed() >= claim_every) {
                 last_claim = Some(Instant::now());
                 match self.claim(&keys, &mut claim_cursor, &mut permits).await {
@@ -726,7 +751,7 @@ where
                     Err(e) => {
                         tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot connect for reading; retrying");
                         drop(permits);
-                        self.pause(&mut pause).await;
+                        self.pause(&stop, &mut pause).await;
                         continue;
                     }
                 }
@@ -759,7 +784,8 @@ where
                             history,
                             1,
                             permit,
-                        );
+                        )
+                        .await;
                     }
                 }
                 Err(e) if e.code() == Some("NOGROUP") => {
@@ -767,7 +793,7 @@ where
                     drop(permits);
                     if let Err(e) = self.ensure_group(&keys).await {
                         tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot recreate the consumer group");
-                        self.pause(&mut pause).await;
+                        self.pause(&stop, &mut pause).await;
                     }
                 }
                 Err(e) => {
@@ -776,17 +802,17 @@ where
                     }
                     conn = None;
                     drop(permits);
-                    self.pause(&mut pause).await;
+                    self.pause(&stop, &mut pause).await;
                 }
             }
         }
     }
 
     /// Sleeps with exponential backoff, waking early on shutdown.
-    async fn pause(&self, pause: &mut Duration) {
+    async fn pause(&self, stop: &CancellationToken, pause: &mut Duration) {
         tokio::select! {
             () = tokio::time::sleep(*pause) => {}
-            () = self.shutdown.cancelled() => {}
+            () = stop.cancelled() => {}
         }
         *pause = (*pause * 2).min(Duration::from_secs(2));
     }
@@ -866,7 +892,8 @@ where
                 history,
                 deliveries,
                 permit,
-            );
+            )
+            .await;
         }
         Ok(())
     }
@@ -897,7 +924,9 @@ where
         Ok(())
     }
 
-    fn dispatch(
+    /// Hands a taken message to the handler: inline, one at a time, when
+    /// the channel keeps order (partitions); on a task of its own otherwise.
+    async fn dispatch(
         self: &Arc<Self>,
         keys: &ChannelKeys,
         handle: Handle,
@@ -909,7 +938,7 @@ where
         bump(&self.stats.delivered, 1);
         let ctx = self.clone();
         let keys = keys.clone();
-        self.tracker.spawn(async move {
+        let work = async move {
             let _permit = permit;
             let entry = Entry {
                 keys: &keys,
@@ -922,7 +951,12 @@ where
                 () = ctx.hard_stop.cancelled() => {}
                 () = ctx.process(&entry) => {}
             }
-        });
+        };
+        if self.ordered {
+            work.await;
+        } else {
+            self.tracker.spawn(work);
+        }
     }
 
     /// One message, from the checks to its settlement.
@@ -1189,6 +1223,100 @@ where
                 }
             }
         }
+    }
+
+    /// Shares the channel's partitions among the group's live members and
+    /// reads this member's share: partition `i` of the declared order goes
+    /// to member `i mod n` of the members sorted by name, rebalanced every
+    /// [`REBALANCE`] as members join and leave. A member reads a partition
+    /// only while it holds the partition's lease, so a newly assigned member
+    /// starts only after the previous one released it (finishing the message
+    /// in hand) or its lease expired: ordering holds across rebalances.
+    async fn coordinate(self: Arc<Self>, partitions: Vec<ChannelKeys>) {
+        let members_key = self.client.keys(self.spec, None).members(&self.group);
+        let mut owned: HashMap<String, (CancellationToken, Lease, tokio::task::JoinHandle<()>)> =
+            HashMap::new();
+        let membership = |join: bool| {
+            let mut cmd = scripts::evalsha(&MEMBERS, &[&members_key]);
+            cmd.arg(&self.name)
+                .arg(millis(LEASE_TTL))
+                .arg(if join { "1" } else { "0" });
+            cmd
+        };
+        loop {
+            let mut members: Vec<String> = match self.client.query(&membership(true)).await {
+                Ok(members) => members,
+                Err(e) => {
+                    tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot renew group membership");
+                    Vec::new()
+                }
+            };
+            members.sort();
+            let wanted: HashSet<String> = match members.iter().position(|m| *m == self.name) {
+                Some(me) => partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % members.len() == me)
+                    .filter_map(|(_, keys)| keys.partition().map(str::to_string))
+                    .collect(),
+                // Unsure of the membership: keep what is held, take nothing.
+                None => owned.keys().cloned().collect(),
+            };
+            let held: Vec<String> = owned.keys().cloned().collect();
+            for partition in held {
+                let keep = wanted.contains(&partition)
+                    && match owned.get(&partition) {
+                        Some((_, lease, _)) => lease.extend(LEASE_TTL).await.unwrap_or(false),
+                        None => false,
+                    };
+                if !keep {
+                    if let Some((stop, lease, reader)) = owned.remove(&partition) {
+                        stop.cancel();
+                        let _ = reader.await;
+                        let _ = lease.release().await;
+                    }
+                }
+            }
+            for keys in &partitions {
+                let Some(partition) = keys.partition() else {
+                    continue;
+                };
+                if !wanted.contains(partition) || owned.contains_key(partition) {
+                    continue;
+                }
+                match Lease::acquire(&self.client, &self.lease_name(partition), LEASE_TTL).await {
+                    Ok(Some(lease)) => {
+                        let stop = self.shutdown.child_token();
+                        let reader =
+                            tokio::spawn(self.clone().read_loop(keys.clone(), stop.clone()));
+                        owned.insert(partition.to_string(), (stop, lease, reader));
+                    }
+                    // Still held by the previous owner: try again next round.
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot take a partition lease")
+                    }
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(REBALANCE) => {}
+                () = self.shutdown.cancelled() => break,
+            }
+        }
+        for (_, (stop, lease, reader)) in owned {
+            stop.cancel();
+            let _ = reader.await;
+            let _ = lease.release().await;
+        }
+        let _: Result<Vec<String>, Error> = self.client.query(&membership(false)).await;
+    }
+
+    /// The lease that makes one member the reader of a partition.
+    fn lease_name(&self, partition: &str) -> String {
+        format!(
+            "partition.{}.{}#{partition}.{}",
+            self.spec.domain, self.spec.name, self.group
+        )
     }
 
     /// Background duties until shutdown: move due retries and scheduled

@@ -38,6 +38,8 @@ pub(crate) static TAKE: LazyLock<Script> = script!("take");
 pub(crate) static REAP: LazyLock<Script> = script!("reap");
 /// SLA breaches of a priority queue: `lua/sla.lua`.
 pub(crate) static SLA: LazyLock<Script> = script!("sla");
+/// Consumer-group membership for partition assignment: `lua/members.lua`.
+pub(crate) static MEMBERS: LazyLock<Script> = script!("members");
 /// Take a lease lock with the next fencing token: `lua/lease_acquire.lua`.
 pub(crate) static LEASE_ACQUIRE: LazyLock<Script> = script!("lease_acquire");
 /// Extend a lease, holder only: `lua/lease_extend.lua`.
@@ -78,6 +80,7 @@ pub(crate) async fn load_all(conn: &mut impl ConnectionLike) -> Result<(), Error
         &*TAKE,
         &*REAP,
         &*SLA,
+        &*MEMBERS,
         &*LEASE_ACQUIRE,
         &*LEASE_EXTEND,
         &*LEASE_RELEASE,
