@@ -215,6 +215,17 @@ async fn channel_specs_carry_channels_json() {
         Some(900)
     );
     assert_eq!(channels::billing::SPEC.schema, ClassifiedTaskV2::SCHEMA);
+    // Consumers pick up the contract's breaker and rate limit by default.
+    let crm = channels::billing::SPEC.dependency.unwrap();
+    assert_eq!(
+        (crm.name, crm.failure_threshold, crm.cool_down.as_secs()),
+        ("crm", 20, 10)
+    );
+    let llm = channels::intake::SPEC.rate_limit.unwrap();
+    assert_eq!(
+        (llm.name, llm.per_second, llm.burst),
+        (Some("llm"), 500.0, 50)
+    );
 
     let server = courier_suites::RedisServer::must_start();
     let client = courier_suites::client(&server).await;

@@ -133,7 +133,29 @@ fn domain_page(domain: &Domain) -> String {
     }
     page.push('\n');
     for channel in domain.channels.values() {
-        let _ = writeln!(page, "- `{}`: {}", channel.name, channel.description);
+        let mut line = format!("- `{}`: {}", channel.name, channel.description);
+        if let Some(d) = &channel.dependency {
+            let _ = write!(
+                line,
+                " Calls `{}` behind a shared circuit breaker ({} failures in {} open it for {}).",
+                d.name,
+                d.failure_threshold,
+                format_duration(d.window),
+                format_duration(d.cool_down)
+            );
+        }
+        if let Some(r) = &channel.rate_limit {
+            let _ = write!(
+                line,
+                " Rate limit {}: {}/s, burst {}.",
+                r.name
+                    .as_deref()
+                    .map_or("of its own".to_string(), |n| format!("`{n}`")),
+                r.per_second,
+                r.burst
+            );
+        }
+        let _ = writeln!(page, "{line}");
     }
     page.push_str("\n## Messages\n");
     for message in domain.messages.values() {

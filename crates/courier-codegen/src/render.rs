@@ -350,6 +350,8 @@ fn channel_module(domain: &str, channel: &Channel, message: &Message) -> String 
          sla: {sla},\n\
          partitions: {partitions},\n\
          compatibility: ::courier::Compatibility::{compatibility},\n\
+         dependency: {dependency},\n\
+         rate_limit: {rate_limit},\n\
          }};",
         name = channel.name,
         schema = message.schema_name(),
@@ -369,6 +371,19 @@ fn channel_module(domain: &str, channel: &Channel, message: &Message) -> String 
         max_len = channel.retention.max_len,
         max_age = duration(channel.retention.max_age),
         max_depth = channel.max_depth,
+        dependency = channel.dependency.as_ref().map_or("None".to_string(), |d| format!(
+            "Some(::courier::DependencySpec {{ name: {:?}, failure_threshold: {}, window: {}, cool_down: {} }})",
+            d.name,
+            d.failure_threshold,
+            duration(d.window),
+            duration(d.cool_down)
+        )),
+        rate_limit = channel.rate_limit.as_ref().map_or("None".to_string(), |r| format!(
+            "Some(::courier::RateSpec {{ name: {:?}, per_second: {:?}, burst: {} }})",
+            r.name.as_deref(),
+            r.per_second,
+            r.burst
+        )),
         compatibility = match channel.compatibility {
             Compatibility::Backward => "Backward",
             Compatibility::BackwardTransitive => "BackwardTransitive",

@@ -128,6 +128,32 @@ impl Partitions {
     }
 }
 
+/// A downstream dependency of a channel's consumers, guarded by a circuit
+/// breaker every worker shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependencyContract {
+    /// The breaker's name, shared by every channel that calls it.
+    pub name: String,
+    /// Failures within the window that open the breaker.
+    pub failure_threshold: u32,
+    /// The window failures are counted in.
+    pub window: Duration,
+    /// How long the breaker stays open before probing.
+    pub cool_down: Duration,
+}
+
+/// A rate limit shared by every worker consuming the channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateContract {
+    /// The limit's name: channels with one name share one limit; default:
+    /// the channel's own limit.
+    pub name: Option<String>,
+    /// Handler starts per second.
+    pub per_second: f64,
+    /// How many may start at once after a quiet period.
+    pub burst: u32,
+}
+
 /// One channel of a domain, as declared in `channels.json`, defaults applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Channel {
@@ -163,6 +189,10 @@ pub struct Channel {
     pub producers: Vec<String>,
     /// Roles allowed to consume.
     pub consumers: Vec<String>,
+    /// The downstream dependency consumers call, if declared.
+    pub dependency: Option<DependencyContract>,
+    /// The shared rate consumers start handlers at, if limited.
+    pub rate_limit: Option<RateContract>,
 }
 
 /// Defaults for what a channel leaves out; the README's channel reference
@@ -186,6 +216,12 @@ pub mod defaults {
     /// well after it expired, so a pending entry is not trimmed away before
     /// a consumer could dead-letter it as expired.
     pub const RETENTION_TTL_FACTOR: u32 = 2;
+    /// Dependency failures within the window that open its breaker.
+    pub const FAILURE_THRESHOLD: u32 = 5;
+    /// The window dependency failures are counted in.
+    pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+    /// How long an open breaker waits before probing.
+    pub const COOL_DOWN: Duration = Duration::from_secs(30);
 }
 
 /// The shape of `channels.json` after its meta-schema passed.
@@ -213,6 +249,23 @@ pub(crate) struct RawChannel {
     pub compatibility: Compatibility,
     pub producers: Vec<String>,
     pub consumers: Vec<String>,
+    pub dependency: Option<RawDependency>,
+    pub rate_limit: Option<RawRate>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawDependency {
+    pub name: String,
+    pub failure_threshold: Option<u32>,
+    pub window: Option<String>,
+    pub cool_down: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawRate {
+    pub name: Option<String>,
+    pub per_second: f64,
+    pub burst: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -31,7 +31,10 @@ pub mod registry;
 pub mod review;
 pub mod validate;
 
-pub use channel::{Backoff, Channel, Compatibility, Partitions, Retention, Transport};
+pub use channel::{
+    Backoff, Channel, Compatibility, DependencyContract, Partitions, RateContract, Retention,
+    Transport,
+};
 pub use duration::parse_duration;
 pub use problem::{Problem, Problems};
 pub use registry::{Domain, Message, MessageVersion, Registry, DRAFT_2020_12};

@@ -19,7 +19,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::channel::{
-    defaults, Backoff, Channel, Partitions, RawChannel, RawChannels, Retention, Transport,
+    defaults, Backoff, Channel, DependencyContract, Partitions, RateContract, RawChannel,
+    RawChannels, Retention, Transport,
 };
 use crate::duration::parse_duration;
 use crate::problem::Problems;
@@ -846,6 +847,8 @@ impl ChannelCheck<'_> {
         }
         if not_for(&[Transport::Pubsub]) {
             for (field, present) in [
+                ("/dependency", raw.dependency.is_some()),
+                ("/rate_limit", raw.rate_limit.is_some()),
                 ("/visibility_timeout", raw.visibility_timeout.is_some()),
                 ("/max_attempts", raw.max_attempts.is_some()),
                 ("/backoff", raw.backoff.is_some()),
@@ -921,10 +924,32 @@ impl ChannelCheck<'_> {
             _ => None,
         };
 
+        let dependency = raw.dependency.as_ref().map(|d| DependencyContract {
+            name: d.name.clone(),
+            failure_threshold: d.failure_threshold.unwrap_or(defaults::FAILURE_THRESHOLD),
+            window: self.duration(
+                "/dependency/window",
+                d.window.as_deref(),
+                defaults::FAILURE_WINDOW,
+            ),
+            cool_down: self.duration(
+                "/dependency/cool_down",
+                d.cool_down.as_deref(),
+                defaults::COOL_DOWN,
+            ),
+        });
+        let rate_limit = raw.rate_limit.as_ref().map(|r| RateContract {
+            name: r.name.clone(),
+            per_second: r.per_second,
+            burst: r.burst.unwrap_or(1),
+        });
+
         if self.problems.len() > before {
             return None;
         }
         Some(Channel {
+            dependency,
+            rate_limit,
             name: name.to_string(),
             description: raw.description,
             message: raw.message,

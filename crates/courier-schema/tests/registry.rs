@@ -312,6 +312,7 @@ fn channel_rules_beyond_the_meta_schema() {
     let late = with(late, "/retention", json!({ "max_age": "1s" }));
     let news = with(orders_channel(), "/transport", json!("pubsub"));
     let news = with(news, "/max_attempts", json!(3));
+    let news = with(news, "/rate_limit", json!({"per_second": 10}));
     check(
         &[("shop/order.v1.json", message("order", 1))],
         Some(
@@ -328,6 +329,7 @@ fn channel_rules_beyond_the_meta_schema() {
             "shop/channels.json:/channels/late/sla: sla does not apply to stream channels, only to priority channels",
             "shop/channels.json:/channels/late/ttl: \"99999999999999999999d\" is too large",
             "shop/channels.json:/channels/news/max_attempts: max_attempts does not apply to pubsub channels, only to stream, list and priority channels",
+            "shop/channels.json:/channels/news/rate_limit: rate_limit does not apply to pubsub channels, only to stream, list and priority channels",
             "shop/channels.json:/channels/orders/message: unknown message \"invoice\"; this domain has order",
             "shop/channels.json:/domain: domain \"store\" does not match its folder name \"shop\"",
         ],

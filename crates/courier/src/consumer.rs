@@ -341,6 +341,35 @@ impl<M: Readable> Consumer<M> {
         self.stats.clone()
     }
 
+    /// The dependency: the options', else the channel contract's.
+    fn dependency(&self) -> Option<Dependency> {
+        self.options.dependency.clone().or_else(|| {
+            self.spec.dependency.map(|d| Dependency {
+                name: d.name.to_string(),
+                breaker: BreakerConfig {
+                    failure_threshold: d.failure_threshold,
+                    window: d.window,
+                    cool_down: d.cool_down,
+                    ..BreakerConfig::default()
+                },
+            })
+        })
+    }
+
+    /// The rate limit: the options', else the channel contract's.
+    fn rate(&self) -> Option<Rate> {
+        self.options.rate_limit.clone().or_else(|| {
+            self.spec.rate_limit.map(|r| Rate {
+                name: r.name.map_or_else(
+                    || format!("channel.{}", self.spec.qualified_name()),
+                    str::to_string,
+                ),
+                per_second: r.per_second,
+                burst: r.burst,
+            })
+        })
+    }
+
     /// Moves this consumer group's position in a stream channel to `at`
     /// (creating the group there if new): messages published since then
     /// are delivered again, except those this group already handled (their
@@ -437,15 +466,15 @@ impl<M: Readable> Consumer<M> {
             shutdown: shutdown.clone(),
             hard_stop: CancellationToken::new(),
             pause_switch: Breaker::channel(&self.client, self.spec, BreakerConfig::default())?,
-            dependency: match &self.options.dependency {
+            dependency: match self.dependency() {
                 Some(dependency) => Some(Breaker::new(
                     &self.client,
                     &dependency.name,
-                    dependency.breaker.clone(),
+                    dependency.breaker,
                 )?),
                 None => None,
             },
-            rate: match &self.options.rate_limit {
+            rate: match self.rate() {
                 Some(rate) => Some(RateLimit::new(
                     &self.client,
                     &rate.name,

@@ -191,6 +191,8 @@ pub(crate) mod tests {
         sla: None,
         partitions: None,
         compatibility: Compatibility::Backward,
+        dependency: None,
+        rate_limit: None,
     };
 
     #[test]

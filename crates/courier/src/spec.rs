@@ -37,6 +37,35 @@ pub struct ChannelSpec {
     /// How message versions on this channel relate; with a forward mode a
     /// consumer reads versions newer than it knows as its newest one.
     pub compatibility: Compatibility,
+    /// The downstream dependency consumers call, guarded by a shared
+    /// circuit breaker.
+    pub dependency: Option<DependencySpec>,
+    /// The shared rate consumers start handlers at.
+    pub rate_limit: Option<RateSpec>,
+}
+
+/// A dependency from `channels.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DependencySpec {
+    /// The breaker's name.
+    pub name: &'static str,
+    /// Failures within the window that open it.
+    pub failure_threshold: u32,
+    /// The counting window.
+    pub window: Duration,
+    /// How long it stays open before probing.
+    pub cool_down: Duration,
+}
+
+/// A rate limit from `channels.json`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateSpec {
+    /// The limit's name; `None` for the channel's own.
+    pub name: Option<&'static str>,
+    /// Handler starts per second, across all workers.
+    pub per_second: f64,
+    /// Starts allowed at once after a quiet period.
+    pub burst: u32,
 }
 
 /// How a channel splits into partitions.

@@ -1721,6 +1721,13 @@ pub mod channels {
             sla: None,
             partitions: None,
             compatibility: ::courier::Compatibility::Backward,
+            dependency: Some(::courier::DependencySpec {
+                name: "crm",
+                failure_threshold: 20,
+                window: ::std::time::Duration::from_millis(60000),
+                cool_down: ::std::time::Duration::from_millis(10000),
+            }),
+            rate_limit: None,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::classified_task::ClassifiedTask;
@@ -1760,6 +1767,8 @@ pub mod channels {
             sla: Some(::std::time::Duration::from_millis(900000)),
             partitions: None,
             compatibility: ::courier::Compatibility::BackwardTransitive,
+            dependency: None,
+            rate_limit: None,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::human_escalation::HumanEscalation;
@@ -1799,6 +1808,12 @@ pub mod channels {
             sla: None,
             partitions: None,
             compatibility: ::courier::Compatibility::Full,
+            dependency: None,
+            rate_limit: Some(::courier::RateSpec {
+                name: Some("llm"),
+                per_second: 500.0,
+                burst: 50,
+            }),
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::evaluation_result::EvaluationResult;
@@ -1838,6 +1853,8 @@ pub mod channels {
             sla: None,
             partitions: None,
             compatibility: ::courier::Compatibility::Forward,
+            dependency: None,
+            rate_limit: None,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::feedback_event::FeedbackEvent;
@@ -1880,6 +1897,12 @@ pub mod channels {
                 values: &["amer", "emea", "apac"],
             }),
             compatibility: ::courier::Compatibility::Backward,
+            dependency: None,
+            rate_limit: Some(::courier::RateSpec {
+                name: Some("llm"),
+                per_second: 500.0,
+                burst: 50,
+            }),
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::interaction::Interaction;
@@ -1919,6 +1942,13 @@ pub mod channels {
             sla: None,
             partitions: None,
             compatibility: ::courier::Compatibility::Backward,
+            dependency: Some(::courier::DependencySpec {
+                name: "crm",
+                failure_threshold: 20,
+                window: ::std::time::Duration::from_millis(60000),
+                cool_down: ::std::time::Duration::from_millis(10000),
+            }),
+            rate_limit: None,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::classified_task::ClassifiedTask;
@@ -1958,6 +1988,13 @@ pub mod channels {
             sla: None,
             partitions: None,
             compatibility: ::courier::Compatibility::Backward,
+            dependency: Some(::courier::DependencySpec {
+                name: "crm",
+                failure_threshold: 20,
+                window: ::std::time::Duration::from_millis(60000),
+                cool_down: ::std::time::Duration::from_millis(10000),
+            }),
+            rate_limit: None,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::classified_task::ClassifiedTask;
