@@ -562,7 +562,7 @@ async fn coordination_scripts_are_reloaded_after_the_script_cache_is_flushed() {
     assert_eq!(limit.try_acquire().await.unwrap(), None);
 }
 
-/// The README's example (`tests/coordination_readme.md`), run for real.
+/// The README's lease and rate-limit example, run for real.
 mod readme {
     use std::time::Duration;
 
