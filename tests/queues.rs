@@ -617,6 +617,45 @@ macro_rules! suite {
             running.stop().await;
         }
 
+
+            #[tokio::test]
+            async fn a_scheduled_message_arrives_at_its_time() {
+                let server = RedisServer::must_start();
+                let client = client(&server).await;
+                let producer = Producer::new(&client, &SPEC);
+                let handled = Arc::new(Mutex::new(Vec::new()));
+                let running = Running::start(classifier(&client, &SPEC), {
+                    let handled = handled.clone();
+                    move |d: Delivery<Interaction>| {
+                        let handled = handled.clone();
+                        async move {
+                            handled
+                                .lock()
+                                .unwrap()
+                                .push((first_version(&d.message).text.to_string(), Instant::now()));
+                            Outcome::Done
+                        }
+                    }
+                });
+                let published = Instant::now();
+                producer
+                    .publish_in(&interaction(1), Duration::from_millis(400))
+                    .await
+                    .unwrap();
+                let at = chrono::Utc::now() + chrono::Duration::milliseconds(200);
+                producer.publish_at(&interaction(2), at).await.unwrap();
+                // The key is taken at once: a second publish is a duplicate.
+                assert!(producer.publish(&interaction(1)).await.unwrap().duplicate);
+                assert!(running.wait(Duration::from_secs(5), |r| r.done >= 2).await);
+                running.stop().await;
+                let handled = handled.lock().unwrap().clone();
+                assert_eq!(handled[0].0, "Contact number 2");
+                assert_eq!(handled[1].0, "Contact number 1");
+                let after = |i: usize| handled[i].1 - published;
+                assert!(after(0) >= Duration::from_millis(190), "{:?}", after(0));
+                assert!(after(1) >= Duration::from_millis(390), "{:?}", after(1));
+                assert!(after(1) <= Duration::from_millis(1000), "{:?}", after(1));
+            }
         }
     };
 }
