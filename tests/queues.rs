@@ -820,3 +820,61 @@ async fn an_sla_breach_is_reported_within_a_second_and_escalated() {
     assert!(desk.wait(Duration::from_secs(5), |r| r.done >= 2).await);
     desk.stop().await;
 }
+
+#[tokio::test]
+async fn an_sla_breach_is_announced_on_the_notice_channel() {
+    static ANNOUNCED: ChannelSpec = ChannelSpec {
+        name: "announced_test",
+        transport: Transport::Priority,
+        sla: Some(Duration::from_millis(300)),
+        sla_notice: Some(courier::SlaNoticeSpec {
+            channel: &channels::sla_breaches::SPEC,
+            version: 1,
+        }),
+        ..INTAKE
+    };
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let token = courier::CancellationToken::new();
+    let supervisor = channels::sla_breaches::subscriber(&client);
+    let listening = tokio::spawn({
+        let (token, notices) = (token.clone(), notices.clone());
+        async move {
+            supervisor
+                .run_until(
+                    move |d: Delivery<contact_center_contracts::SlaBreach>| {
+                        let notices = notices.clone();
+                        async move {
+                            let contact_center_contracts::SlaBreach::V1(notice) = d.message;
+                            notices.lock().unwrap().push(notice);
+                            Outcome::Done
+                        }
+                    },
+                    token,
+                )
+                .await
+        }
+    });
+    client.pause(&ANNOUNCED).await.unwrap();
+    let desk = Running::start(
+        Consumer::<Interaction>::new(&client, &ANNOUNCED, "desk").with_options(quick()),
+        |_d: Delivery<Interaction>| async { Outcome::Done },
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let late = Producer::new(&client, &ANNOUNCED)
+        .publish(&interaction(1))
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || notices.lock().unwrap().len()
+            == 1)
+        .await
+    );
+    let notice = notices.lock().unwrap()[0].clone();
+    assert_eq!(notice.message_id.to_string(), late.id);
+    assert_eq!(notice.channel.to_string(), "contact_center.announced_test");
+    desk.stop().await;
+    token.cancel();
+    listening.await.unwrap().unwrap();
+}

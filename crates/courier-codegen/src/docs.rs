@@ -155,6 +155,9 @@ fn domain_page(domain: &Domain) -> String {
                 r.burst
             );
         }
+        if let Some(target) = &channel.sla_notice {
+            let _ = write!(line, " Announces SLA breaches on `{target}`.");
+        }
         let _ = writeln!(page, "{line}");
     }
     page.push_str("\n## Messages\n");

@@ -162,7 +162,7 @@ fn lib_rs(domain: &Domain) -> Result<(String, Uses), Error> {
     for channel in domain.channels.values() {
         // The registry only builds channels whose message exists.
         let message = &domain.messages[&channel.message];
-        out.push_str(&channel_module(&domain.name, channel, message));
+        out.push_str(&channel_module(domain, channel, message));
     }
     out.push_str("}\n");
     Ok((out, uses))
@@ -326,7 +326,22 @@ fn raw_string(text: &str) -> String {
     format!("r{fence}\"{text}\"{fence}")
 }
 
-fn channel_module(domain: &str, channel: &Channel, message: &Message) -> String {
+fn channel_module(owner: &Domain, channel: &Channel, message: &Message) -> String {
+    let domain = owner.name.as_str();
+    // The registry checked that the notice channel exists and that its
+    // message accepts courier's notices.
+    let sla_notice = channel
+        .sla_notice
+        .as_ref()
+        .and_then(|target| {
+            let target_channel = owner.channels.get(target)?;
+            let version = owner.messages.get(&target_channel.message)?.latest().version;
+            Some(format!(
+                "Some(::courier::SlaNoticeSpec {{ channel: &super::{}::SPEC, version: {version} }})",
+                ident(target)
+            ))
+        })
+        .unwrap_or_else(|| "None".to_string());
     let module = ident(&channel.name);
     let message_path = format!("crate::{}", message.name);
     let mut out = String::new();
@@ -352,6 +367,7 @@ fn channel_module(domain: &str, channel: &Channel, message: &Message) -> String 
          compatibility: ::courier::Compatibility::{compatibility},\n\
          dependency: {dependency},\n\
          rate_limit: {rate_limit},\n\
+         sla_notice: {sla_notice},\n\
          }};",
         name = channel.name,
         schema = message.schema_name(),

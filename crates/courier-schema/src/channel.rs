@@ -193,6 +193,8 @@ pub struct Channel {
     pub dependency: Option<DependencyContract>,
     /// The shared rate consumers start handlers at, if limited.
     pub rate_limit: Option<RateContract>,
+    /// The channel SLA breaches are announced on (priority channels).
+    pub sla_notice: Option<String>,
 }
 
 /// Defaults for what a channel leaves out; the README's channel reference
@@ -251,6 +253,7 @@ pub(crate) struct RawChannel {
     pub consumers: Vec<String>,
     pub dependency: Option<RawDependency>,
     pub rate_limit: Option<RawRate>,
+    pub sla_notice: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

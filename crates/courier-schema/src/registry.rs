@@ -39,6 +39,8 @@ pub const CHANNELS_FILE: &str = "channels.json";
 pub const EXCEPTIONS_FILE: &str = "compat-exceptions.json";
 /// Name of the envelope message in the courier folder.
 pub const ENVELOPE_MESSAGE: &str = "envelope";
+/// Name of the SLA notice courier publishes, in the courier folder.
+pub const SLA_NOTICE_MESSAGE: &str = "sla_notice";
 
 /// Every schema of a repository, checked.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct Registry {
     pub root: PathBuf,
     /// The wire envelope, every version.
     pub envelope: Message,
+    /// The SLA notice courier publishes on `sla_notice` channels.
+    pub sla_notice: Message,
     /// The domains, by name.
     pub domains: BTreeMap<String, Domain>,
 }
@@ -166,7 +170,7 @@ impl Registry {
             }
         };
 
-        let (envelope, meta_schema) = load_courier_dir(courier_dir, &mut problems);
+        let (envelope, sla_notice, meta_schema) = load_courier_dir(courier_dir, &mut problems);
 
         let mut domains = BTreeMap::new();
         for path in entries {
@@ -190,16 +194,20 @@ impl Registry {
                 );
                 continue;
             }
-            if let Some(domain) = load_domain(&path, &name, meta_schema.as_ref(), &mut problems) {
+            let notice = sla_notice.as_ref().map(|m| &m.latest().schema);
+            if let Some(domain) =
+                load_domain(&path, &name, meta_schema.as_ref(), notice, &mut problems)
+            {
                 domains.insert(name, domain);
             }
         }
 
         problems.sort();
-        match envelope {
-            Some(envelope) if problems.is_empty() => Ok(Registry {
+        match (envelope, sla_notice) {
+            (Some(envelope), Some(sla_notice)) if problems.is_empty() => Ok(Registry {
                 root: root.to_path_buf(),
                 envelope,
+                sla_notice,
                 domains,
             }),
             _ => Err(problems),
@@ -213,7 +221,10 @@ impl Registry {
     }
 }
 
-fn load_courier_dir(dir: &Path, problems: &mut Problems) -> (Option<Message>, Option<Validator>) {
+fn load_courier_dir(
+    dir: &Path,
+    problems: &mut Problems,
+) -> (Option<Message>, Option<Message>, Option<Validator>) {
     let entries = match sorted_entries(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -222,7 +233,7 @@ fn load_courier_dir(dir: &Path, problems: &mut Problems) -> (Option<Message>, Op
                 "",
                 format!("cannot read courier's own schemas (envelope, channels meta-schema): {e}"),
             );
-            return (None, None);
+            return (None, None, None);
         }
     };
     let mut meta_schema = None;
@@ -248,8 +259,14 @@ fn load_courier_dir(dir: &Path, problems: &mut Problems) -> (Option<Message>, Op
     }
     let (mut messages, _) = load_messages(COURIER_DIR, &files, false, problems);
     let envelope = messages.remove(ENVELOPE_MESSAGE);
-    if envelope.is_none() && !files.is_empty() {
-        problems.push(dir, "", format!("missing {ENVELOPE_MESSAGE}.v1.json"));
+    let sla_notice = messages.remove(SLA_NOTICE_MESSAGE);
+    for (name, found) in [
+        (ENVELOPE_MESSAGE, envelope.is_some()),
+        (SLA_NOTICE_MESSAGE, sla_notice.is_some()),
+    ] {
+        if !found {
+            problems.push(dir, "", format!("missing {name}.v1.json"));
+        }
     }
     for message in messages.values() {
         problems.push(
@@ -258,13 +275,14 @@ fn load_courier_dir(dir: &Path, problems: &mut Problems) -> (Option<Message>, Op
             "unexpected message in the courier folder; domain messages live in schemas/<domain>/",
         );
     }
-    (envelope, meta_schema)
+    (envelope, sla_notice, meta_schema)
 }
 
 fn load_domain(
     dir: &Path,
     name: &str,
     meta_schema: Option<&Validator>,
+    sla_notice: Option<&Value>,
     problems: &mut Problems,
 ) -> Option<Domain> {
     let entries = match sorted_entries(dir) {
@@ -347,6 +365,7 @@ fn load_domain(
             channels.insert(channel_name, channel);
         }
     }
+    check_sla_notices(&channels_path, &channels, &messages, sla_notice, problems);
     Some(Domain {
         name: name.to_string(),
         description: raw.description,
@@ -355,6 +374,51 @@ fn load_domain(
         channels,
         exceptions,
     })
+}
+
+/// A channel's `sla_notice` names a channel of the same domain whose
+/// newest message accepts every notice courier writes.
+fn check_sla_notices(
+    file: &Path,
+    channels: &BTreeMap<String, Channel>,
+    messages: &BTreeMap<String, Message>,
+    notice: Option<&Value>,
+    problems: &mut Problems,
+) {
+    for channel in channels.values() {
+        let Some(target) = &channel.sla_notice else {
+            continue;
+        };
+        let at = format!(
+            "/channels/{}/sla_notice",
+            escape_pointer_token(&channel.name)
+        );
+        let Some(target_channel) = channels.get(target) else {
+            problems.push(file, at, format!("no channel {target:?} in this domain"));
+            continue;
+        };
+        let (Some(message), Some(notice)) = (messages.get(&target_channel.message), notice) else {
+            continue;
+        };
+        for finding in crate::compat::accepts(&message.latest().schema, notice) {
+            problems.push(
+                file,
+                at.clone(),
+                format!(
+                    "{} v{} cannot carry courier's SLA notices: {} at {}: {}",
+                    message.name,
+                    message.latest().version,
+                    finding.rule,
+                    if finding.reader_pointer.is_empty() {
+                        "/"
+                    } else {
+                        &finding.reader_pointer
+                    },
+                    finding.message
+                ),
+            );
+        }
+    }
 }
 
 /// Reads the optional exceptions file; every entry must name a message
@@ -842,6 +906,9 @@ impl ChannelCheck<'_> {
         if raw.sla.is_some() && raw.transport != Transport::Priority {
             inapplicable.push(("/sla", "priority"));
         }
+        if raw.sla_notice.is_some() && raw.transport != Transport::Priority {
+            inapplicable.push(("/sla_notice", "priority"));
+        }
         if raw.retention.is_some() && raw.transport != Transport::Stream {
             inapplicable.push(("/retention", "stream"));
         }
@@ -950,6 +1017,7 @@ impl ChannelCheck<'_> {
         Some(Channel {
             dependency,
             rate_limit,
+            sla_notice: raw.sla_notice,
             name: name.to_string(),
             description: raw.description,
             message: raw.message,

@@ -438,3 +438,39 @@ fn compat_exceptions_name_a_version_a_rule_and_a_reason() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn an_sla_notice_channel_must_carry_courier_notices() {
+    let mut queue = with(orders_channel(), "/transport", json!("priority"));
+    queue = with(queue, "/sla", json!("5m"));
+    let notices = with(orders_channel(), "/transport", json!("pubsub"));
+    check(
+        &[("shop/order.v1.json", message("order", 1))],
+        Some(channels(json!({
+            "orders": with(queue.clone(), "/sla_notice", json!("nowhere")),
+        }))),
+        &["shop/channels.json:/channels/orders/sla_notice: no channel \"nowhere\" in this domain"],
+    );
+    // The order message lacks the notice's fields and is closed.
+    let problems = {
+        let fixture = Fixture::new(&[
+            ("shop/order.v1.json", message("order", 1).to_string()),
+            (
+                "shop/channels.json",
+                channels(json!({
+                    "orders": with(queue, "/sla_notice", json!("notices")),
+                    "notices": notices,
+                })),
+            ),
+        ]);
+        fixture.load().unwrap_err()
+    };
+    assert!(!problems.is_empty());
+    assert!(problems.iter().all(|p| p.starts_with(
+        "shop/channels.json:/channels/orders/sla_notice: order v1 cannot carry courier's SLA notices: "
+    )), "{problems:#?}");
+    assert!(
+        problems.iter().any(|p| p.contains("PROPERTY_REMOVED")),
+        "{problems:#?}"
+    );
+}

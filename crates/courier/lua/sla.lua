@@ -6,10 +6,11 @@
 -- KEYS[1] SLA deadlines   KEYS[2] priority queue
 -- ARGV[1] chunk size      ARGV[2] '1' to escalate
 --
--- Returns the breached envelopes.
+-- Returns the breached envelopes and their deadlines (ms), alternating.
 local now = courier_now_ms()
-local late = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
-for _, record in ipairs(late) do
+local late = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[1]))
+for i = 1, #late, 2 do
+  local record = late[i]
   redis.call('ZREM', KEYS[1], record)
   if ARGV[2] == '1' then
     local score = redis.call('ZSCORE', KEYS[2], record)

@@ -292,7 +292,7 @@ impl<T: Contract> Clone for Producer<T> {
 }
 
 /// One message ready to be sent.
-struct Prepared {
+pub(crate) struct Prepared {
     keys: ChannelKeys,
     idem: String,
     id: String,
@@ -379,12 +379,51 @@ impl<T: Contract> Producer<T> {
             Some(key) => key.clone(),
             None => contract::idempotency_key::<T>(&payload)?,
         };
+        self.outbox()
+            .prepare(T::SCHEMA, T::VERSION, payload, key, options)
+    }
+
+    /// Sends prepared messages until each is written or found a duplicate.
+    async fn send(
+        &self,
+        prepared: Vec<Prepared>,
+        options: &PublishOptions,
+    ) -> Result<Vec<Published>, Error> {
+        self.outbox().send(prepared, options).await
+    }
+
+    fn outbox(&self) -> Outbox<'_> {
+        Outbox {
+            client: &self.client,
+            spec: self.spec,
+        }
+    }
+}
+
+/// The publishing core every producer shares, not tied to a message type:
+/// the runtime also publishes through it (SLA notices).
+pub(crate) struct Outbox<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) spec: &'static ChannelSpec,
+}
+
+impl Outbox<'_> {
+    /// An envelope for `payload` (already valid against `schema` v`version`),
+    /// routed to its partition and ready to send.
+    pub(crate) fn prepare(
+        &self,
+        schema: &str,
+        version: u32,
+        payload: serde_json::Value,
+        key: String,
+        options: &PublishOptions,
+    ) -> Result<Prepared, Error> {
         let partition = partition::route(self.spec, &payload)?;
         let keys = self.client.keys(self.spec, partition.as_deref());
         let now = Utc::now();
         let envelope = Envelope {
-            schema: T::SCHEMA.to_string(),
-            version: T::VERSION,
+            schema: schema.to_string(),
+            version,
             id: envelope::new_id(),
             key,
             created_at: envelope::timestamp(now),
@@ -415,7 +454,7 @@ impl<T: Contract> Producer<T> {
     }
 
     /// Sends prepared messages until each is written or found a duplicate.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         prepared: Vec<Prepared>,
         options: &PublishOptions,

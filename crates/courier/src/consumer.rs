@@ -37,7 +37,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::backoff;
 use crate::breaker::{Breaker, BreakerConfig, BreakerState};
-use crate::client::{millis, Client};
+use crate::client::{millis, Client, Outbox, PublishOptions};
 use crate::contract::{unsupported, Readable};
 use crate::dlq::{self, DeadLetter, DeadReason};
 use crate::envelope::{self, Attempt, Envelope};
@@ -48,6 +48,7 @@ use crate::partition;
 use crate::ratelimit::RateLimit;
 use crate::scripts::{self, MEMBERS, MOVE_DUE, REAP, SETTLE, SETTLE_HELD, SLA, TAKE};
 use crate::spec::ChannelSpec;
+use crate::spec::SlaNoticeSpec;
 use courier_schema::Transport;
 
 /// How often a consumer reads the pause switch and its dependency's
@@ -1500,15 +1501,56 @@ where
                 },
             ))
             .await?;
-        if !late.is_empty() {
-            bump(&self.stats.sla_breaches, late.len() as u64);
-            for record in &late {
-                let id = Envelope::from_json(record)
-                    .map(|e| e.id)
-                    .unwrap_or_default();
-                tracing::warn!(channel = %self.spec.qualified_name(), message = %id, "SLA breached: still waiting past its deadline");
+        for pair in late.chunks(2) {
+            let [record, deadline] = pair else { continue };
+            bump(&self.stats.sla_breaches, 1);
+            let Ok(envelope) = Envelope::from_json(record) else {
+                continue;
+            };
+            tracing::warn!(channel = %self.spec.qualified_name(), message = %envelope.id, "SLA breached: still waiting past its deadline");
+            if let Some(notice) = self.spec.sla_notice {
+                if let Err(e) = self.announce(notice, &envelope, deadline).await {
+                    tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot announce an SLA breach");
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Publishes courier's SLA notice for a late message on the notice
+    /// channel, keyed by the message so it is announced once.
+    async fn announce(
+        &self,
+        notice: SlaNoticeSpec,
+        late: &Envelope,
+        deadline_ms: &str,
+    ) -> Result<(), Error> {
+        let deadline = deadline_ms
+            .parse::<f64>()
+            .ok()
+            .and_then(|ms| chrono::DateTime::from_timestamp_millis(ms as i64))
+            .unwrap_or_else(Utc::now);
+        let payload = serde_json::json!({
+            "message_id": late.id,
+            "key": late.key,
+            "channel": self.spec.qualified_name(),
+            "deadline": envelope::timestamp(deadline),
+            "priority": late.priority.unwrap_or(0),
+        });
+        crate::envelope::check_sla_notice(&payload)?;
+        let outbox = Outbox {
+            client: &self.client,
+            spec: notice.channel,
+        };
+        let options = PublishOptions::default();
+        let prepared = outbox.prepare(
+            notice.channel.schema,
+            notice.version,
+            payload,
+            format!("sla:{}", late.id),
+            &options,
+        )?;
+        outbox.send(vec![prepared], &options).await?;
         Ok(())
     }
 }

@@ -63,14 +63,38 @@ pub struct Attempt {
     pub retry_in_ms: Option<u64>,
 }
 
+/// The SLA notice schema, embedded from `schemas/courier/`.
+pub const SLA_NOTICE_SCHEMA: &str = include_str!("../../../schemas/courier/sla_notice.v1.json");
+
 fn envelope_validator() -> Result<&'static Validator, Error> {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
-    if let Some(validator) = VALIDATOR.get() {
+    embedded(&VALIDATOR, "courier.envelope", ENVELOPE_SCHEMA)
+}
+
+/// Checks an SLA notice courier is about to publish.
+pub(crate) fn check_sla_notice(notice: &Value) -> Result<(), Error> {
+    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+    embedded(&VALIDATOR, "courier.sla_notice", SLA_NOTICE_SCHEMA)?
+        .validate(notice)
+        .map_err(|errors| Error::InvalidPayload {
+            schema: "courier.sla_notice",
+            version: 1,
+            errors,
+        })
+}
+
+/// Compiles one of courier's own embedded schemas once.
+fn embedded(
+    cell: &'static OnceLock<Validator>,
+    name: &'static str,
+    text: &str,
+) -> Result<&'static Validator, Error> {
+    if let Some(validator) = cell.get() {
         return Ok(validator);
     }
-    let schema: Value = serde_json::from_str(ENVELOPE_SCHEMA)?;
+    let schema: Value = serde_json::from_str(text)?;
     let validator = Validator::compile(&schema).map_err(|problems| Error::EmbeddedSchema {
-        schema: "courier.envelope",
+        schema: name,
         version: 1,
         problems: problems
             .iter()
@@ -78,7 +102,7 @@ fn envelope_validator() -> Result<&'static Validator, Error> {
             .collect::<Vec<_>>()
             .join("; "),
     })?;
-    Ok(VALIDATOR.get_or_init(|| validator))
+    Ok(cell.get_or_init(|| validator))
 }
 
 impl Envelope {

@@ -193,6 +193,7 @@ pub(crate) mod tests {
         compatibility: Compatibility::Backward,
         dependency: None,
         rate_limit: None,
+        sla_notice: None,
     };
 
     #[test]

@@ -60,6 +60,6 @@ pub use envelope::Envelope;
 pub use error::{Error, ErrorKind};
 pub use lease::{Fence, Lease, LeaseHolder};
 pub use ratelimit::RateLimit;
-pub use spec::{ChannelSpec, DependencySpec, PartitionSpec, RateSpec};
+pub use spec::{ChannelSpec, DependencySpec, PartitionSpec, RateSpec, SlaNoticeSpec};
 pub use subscriber::{Subscriber, SubscriberReport};
 pub use tokio_util::sync::CancellationToken;

@@ -42,6 +42,17 @@ pub struct ChannelSpec {
     pub dependency: Option<DependencySpec>,
     /// The shared rate consumers start handlers at.
     pub rate_limit: Option<RateSpec>,
+    /// Where SLA breaches are announced (priority channels).
+    pub sla_notice: Option<SlaNoticeSpec>,
+}
+
+/// The channel a priority channel announces SLA breaches on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlaNoticeSpec {
+    /// The notice channel.
+    pub channel: &'static ChannelSpec,
+    /// The version of its message the notice is written as.
+    pub version: u32,
 }
 
 /// A dependency from `channels.json`.

@@ -12,6 +12,7 @@
 //! - [`FeedbackEvent`](crate::feedback_event): v1
 //! - [`HumanEscalation`](crate::human_escalation): v1
 //! - [`Interaction`](crate::interaction): v1
+//! - [`SlaBreach`](crate::sla_breach): v1
 //!
 //! # Channels
 //! - [`billing`](crate::channels::billing): list, carries `classified_task`
@@ -20,6 +21,7 @@
 //! - [`feedback`](crate::channels::feedback): pubsub, carries `feedback_event`
 //! - [`intake`](crate::channels::intake): stream, carries `interaction`
 //! - [`retention`](crate::channels::retention): list, carries `classified_task`
+//! - [`sla_breaches`](crate::channels::sla_breaches): pubsub, carries `sla_breach`
 //! - [`technical_support`](crate::channels::technical_support): list, carries `classified_task`
 pub use classified_task::ClassifiedTask;
 pub use classified_task::ClassifiedTaskV1;
@@ -32,6 +34,8 @@ pub use human_escalation::HumanEscalation;
 pub use human_escalation::HumanEscalationV1;
 pub use interaction::Interaction;
 pub use interaction::InteractionV1;
+pub use sla_breach::SlaBreach;
+pub use sla_breach::SlaBreachV1;
 /// An interaction after the classification agent decided its intent: the work item of a specialist queue. Version 2 adds the customer sentiment the classifier detected.
 pub mod classified_task {
     pub use self::v1::ClassifiedTaskV1;
@@ -1694,6 +1698,193 @@ pub mod interaction {
     /// The version producers write: the newest.
     pub type Latest = InteractionV1;
 }
+/// A human escalation still waiting past its SLA deadline, announced to supervisors.
+pub mod sla_breach {
+    pub use self::v1::SlaBreachV1;
+    /// Version 1 of `contact_center.sla_breach`, from `schemas/contact_center/sla_breach.v1.json`.
+    #[allow(clippy::all, clippy::pedantic, missing_docs)]
+    pub mod v1 {
+        ///A human escalation still waiting past its SLA deadline, announced to supervisors.
+        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        pub struct SlaBreachV1 {
+            ///The channel it waits on.
+            pub channel: SlaBreachV1Channel,
+            ///The deadline it missed.
+            pub deadline: ::chrono::DateTime<::chrono::offset::Utc>,
+            ///Its idempotency key.
+            pub key: SlaBreachV1Key,
+            ///Id of the late escalation message.
+            pub message_id: ::uuid::Uuid,
+            ///Its priority when the breach was found.
+            pub priority: i64,
+        }
+        ///The channel it waits on.
+        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+        #[serde(transparent)]
+        pub struct SlaBreachV1Channel(::std::string::String);
+        impl ::std::ops::Deref for SlaBreachV1Channel {
+            type Target = ::std::string::String;
+            fn deref(&self) -> &::std::string::String {
+                &self.0
+            }
+        }
+        impl ::std::convert::From<SlaBreachV1Channel> for ::std::string::String {
+            fn from(value: SlaBreachV1Channel) -> Self {
+                value.0
+            }
+        }
+        impl ::std::str::FromStr for SlaBreachV1Channel {
+            type Err = self::error::ConversionError;
+            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+                if value.chars().count() > 256usize {
+                    return Err("longer than 256 characters".into());
+                }
+                if value.chars().count() < 1usize {
+                    return Err("shorter than 1 characters".into());
+                }
+                Ok(Self(value.to_string()))
+            }
+        }
+        impl ::std::convert::TryFrom<&str> for SlaBreachV1Channel {
+            type Error = self::error::ConversionError;
+            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+                value.parse()
+            }
+        }
+        impl ::std::convert::TryFrom<::std::string::String> for SlaBreachV1Channel {
+            type Error = self::error::ConversionError;
+            fn try_from(
+                value: ::std::string::String,
+            ) -> ::std::result::Result<Self, self::error::ConversionError> {
+                value.parse()
+            }
+        }
+        impl<'de> ::serde::Deserialize<'de> for SlaBreachV1Channel {
+            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+            where
+                D: ::serde::Deserializer<'de>,
+            {
+                ::std::string::String::deserialize(deserializer)?
+                    .parse()
+                    .map_err(|e: self::error::ConversionError| {
+                        <D::Error as ::serde::de::Error>::custom(e.to_string())
+                    })
+            }
+        }
+        ///Its idempotency key.
+        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+        #[serde(transparent)]
+        pub struct SlaBreachV1Key(::std::string::String);
+        impl ::std::ops::Deref for SlaBreachV1Key {
+            type Target = ::std::string::String;
+            fn deref(&self) -> &::std::string::String {
+                &self.0
+            }
+        }
+        impl ::std::convert::From<SlaBreachV1Key> for ::std::string::String {
+            fn from(value: SlaBreachV1Key) -> Self {
+                value.0
+            }
+        }
+        impl ::std::str::FromStr for SlaBreachV1Key {
+            type Err = self::error::ConversionError;
+            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+                if value.chars().count() > 512usize {
+                    return Err("longer than 512 characters".into());
+                }
+                if value.chars().count() < 1usize {
+                    return Err("shorter than 1 characters".into());
+                }
+                Ok(Self(value.to_string()))
+            }
+        }
+        impl ::std::convert::TryFrom<&str> for SlaBreachV1Key {
+            type Error = self::error::ConversionError;
+            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+                value.parse()
+            }
+        }
+        impl ::std::convert::TryFrom<::std::string::String> for SlaBreachV1Key {
+            type Error = self::error::ConversionError;
+            fn try_from(
+                value: ::std::string::String,
+            ) -> ::std::result::Result<Self, self::error::ConversionError> {
+                value.parse()
+            }
+        }
+        impl<'de> ::serde::Deserialize<'de> for SlaBreachV1Key {
+            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+            where
+                D: ::serde::Deserializer<'de>,
+            {
+                ::std::string::String::deserialize(deserializer)?
+                    .parse()
+                    .map_err(|e: self::error::ConversionError| {
+                        <D::Error as ::serde::de::Error>::custom(e.to_string())
+                    })
+            }
+        }
+        /// Error types.
+        pub mod error {
+            /// Error from a `TryFrom` or `FromStr` implementation.
+            pub struct ConversionError(::std::borrow::Cow<'static, str>);
+            impl ::std::error::Error for ConversionError {}
+            impl ::std::fmt::Display for ConversionError {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+                    ::std::fmt::Display::fmt(&self.0, f)
+                }
+            }
+            impl ::std::fmt::Debug for ConversionError {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+                    ::std::fmt::Debug::fmt(&self.0, f)
+                }
+            }
+            impl From<&'static str> for ConversionError {
+                fn from(value: &'static str) -> Self {
+                    Self(value.into())
+                }
+            }
+            impl From<String> for ConversionError {
+                fn from(value: String) -> Self {
+                    Self(value.into())
+                }
+            }
+        }
+    }
+    impl ::courier::Contract for SlaBreachV1 {
+        const SCHEMA: &'static str = "contact_center.sla_breach";
+        const VERSION: u32 = 1;
+        const SCHEMA_JSON: &'static str = r#"{"$id":"https://courier.dev/schemas/contact_center/sla_breach.v1.json","$schema":"https://json-schema.org/draft/2020-12/schema","additionalProperties":false,"description":"A human escalation still waiting past its SLA deadline, announced to supervisors.","properties":{"channel":{"description":"The channel it waits on.","maxLength":256,"minLength":1,"type":"string"},"deadline":{"description":"The deadline it missed.","format":"date-time","type":"string"},"key":{"description":"Its idempotency key.","maxLength":512,"minLength":1,"type":"string"},"message_id":{"description":"Id of the late escalation message.","format":"uuid","type":"string"},"priority":{"description":"Its priority when the breach was found.","maximum":9,"minimum":0,"type":"integer"}},"required":["message_id","key","channel","deadline","priority"],"title":"SlaBreach","type":"object","x-courier":{"idempotency_key":["/message_id"]}}"#;
+        const IDEMPOTENCY_KEY: &'static [&'static str] = &["/message_id"];
+        fn validator() -> ::std::result::Result<&'static ::courier::Validator, ::courier::Error> {
+            static VALIDATOR: ::std::sync::OnceLock<::courier::Validator> =
+                ::std::sync::OnceLock::new();
+            ::courier::contract::compiled_validator::<Self>(&VALIDATOR)
+        }
+    }
+    /// Every version of `contact_center.sla_breach` a consumer reads: match on it to handle each.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum SlaBreach {
+        /// Version 1.
+        V1(SlaBreachV1),
+    }
+    impl ::courier::Readable for SlaBreach {
+        const SCHEMA: &'static str = "contact_center.sla_breach";
+        const VERSIONS: &'static [u32] = &[1];
+        fn decode(
+            version: u32,
+            payload: &::serde_json::Value,
+        ) -> ::std::result::Result<Self, ::courier::Error> {
+            match version {
+                1 => ::courier::contract::decode(payload).map(Self::V1),
+                other => Err(::courier::contract::unsupported::<Self>(other)),
+            }
+        }
+    }
+    /// The version producers write: the newest.
+    pub type Latest = SlaBreachV1;
+}
 /// The channels of `contact_center`, one module each.
 pub mod channels {
     /// Billing questions, for the billing specialist agents.
@@ -1728,6 +1919,7 @@ pub mod channels {
                 cool_down: ::std::time::Duration::from_millis(10000),
             }),
             rate_limit: None,
+            sla_notice: None,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::classified_task::ClassifiedTask;
@@ -1769,6 +1961,10 @@ pub mod channels {
             compatibility: ::courier::Compatibility::BackwardTransitive,
             dependency: None,
             rate_limit: None,
+            sla_notice: Some(::courier::SlaNoticeSpec {
+                channel: &super::sla_breaches::SPEC,
+                version: 1,
+            }),
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::human_escalation::HumanEscalation;
@@ -1814,6 +2010,7 @@ pub mod channels {
                 per_second: 500.0,
                 burst: 50,
             }),
+            sla_notice: None,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::evaluation_result::EvaluationResult;
@@ -1855,6 +2052,7 @@ pub mod channels {
             compatibility: ::courier::Compatibility::Forward,
             dependency: None,
             rate_limit: None,
+            sla_notice: None,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::feedback_event::FeedbackEvent;
@@ -1903,6 +2101,7 @@ pub mod channels {
                 per_second: 500.0,
                 burst: 50,
             }),
+            sla_notice: None,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::interaction::Interaction;
@@ -1949,6 +2148,7 @@ pub mod channels {
                 cool_down: ::std::time::Duration::from_millis(10000),
             }),
             rate_limit: None,
+            sla_notice: None,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::classified_task::ClassifiedTask;
@@ -1961,6 +2161,48 @@ pub mod channels {
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
             ::courier::Consumer::new(client, &SPEC, group)
+        }
+    }
+    /// SLA breaches of human escalations, announced to supervisors as they happen.
+    pub mod sla_breaches {
+        /// The contract of `contact_center.sla_breaches`, from `schemas/contact_center/channels.json`.
+        pub const SPEC: ::courier::ChannelSpec = ::courier::ChannelSpec {
+            domain: "contact_center",
+            name: "sla_breaches",
+            schema: "contact_center.sla_breach",
+            transport: ::courier::Transport::Pubsub,
+            ttl: ::std::time::Duration::from_millis(3600000),
+            visibility_timeout: ::std::time::Duration::from_millis(30000),
+            dedup_window: ::std::time::Duration::from_millis(3600000),
+            max_attempts: 5,
+            backoff: ::courier::Backoff {
+                initial: ::std::time::Duration::from_millis(1000),
+                max: ::std::time::Duration::from_millis(300000),
+                multiplier: 2.0,
+            },
+            retention: ::courier::Retention {
+                max_len: None,
+                max_age: ::std::time::Duration::from_millis(7200000),
+            },
+            max_depth: None,
+            sla: None,
+            partitions: None,
+            compatibility: ::courier::Compatibility::Backward,
+            dependency: None,
+            rate_limit: None,
+            sla_notice: None,
+        };
+        /// Every version of the message a consumer of this channel reads.
+        pub type Message = crate::sla_breach::SlaBreach;
+        /// The version producers of this channel write.
+        pub type Latest = crate::sla_breach::Latest;
+        /// A producer publishing [`Latest`] on this channel.
+        pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {
+            ::courier::Producer::new(client, &SPEC)
+        }
+        /// A subscriber of this channel's broadcasts (at most once).
+        pub fn subscriber(client: &::courier::Client) -> ::courier::Subscriber<Message> {
+            ::courier::Subscriber::new(client, &SPEC)
         }
     }
     /// Technical problems, for the technical-support specialist agents.
@@ -1995,6 +2237,7 @@ pub mod channels {
                 cool_down: ::std::time::Duration::from_millis(10000),
             }),
             rate_limit: None,
+            sla_notice: None,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::classified_task::ClassifiedTask;
