@@ -537,74 +537,8 @@ impl Checker<'_> {
     }
 
     fn numbers(&mut self, ws: &Map<String, Value>, wp: &str, rs: &Map<String, Value>, rp: &str) {
-        // Bounds as (value, exclusive); the writer's must be inside the
-        // reader's.
-        let bound = |s: &Map<String, Value>, inclusive: &str, exclusive: &str| {
-            let a = s.get(inclusive).and_then(Value::as_f64).map(|v| (v, false));
-            let b = s.get(exclusive).and_then(Value::as_f64).map(|v| (v, true));
-            (a, b)
-        };
-        let tighter_low =
-            |(w, wx): (f64, bool), (r, rx): (f64, bool)| w > r || (w == r && (wx || !rx));
-        let (ra, rb) = bound(rs, "minimum", "exclusiveMinimum");
-        let (wa, wb) = bound(ws, "minimum", "exclusiveMinimum");
-        let writer_low =
-            [wa, wb]
-                .into_iter()
-                .flatten()
-                .fold(None, |best: Option<(f64, bool)>, b| match best {
-                    Some(best) if tighter_low(best, b) => Some(best),
-                    _ => Some(b),
-                });
-        for (reader, keyword) in [(ra, "minimum"), (rb, "exclusiveMinimum")] {
-            let Some(reader) = reader else { continue };
-            if !writer_low.is_some_and(|w| tighter_low(w, reader)) {
-                self.report(
-                    Rule::MinimumTightened,
-                    &child(rp, keyword),
-                    &child(wp, keyword),
-                    format!(
-                        "the reader requires {keyword} {}, the writer {}",
-                        reader.0,
-                        writer_low.map_or("has no lower bound".to_string(), |(v, x)| {
-                            format!(
-                                "allows {} {v}",
-                                if x { "values above" } else { "values from" }
-                            )
-                        })
-                    ),
-                );
-            }
-        }
-        let tighter_high =
-            |(w, wx): (f64, bool), (r, rx): (f64, bool)| w < r || (w == r && (wx || !rx));
-        let (ra, rb) = bound(rs, "maximum", "exclusiveMaximum");
-        let (wa, wb) = bound(ws, "maximum", "exclusiveMaximum");
-        let writer_high =
-            [wa, wb]
-                .into_iter()
-                .flatten()
-                .fold(None, |best: Option<(f64, bool)>, b| match best {
-                    Some(best) if tighter_high(best, b) => Some(best),
-                    _ => Some(b),
-                });
-        for (reader, keyword) in [(ra, "maximum"), (rb, "exclusiveMaximum")] {
-            let Some(reader) = reader else { continue };
-            if !writer_high.is_some_and(|w| tighter_high(w, reader)) {
-                self.report(
-                    Rule::MaximumTightened,
-                    &child(rp, keyword),
-                    &child(wp, keyword),
-                    format!(
-                        "the reader requires {keyword} {}, the writer {}",
-                        reader.0,
-                        writer_high.map_or("has no upper bound".to_string(), |(v, x)| {
-                            format!("allows values {} {v}", if x { "below" } else { "up to" })
-                        })
-                    ),
-                );
-            }
-        }
+        self.bound(ws, wp, rs, rp, Side::Lower);
+        self.bound(ws, wp, rs, rp, Side::Upper);
         if let Some(step) = rs.get("multipleOf").and_then(Value::as_f64) {
             let writer = ws.get("multipleOf").and_then(Value::as_f64);
             let divides = writer.is_some_and(|w| {
@@ -622,6 +556,73 @@ impl Checker<'_> {
                     ),
                 );
             }
+        }
+    }
+
+    /// One side of a numeric range: the writer's bound (inclusive or
+    /// exclusive, whichever is tighter) must lie inside each of the reader's.
+    fn bound(
+        &mut self,
+        ws: &Map<String, Value>,
+        wp: &str,
+        rs: &Map<String, Value>,
+        rp: &str,
+        side: Side,
+    ) {
+        let (inclusive, exclusive, rule) = match side {
+            Side::Lower => ("minimum", "exclusiveMinimum", Rule::MinimumTightened),
+            Side::Upper => ("maximum", "exclusiveMaximum", Rule::MaximumTightened),
+        };
+        // A bound as (value, exclusive); `inside(a, b)`: a is at least as
+        // tight as b.
+        let inside = |(a, ax): (f64, bool), (b, bx): (f64, bool)| {
+            let beyond = match side {
+                Side::Lower => a > b,
+                Side::Upper => a < b,
+            };
+            beyond || (a == b && (ax || !bx))
+        };
+        let of = |s: &Map<String, Value>, keyword: &str, exclusive: bool| {
+            s.get(keyword)
+                .and_then(Value::as_f64)
+                .map(|v| (v, exclusive))
+        };
+        let writer = [of(ws, inclusive, false), of(ws, exclusive, true)]
+            .into_iter()
+            .flatten()
+            .fold(None, |best: Option<(f64, bool)>, b| match best {
+                Some(best) if inside(best, b) => Some(best),
+                _ => Some(b),
+            });
+        for (keyword, is_exclusive) in [(inclusive, false), (exclusive, true)] {
+            let Some(reader) = of(rs, keyword, is_exclusive) else {
+                continue;
+            };
+            if writer.is_some_and(|w| inside(w, reader)) {
+                continue;
+            }
+            let writer_text = match (writer, side) {
+                (None, Side::Lower) => "has no lower bound".to_string(),
+                (None, Side::Upper) => "has no upper bound".to_string(),
+                (Some((v, x)), Side::Lower) => {
+                    format!(
+                        "allows {} {v}",
+                        if x { "values above" } else { "values from" }
+                    )
+                }
+                (Some((v, x)), Side::Upper) => {
+                    format!("allows values {} {v}", if x { "below" } else { "up to" })
+                }
+            };
+            self.report(
+                rule,
+                &child(rp, keyword),
+                &child(wp, keyword),
+                format!(
+                    "the reader requires {keyword} {}, the writer {writer_text}",
+                    reader.0
+                ),
+            );
         }
     }
 
@@ -959,6 +960,13 @@ fn bound_text(writer: Option<f64>) -> String {
         Some(w) => format!("allows {w}"),
         None => "has none".to_string(),
     }
+}
+
+/// Which end of a numeric range.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Lower,
+    Upper,
 }
 
 /// Which direction a pair is checked in.
