@@ -238,3 +238,24 @@ async fn channel_specs_carry_channels_json() {
         "Consumer { channel: \"contact_center.billing\", group: \"billing-agents\", versions: [1, 2] }"
     );
 }
+
+#[test]
+fn specs_built_at_run_time_agree_with_the_generated_constants() {
+    let registry = courier_schema::Registry::load(&courier_suites::schemas_dir()).unwrap();
+    let domain = &registry.domains["contact_center"];
+    let generated = [
+        &channels::billing::SPEC,
+        &channels::escalations::SPEC,
+        &channels::evaluations::SPEC,
+        &channels::feedback::SPEC,
+        &channels::intake::SPEC,
+        &channels::retention::SPEC,
+        &channels::sla_breaches::SPEC,
+        &channels::technical_support::SPEC,
+    ];
+    assert_eq!(generated.len(), domain.channels.len());
+    for spec in generated {
+        let built = courier::ChannelSpec::from_contract(domain, &domain.channels[spec.name]);
+        assert_eq!(built, spec, "{}", spec.name);
+    }
+}

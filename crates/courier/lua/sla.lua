@@ -3,8 +3,8 @@
 -- raises them to the highest priority keeping their age order, and counts
 -- the breach.
 --
--- KEYS[1] SLA deadlines   KEYS[2] priority queue
--- ARGV[1] chunk size      ARGV[2] '1' to escalate
+-- KEYS[1] SLA deadlines   KEYS[2] priority queue   KEYS[3] breach counter
+-- ARGV[1] chunk size      ARGV[2] '1' to escalate  ARGV[3] counter TTL, ms
 --
 -- Returns the breached envelopes and their deadlines (ms), alternating.
 local now = courier_now_ms()
@@ -19,5 +19,9 @@ for i = 1, #late, 2 do
       redis.call('ZADD', KEYS[2], 'XX', courier_priority_score(9, age), record)
     end
   end
+end
+if #late > 0 then
+  redis.call('INCRBY', KEYS[3], #late / 2)
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
 return late

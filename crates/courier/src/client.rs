@@ -161,8 +161,8 @@ impl Client {
     }
 
     /// Runs one command on the shared connection, reloading scripts after
-    /// `NOSCRIPT`.
-    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+    /// `NOSCRIPT`. For tools; agents never need raw commands.
+    pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         let mut conn = self.conn();
         match cmd.query_async(&mut conn).await {
             Err(e) if scripts::is_noscript(&e) => {
@@ -176,7 +176,7 @@ impl Client {
     /// Runs a pipeline on the shared connection, reloading scripts after
     /// `NOSCRIPT` (which every script call of the pipeline then got, with no
     /// effect, so sending it again is safe).
-    pub(crate) async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, Error> {
+    pub async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, Error> {
         let mut conn = self.conn();
         match pipe.query_async(&mut conn).await {
             Err(e) if scripts::is_noscript(&e) => {

@@ -1490,16 +1490,19 @@ where
     /// Reports (and escalates, if configured) priority messages waiting
     /// past their SLA deadline.
     async fn check_sla(&self, keys: &ChannelKeys) -> Result<(), Error> {
-        let (sla, queue) = (keys.sla(), keys.queue());
+        let (sla, queue, counter) = (keys.sla(), keys.queue(), keys.sla_breaches());
         let late: Vec<String> = self
             .client
-            .query(scripts::evalsha(&SLA, &[&sla, &queue]).arg(100).arg(
-                if self.options.escalate_sla_breaches {
-                    "1"
-                } else {
-                    "0"
-                },
-            ))
+            .query(
+                scripts::evalsha(&SLA, &[&sla, &queue, &counter])
+                    .arg(100)
+                    .arg(if self.options.escalate_sla_breaches {
+                        "1"
+                    } else {
+                        "0"
+                    })
+                    .arg(millis(dlq::RETENTION)),
+            )
             .await?;
         for pair in late.chunks(2) {
             let [record, deadline] = pair else { continue };

@@ -112,6 +112,11 @@ impl ChannelKeys {
         self.part("sla")
     }
 
+    /// How many SLA breaches were found, for `courier status`.
+    pub fn sla_breaches(&self) -> String {
+        self.part("sla_breaches")
+    }
+
     /// Live members of a consumer group, for partition assignment.
     pub fn members(&self, group: &str) -> String {
         format!("{}members:{group}", self.prefix)

@@ -99,6 +99,76 @@ pub enum PartitionSpec {
 }
 
 impl ChannelSpec {
+    /// The spec of a channel read from `schemas/` at run time, for tools
+    /// that know channels only from the registry (the `courier` CLI). The
+    /// strings are leaked: a tool builds each spec once per process.
+    /// Generated crates declare the same values as constants; a test checks
+    /// that the two agree.
+    pub fn from_contract(
+        domain: &courier_schema::Domain,
+        channel: &courier_schema::Channel,
+    ) -> &'static ChannelSpec {
+        fn leak(text: &str) -> &'static str {
+            Box::leak(text.to_string().into_boxed_str())
+        }
+        let partitions = channel.partitions.as_ref().map(|p| match p {
+            courier_schema::Partitions::Values { field, values } => PartitionSpec::Values {
+                field: leak(field),
+                values: Box::leak(
+                    values
+                        .iter()
+                        .map(|v| leak(v))
+                        .collect::<Vec<_>>()
+                        .into_boxed_slice(),
+                ),
+            },
+            courier_schema::Partitions::Buckets { field, buckets } => PartitionSpec::Buckets {
+                field: leak(field),
+                buckets: *buckets,
+            },
+        });
+        let sla_notice = channel.sla_notice.as_ref().and_then(|target| {
+            let target_channel = domain.channels.get(target)?;
+            let version = domain
+                .messages
+                .get(&target_channel.message)?
+                .latest()
+                .version;
+            Some(SlaNoticeSpec {
+                channel: ChannelSpec::from_contract(domain, target_channel),
+                version,
+            })
+        });
+        Box::leak(Box::new(ChannelSpec {
+            domain: leak(&domain.name),
+            name: leak(&channel.name),
+            schema: leak(&format!("{}.{}", domain.name, channel.message)),
+            transport: channel.transport,
+            ttl: channel.ttl,
+            visibility_timeout: channel.visibility_timeout,
+            dedup_window: channel.dedup_window,
+            max_attempts: channel.max_attempts,
+            backoff: channel.backoff,
+            retention: channel.retention,
+            max_depth: channel.max_depth,
+            sla: channel.sla,
+            partitions,
+            compatibility: channel.compatibility,
+            dependency: channel.dependency.as_ref().map(|d| DependencySpec {
+                name: leak(&d.name),
+                failure_threshold: d.failure_threshold,
+                window: d.window,
+                cool_down: d.cool_down,
+            }),
+            rate_limit: channel.rate_limit.as_ref().map(|r| RateSpec {
+                name: r.name.as_deref().map(leak),
+                per_second: r.per_second,
+                burst: r.burst,
+            }),
+            sla_notice,
+        }))
+    }
+
     /// `<domain>.<channel>`, the channel's name in logs, metrics and keys.
     pub fn qualified_name(&self) -> String {
         format!("{}.{}", self.domain, self.name)

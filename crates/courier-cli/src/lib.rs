@@ -1,0 +1,189 @@
+//! The `courier` operator CLI: what an operator needs to see queue health
+//! and fix incidents without writing Redis commands by hand.
+//!
+//! It reads the same `schemas/` as the code generator to know the channels,
+//! and talks to Redis through the runtime, so keys and rules come from one
+//! place.
+//!
+//! # Layout
+//!
+//! - [`status`]: `courier status`, one table of every channel.
+//! - [`dead`]: `courier dlq list|show|replay|purge`.
+//! - [`inspect`]: `courier peek` and `courier validate`.
+//! - [`acl`]: `courier acl`, Redis ACL users per role.
+//! - [`doctor`]: `courier doctor`, what a Redis needs for courier.
+
+pub mod acl;
+pub mod dead;
+pub mod doctor;
+pub mod inspect;
+pub mod status;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+use courier::{ChannelSpec, Client};
+use courier_schema::{Domain, Registry};
+
+/// Operate courier channels: status, dead letters, validation, ACLs.
+#[derive(Debug, Parser)]
+#[command(name = "courier", version, about, long_about = None)]
+#[command(after_help = "Examples:
+  courier status --watch
+  courier dlq list --channel contact_center.billing --reason max_attempts
+  courier dlq replay --channel billing --since 2026-11-28T09:00:00Z --dry-run
+  courier validate contact_center.classified_task@2 task.json
+  courier acl --password classifier=s3cret > users.acl")]
+pub struct Cli {
+    /// Redis URL (`redis://`, `rediss://`, with `user:password@` for ACL users).
+    #[arg(
+        long = "redis",
+        env = "REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379/",
+        global = true
+    )]
+    pub redis: String,
+    /// Key namespace (environment) to operate on.
+    #[arg(
+        long,
+        env = "COURIER_NAMESPACE",
+        hide_env_values = true,
+        default_value = "default",
+        global = true
+    )]
+    pub namespace: String,
+    /// The schemas folder that declares the channels.
+    #[arg(
+        long,
+        env = "COURIER_SCHEMAS",
+        hide_env_values = true,
+        default_value = "schemas",
+        global = true
+    )]
+    pub schemas: PathBuf,
+    /// PEM file of the CA that signs a `rediss://` server's certificate.
+    #[arg(long, env = "COURIER_TLS_CA", hide_env_values = true, global = true)]
+    pub tls_ca: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One table of every channel and partition: depth, pending, consumers,
+    /// lag, oldest message, delayed, dead letters, SLA breaches, state.
+    Status(status::Args),
+    /// Dead letters: list, show, replay after a fix, purge.
+    #[command(subcommand)]
+    Dlq(dead::Command),
+    /// Recent messages of a channel, decoded with their envelopes.
+    Peek(inspect::PeekArgs),
+    /// Validate a payload against a message schema; every error with its pointer.
+    Validate(inspect::ValidateArgs),
+    /// Stop every consumer of a channel, on every worker; messages wait.
+    Pause {
+        /// The channel: `<domain>.<channel>`, or `<channel>` when unique.
+        channel: String,
+    },
+    /// Let the consumers of a paused channel take work again.
+    Resume {
+        /// The channel: `<domain>.<channel>`, or `<channel>` when unique.
+        channel: String,
+    },
+    /// Redis ACL users per role from `channels.json`.
+    Acl(acl::Args),
+    /// Check a Redis for what courier needs; warn about what loses data.
+    Doctor,
+}
+
+/// Runs one command, writing its output to `out`.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
+    let ctx = Context { cli };
+    match &ctx.cli.command {
+        Command::Status(args) => status::run(&ctx, args, out).await,
+        Command::Dlq(command) => dead::run(&ctx, command, out).await,
+        Command::Peek(args) => inspect::peek(&ctx, args, out).await,
+        Command::Validate(args) => inspect::validate(&ctx, args, out),
+        Command::Pause { channel } => {
+            let (_, spec) = ctx.channel(channel)?;
+            ctx.client().await?.pause(spec).await?;
+            writeln!(out, "paused {}", spec.qualified_name())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resume { channel } => {
+            let (_, spec) = ctx.channel(channel)?;
+            ctx.client().await?.resume(spec).await?;
+            writeln!(out, "resumed {}", spec.qualified_name())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Acl(args) => acl::run(&ctx, args, out),
+        Command::Doctor => doctor::run(&ctx, out).await,
+    }
+}
+
+/// What every command shares: the arguments, the registry, the client.
+#[derive(Debug)]
+pub struct Context {
+    /// The parsed arguments.
+    pub cli: Cli,
+}
+
+impl Context {
+    /// The channels, from `--schemas`.
+    pub fn registry(&self) -> Result<Registry> {
+        Registry::load(&self.cli.schemas).map_err(|problems| {
+            anyhow::anyhow!(
+                "cannot read the schemas in {} ({} problem(s); run `cargo xtask lint`):\n{problems}",
+                self.cli.schemas.display(),
+                problems.len()
+            )
+        })
+    }
+
+    /// A client of `--redis` in `--namespace`.
+    pub async fn client(&self) -> Result<Client> {
+        let options = courier::ConnectOptions {
+            tls_ca_file: self.cli.tls_ca.clone(),
+        };
+        Ok(
+            Client::connect_with(&self.cli.redis, &self.cli.namespace, &options)
+                .await
+                .map(|c| c.with_name("courier-cli"))?,
+        )
+    }
+
+    /// Every channel, as (domain, spec), sorted.
+    pub fn channels(&self) -> Result<Vec<(Domain, &'static ChannelSpec)>> {
+        let registry = self.registry()?;
+        let mut all = Vec::new();
+        for domain in registry.domains.values() {
+            for channel in domain.channels.values() {
+                all.push((domain.clone(), ChannelSpec::from_contract(domain, channel)));
+            }
+        }
+        Ok(all)
+    }
+
+    /// One channel by `<domain>.<channel>` or a unique `<channel>`.
+    pub fn channel(&self, name: &str) -> Result<(Domain, &'static ChannelSpec)> {
+        let matches: Vec<_> = self
+            .channels()?
+            .into_iter()
+            .filter(|(_, spec)| spec.qualified_name() == name || spec.name == name)
+            .collect();
+        match matches.len() {
+            1 => Ok(matches.into_iter().next().context("one match")?),
+            0 => bail!(
+                "no channel {name:?} in {}; `courier status` lists them",
+                self.cli.schemas.display()
+            ),
+            _ => bail!("channel name {name:?} is ambiguous; use <domain>.<channel>"),
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! The `courier` CLI against a real `redis-server` seeded by each test:
+//! snapshots of `status`, `dlq list` and `--help`; replay moving dead
+//! letters back to be processed; ACL users that let each role do its job
+//! and nothing else; `doctor` flagging an evicting Redis; `validate`.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{CommandFactory, Parser};
+use contact_center_contracts::{channels, ClassifiedTask, ClassifiedTaskV2, InteractionV1};
+use courier::{CancellationToken, Client, ConsumerOptions, Delivery, Outcome, PublishOptions};
+use courier_cli::Cli;
+use courier_testkit::{RedisOptions, RedisServer};
+use serde_json::json;
+
+fn schemas() -> String {
+    format!("{}/../../schemas", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn namespace() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "cli{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `courier <args>` against `url`; returns (exit code, output).
+async fn courier(url: &str, namespace: &str, args: &[&str]) -> (ExitCode, String) {
+    let schemas = schemas();
+    let mut argv = vec![
+        "courier",
+        "--redis",
+        url,
+        "--namespace",
+        namespace,
+        "--schemas",
+        &schemas,
+    ];
+    argv.extend_from_slice(args);
+    let cli = Cli::try_parse_from(argv).unwrap();
+    let mut out = Vec::new();
+    let code = courier_cli::run(cli, &mut out).await.unwrap();
+    (code, String::from_utf8(out).unwrap())
+}
+
+fn interaction(n: u64, region: &str) -> InteractionV1 {
+    serde_json::from_value(json!({
+        "interaction_id": format!("00000000-0000-4000-8000-{n:012}"),
+        "customer_id": "C0012345", "region": region, "medium": "chat",
+        "text": format!("contact {n}"), "received_at": "2026-11-28T09:00:00Z"
+    }))
+    .unwrap()
+}
+
+fn task(n: u64) -> ClassifiedTaskV2 {
+    serde_json::from_value(json!({
+        "task_id": format!("00000000-0000-4000-8000-{:012}", 500 + n),
+        "interaction_id": format!("00000000-0000-4000-8000-{n:012}"),
+        "customer_id": "C0012345", "region": "emea", "intent": "billing",
+        "confidence": 0.9, "summary": format!("task {n}")
+    }))
+    .unwrap()
+}
+
+/// Blanks what changes from run to run (ages, sizes, ids, times).
+fn stable(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            line.split("  ")
+                .map(|cell| {
+                    let cell = cell.trim();
+                    let volatile = (cell.ends_with('s')
+                        && cell[..cell.len() - 1].parse::<u64>().is_ok())
+                        || (cell.ends_with(['B', 'K', 'M'])
+                            && cell[..cell.len() - 1].parse::<f64>().is_ok())
+                        || cell.starts_with("2026-")
+                        || cell.starts_with("17")
+                        || cell.starts_with("18");
+                    if volatile {
+                        "*"
+                    } else {
+                        cell
+                    }
+                })
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .map(|line| match line.find("redis memory used") {
+            Some(at) => format!("{}redis memory used *", &line[..at]),
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs a billing consumer with `handler` until `done` dead letters or
+/// handled messages, whichever the check counts.
+async fn run_billing<F, Fut>(
+    client: &Client,
+    handler: F,
+    enough: impl Fn(&courier::ConsumerReport) -> bool,
+) where
+    F: Fn(Delivery<ClassifiedTask>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+{
+    let consumer =
+        channels::billing::consumer(client, "specialists").with_options(ConsumerOptions {
+            poll_interval: Duration::from_millis(20),
+            block: Duration::from_millis(100),
+            ..ConsumerOptions::default()
+        });
+    let stats = consumer.stats();
+    let token = CancellationToken::new();
+    let run = tokio::spawn({
+        let token = token.clone();
+        async move { consumer.run_until(handler, token).await }
+    });
+    let started = Instant::now();
+    while !enough(&stats.snapshot()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            stats.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    token.cancel();
+    run.await.unwrap().unwrap();
+}
+
+#[test]
+fn help_is_documented() {
+    let help = Cli::command().render_long_help().to_string();
+    insta::assert_snapshot!("help", help);
+    let mut command = Cli::command();
+    let dlq = command.find_subcommand_mut("dlq").unwrap();
+    insta::assert_snapshot!("dlq_help", dlq.render_long_help().to_string());
+}
+
+#[tokio::test]
+async fn status_shows_every_channel() {
+    let server = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace();
+    let client = Client::connect(&server.url(), &ns).await.unwrap();
+    let intake = channels::intake::producer(&client);
+    for n in 0..3 {
+        intake.publish(&interaction(n, "emea")).await.unwrap();
+    }
+    intake.publish(&interaction(3, "apac")).await.unwrap();
+    let billing = channels::billing::producer(&client);
+    billing.publish(&task(1)).await.unwrap();
+    billing
+        .publish_in(&task(2), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    client.pause(&channels::retention::SPEC).await.unwrap();
+
+    let (code, out) = courier(&server.url(), &ns, &["status"]).await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    insta::assert_snapshot!("status", stable(&out.replace(&ns, "<namespace>")));
+
+    let (_, json) = courier(&server.url(), &ns, &["status", "--json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let rows = json["channels"].as_array().unwrap();
+    let emea = rows
+        .iter()
+        .find(|r| r["channel"] == "contact_center.intake" && r["partition"] == "emea")
+        .unwrap();
+    assert_eq!(emea["depth"], 3);
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_replayed_and_processed() {
+    let server = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace();
+    let client = Client::connect(&server.url(), &ns).await.unwrap();
+    let billing = channels::billing::producer(&client);
+    billing
+        .publish_many(&[task(1), task(2), task(3)], &PublishOptions::default())
+        .await
+        .unwrap();
+    // A broken specialist dead-letters everything.
+    run_billing(
+        &client,
+        |_d| async { Outcome::fatal("CRM rejected the account number") },
+        |r| r.dead >= 3,
+    )
+    .await;
+
+    let (_, list) = courier(&server.url(), &ns, &["dlq", "list", "--channel", "billing"]).await;
+    insta::assert_snapshot!("dlq_list", stable(&list));
+    let (_, none) = courier(&server.url(), &ns, &["dlq", "list", "--reason", "expired"]).await;
+    assert!(none.ends_with("0 dead letter(s)\n"), "{none}");
+
+    let (_, dry) = courier(
+        &server.url(),
+        &ns,
+        &["dlq", "replay", "--channel", "billing", "--dry-run"],
+    )
+    .await;
+    assert!(dry.ends_with("would replay 3 dead letter(s)\n"), "{dry}");
+    let (_, replayed) = courier(
+        &server.url(),
+        &ns,
+        &["dlq", "replay", "--channel", "billing", "--grep", "CRM"],
+    )
+    .await;
+    assert!(
+        replayed.ends_with("replayed 3 of 3 dead letter(s)\n"),
+        "{replayed}"
+    );
+
+    // After the fix they are processed.
+    run_billing(&client, |_d| async { Outcome::Done }, |r| r.done >= 3).await;
+    let (_, after) = courier(&server.url(), &ns, &["dlq", "list"]).await;
+    assert!(after.ends_with("0 dead letter(s)\n"), "{after}");
+}
+
+#[tokio::test]
+async fn acl_users_do_their_job_and_nothing_else() {
+    let server = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace();
+    let (_, acl) = courier(
+        &server.url(),
+        &ns,
+        &[
+            "acl",
+            "--format",
+            "commands",
+            "--password",
+            "telephony=t",
+            "--password",
+            "classifier=c",
+            "--password",
+            "specialist=s",
+        ],
+    )
+    .await;
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    for line in acl.lines().filter(|l| l.starts_with("ACL SETUSER")) {
+        let mut cmd = redis::cmd("ACL");
+        for word in line.split_whitespace().skip(1) {
+            cmd.arg(word);
+        }
+        let _: () = cmd
+            .query_async(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    let as_role = |user: &str, password: &str| {
+        format!("redis://{user}:{password}@127.0.0.1:{}/", server.port())
+    };
+
+    // Telephony publishes intake, and nothing else.
+    let telephony = Client::connect(&as_role("telephony", "t"), &ns)
+        .await
+        .unwrap();
+    channels::intake::producer(&telephony)
+        .publish(&interaction(1, "emea"))
+        .await
+        .unwrap();
+    let refused = channels::billing::producer(&telephony)
+        .publish(&task(1))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().to_lowercase().contains("noperm"),
+        "{refused}"
+    );
+
+    // The classifier consumes intake and publishes to the specialist queues.
+    let classifier = Client::connect(&as_role("classifier", "c"), &ns)
+        .await
+        .unwrap();
+    channels::billing::producer(&classifier)
+        .publish(&task(1))
+        .await
+        .unwrap();
+    let consumer = channels::intake::consumer(&classifier, "classifiers");
+    let stats = consumer.stats();
+    let token = CancellationToken::new();
+    let run = tokio::spawn({
+        let token = token.clone();
+        async move {
+            consumer
+                .run_until(|_d| async { Outcome::Done }, token)
+                .await
+        }
+    });
+    let started = Instant::now();
+    while stats.snapshot().done < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            stats.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    token.cancel();
+    if let Err(e) = run.await.unwrap() {
+        let log: redis::Value = redis::cmd("ACL")
+            .arg("LOG")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        panic!("{e}: {log:?}");
+    }
+
+    // Neither may run admin commands.
+    let mut raw = redis::Client::open(as_role("classifier", "c"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let flush: Result<(), redis::RedisError> = redis::cmd("FLUSHALL").query_async(&mut raw).await;
+    assert!(flush
+        .unwrap_err()
+        .to_string()
+        .to_lowercase()
+        .contains("noperm"));
+    let other: Result<Option<String>, redis::RedisError> = redis::cmd("GET")
+        .arg("elsewhere")
+        .query_async(&mut raw)
+        .await;
+    assert!(other
+        .unwrap_err()
+        .to_string()
+        .to_lowercase()
+        .contains("noperm"));
+}
+
+#[tokio::test]
+async fn doctor_flags_an_evicting_redis() {
+    let server = RedisServer::start_with(RedisOptions {
+        args: vec!["--maxmemory-policy".into(), "allkeys-lru".into()],
+        ..RedisOptions::default()
+    })
+    .unwrap();
+    let (code, out) = courier(&server.url(), "x", &["doctor"]).await;
+    assert_eq!(code, ExitCode::from(1), "{out}");
+    assert!(
+        out.contains("warn maxmemory-policy allkeys-lru can evict queued messages"),
+        "{out}"
+    );
+    assert!(out.contains("warn no persistence"), "{out}");
+
+    let durable = RedisServer::start_with(RedisOptions::default().with_aof("always")).unwrap();
+    let (code, out) = courier(&durable.url(), "x", &["doctor"]).await;
+    assert_eq!(code, ExitCode::SUCCESS, "{out}");
+}
+
+#[tokio::test]
+async fn validate_prints_every_error_with_its_pointer() {
+    let dir = std::env::temp_dir().join(format!("courier-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.json");
+    std::fs::write(&good, serde_json::to_string(&task(1)).unwrap()).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"task_id": "nope", "confidence": 3, "intent": "sales"}"#,
+    )
+    .unwrap();
+    let url = "redis://127.0.0.1:1/";
+    let (code, out) = courier(
+        url,
+        "x",
+        &[
+            "validate",
+            "contact_center.classified_task",
+            good.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            ExitCode::SUCCESS,
+            "valid contact_center.classified_task v2\n"
+        )
+    );
+    let (code, out) = courier(
+        url,
+        "x",
+        &[
+            "validate",
+            "contact_center.classified_task@1",
+            bad.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, ExitCode::FAILURE);
+    insta::assert_snapshot!("validate_errors", out);
+    let _ = std::fs::remove_dir_all(dir);
+}
