@@ -514,6 +514,7 @@ impl Outbox<'_> {
                 let partition = p.keys.partition().map(str::to_string);
                 match status.as_str() {
                     "ok" => {
+                        crate::metrics::published(self.spec, "written");
                         results[i] = Some(Published {
                             id: p.id.clone(),
                             duplicate: false,
@@ -521,13 +522,24 @@ impl Outbox<'_> {
                         })
                     }
                     "dup" => {
+                        crate::metrics::published(
+                            self.spec,
+                            if value == p.id {
+                                "written"
+                            } else {
+                                "duplicate"
+                            },
+                        );
                         results[i] = Some(Published {
                             duplicate: value != p.id,
                             id: value,
                             partition,
                         })
                     }
-                    "full" => full = Some((p.keys.partition().map(str::to_string), value)),
+                    "full" => {
+                        crate::metrics::published(self.spec, "full");
+                        full = Some((p.keys.partition().map(str::to_string), value));
+                    }
                     _ => {
                         return Err(Error::UnexpectedReply {
                             script: "publish",

@@ -44,6 +44,7 @@ use crate::envelope::{self, Attempt, Envelope};
 use crate::error::{self, Error};
 use crate::keys::ChannelKeys;
 use crate::lease::Lease;
+use crate::metrics;
 use crate::partition;
 use crate::ratelimit::RateLimit;
 use crate::scripts::{self, MEMBERS, MOVE_DUE, REAP, SETTLE, SETTLE_HELD, SLA, TAKE};
@@ -54,6 +55,9 @@ use courier_schema::Transport;
 /// How often a consumer reads the pause switch and its dependency's
 /// breaker: every worker stops taking work within this after either opens.
 const GATE_REFRESH: Duration = Duration::from_millis(200);
+
+/// How often the depth and pending gauges are sampled.
+const GAUGE_SAMPLE: Duration = Duration::from_secs(2);
 
 /// How often partitions are rebalanced among a group's members.
 const REBALANCE: Duration = Duration::from_millis(250);
@@ -560,7 +564,7 @@ enum Action {
     Done { ttl: Duration },
     Skip,
     Retry { delay: Duration, delayed: String },
-    Dead { letter: String },
+    Dead { letter: String, reason: DeadReason },
 }
 
 impl<M, F, Fut> Ctx<M, F>
@@ -966,6 +970,8 @@ where
         permit: OwnedSemaphorePermit,
     ) {
         bump(&self.stats.delivered, 1);
+        metrics::consumed(self.spec);
+        metrics::in_flight(self.spec, 1.0);
         let ctx = self.clone();
         let keys = keys.clone();
         let work = async move {
@@ -981,6 +987,7 @@ where
                 () = ctx.hard_stop.cancelled() => {}
                 () = ctx.process(&entry) => {}
             }
+            metrics::in_flight(ctx.spec, -1.0);
         };
         if self.ordered {
             work.await;
@@ -1011,6 +1018,7 @@ where
             Err(rejected) => {
                 if rejected.reason == DeadReason::Expired {
                     bump(&self.stats.expired, 1);
+                    metrics::expired(self.spec);
                 }
                 return self
                     .dead(entry, &rejected.key, rejected.reason, rejected.error, None)
@@ -1057,6 +1065,8 @@ where
             envelope,
             partition: keys.partition().map(str::to_string),
         };
+        let created_at = delivery.envelope.created_at.clone();
+        let started = Instant::now();
         let outcome = match AssertUnwindSafe((self.handler)(delivery))
             .catch_unwind()
             .await
@@ -1072,6 +1082,16 @@ where
             }
         };
 
+        metrics::handler_duration(self.spec, started.elapsed().as_secs_f64());
+        if outcome == Outcome::Done {
+            if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&created_at) {
+                let waited = Utc::now() - created.with_timezone(&Utc);
+                metrics::end_to_end(
+                    self.spec,
+                    waited.num_microseconds().unwrap_or(0) as f64 / 1e6,
+                );
+            }
+        }
         if let Some(breaker) = &self.dependency {
             let success = !matches!(outcome, Outcome::Retry { .. });
             let state = breaker.record(success).await;
@@ -1171,7 +1191,10 @@ where
             history,
         );
         match serde_json::to_string(&letter) {
-            Ok(letter) => self.settle(entry, key, Action::Dead { letter }).await,
+            Ok(letter) => {
+                self.settle(entry, key, Action::Dead { letter, reason })
+                    .await
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode a dead letter; leaving the message pending")
             }
@@ -1219,7 +1242,7 @@ where
                     .arg(0);
                 &self.stats.retried
             }
-            Action::Dead { letter } => {
+            Action::Dead { letter, .. } => {
                 cmd.arg("dead")
                     .arg(0)
                     .arg(letter)
@@ -1235,6 +1258,14 @@ where
                 Ok(status) if status == "ok" => {
                     if !matches!(action, Action::Skip) {
                         bump(counter, 1);
+                    }
+                    match &action {
+                        Action::Done { .. } => metrics::acknowledged(self.spec),
+                        Action::Skip => metrics::duplicate_skipped(self.spec),
+                        Action::Retry { .. } => metrics::retried(self.spec),
+                        Action::Dead { reason, .. } => {
+                            metrics::dead_lettered(self.spec, reason.as_str())
+                        }
                     }
                     return;
                 }
@@ -1360,6 +1391,7 @@ where
         let sla_every = Duration::from_millis(250);
         let (mut beat, mut reap, mut sla) = (Instant::now(), Instant::now(), Instant::now());
         let mut gate = Instant::now();
+        let mut gauges = Instant::now() - GAUGE_SAMPLE;
         loop {
             tokio::select! {
                 () = tokio::time::sleep(self.options.poll_interval) => {}
@@ -1368,6 +1400,12 @@ where
             if gate.elapsed() >= GATE_REFRESH {
                 gate = Instant::now();
                 self.refresh_gate().await;
+            }
+            if gauges.elapsed() >= GAUGE_SAMPLE {
+                gauges = Instant::now();
+                for keys in &partitions {
+                    self.sample(keys).await;
+                }
             }
             for keys in &partitions {
                 self.move_due(keys).await;
@@ -1396,6 +1434,41 @@ where
                     }
                 }
             }
+        }
+    }
+
+    /// Samples a partition's depth and this group's pending count into the
+    /// gauges.
+    async fn sample(&self, keys: &ChannelKeys) {
+        let inbox = keys.inbox(self.spec.transport);
+        let sampled: Result<(u64, u64), Error> = async {
+            Ok(match self.spec.transport {
+                Transport::Stream => {
+                    let depth: u64 = self.client.query(redis::cmd("XLEN").arg(&inbox)).await?;
+                    let summary: redis::streams::StreamPendingReply = self
+                        .client
+                        .query(redis::cmd("XPENDING").arg(&inbox).arg(&self.group))
+                        .await?;
+                    (depth, summary.count() as u64)
+                }
+                Transport::List => (
+                    self.client.query(redis::cmd("LLEN").arg(&inbox)).await?,
+                    self.client
+                        .query(redis::cmd("LLEN").arg(keys.processing(&self.name)))
+                        .await?,
+                ),
+                Transport::Priority => (
+                    self.client.query(redis::cmd("ZCARD").arg(&inbox)).await?,
+                    self.client
+                        .query(redis::cmd("LLEN").arg(keys.processing(&self.name)))
+                        .await?,
+                ),
+                Transport::Pubsub => (0, 0),
+            })
+        }
+        .await;
+        if let Ok((depth, pending)) = sampled {
+            metrics::depth(self.spec, keys.partition(), depth, pending);
         }
     }
 
@@ -1507,6 +1580,7 @@ where
         for pair in late.chunks(2) {
             let [record, deadline] = pair else { continue };
             bump(&self.stats.sla_breaches, 1);
+            metrics::sla_breached(self.spec);
             let Ok(envelope) = Envelope::from_json(record) else {
                 continue;
             };

@@ -16,6 +16,7 @@
 //! - [`consumer`]: [`Consumer`], [`Outcome`], [`Delivery`].
 //! - [`subscriber`]: [`Subscriber`], broadcast on `pubsub` channels.
 //! - [`dlq`]: dead-letter queues: list, get, replay, purge.
+//! - [`metrics`]: Prometheus metrics and their exporter.
 //! - [`contract`]: the [`Contract`] and [`Readable`] traits, payload
 //!   encoding, decoding and validation, idempotency-key derivation.
 //! - [`envelope`]: the wire envelope and attempt history.
@@ -40,6 +41,7 @@ pub mod envelope;
 pub mod error;
 pub mod keys;
 pub mod lease;
+pub mod metrics;
 pub mod partition;
 pub mod ratelimit;
 mod scripts;

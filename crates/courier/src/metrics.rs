@@ -1,0 +1,131 @@
+//! Prometheus metrics, through the `metrics` facade: every counter,
+//! histogram and gauge the runtime records is named here, once.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `courier_messages_published_total` | counter | channel, outcome (`written`, `duplicate`, `full`) |
+//! | `courier_messages_consumed_total` | counter | channel |
+//! | `courier_messages_acknowledged_total` | counter | channel |
+//! | `courier_messages_retried_total` | counter | channel |
+//! | `courier_messages_dead_lettered_total` | counter | channel, reason |
+//! | `courier_duplicates_skipped_total` | counter | channel |
+//! | `courier_messages_expired_total` | counter | channel |
+//! | `courier_sla_breaches_total` | counter | channel |
+//! | `courier_handler_duration_seconds` | histogram | channel |
+//! | `courier_end_to_end_seconds` | histogram | channel (publish to handled) |
+//! | `courier_messages_in_flight` | gauge | channel |
+//! | `courier_channel_depth` | gauge | channel, partition |
+//! | `courier_channel_pending` | gauge | channel, partition |
+//!
+//! Without a recorder installed these calls cost next to nothing.
+//! [`install`] installs the Prometheus recorder; [`serve`] exposes it over
+//! HTTP for scraping.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::spec::ChannelSpec;
+
+/// Histogram buckets, in seconds: from a millisecond to a minute.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Installs the process-wide Prometheus recorder (once; later calls return
+/// an error from the facade) and returns a handle that renders it.
+pub fn install() -> Result<PrometheusHandle, String> {
+    PrometheusBuilder::new()
+        .set_buckets(BUCKETS)
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())
+}
+
+/// Serves `handle`'s metrics as Prometheus text on `addr` (any path), in
+/// the background; returns the bound address (pass port 0 for any free).
+pub async fn serve(handle: PrometheusHandle, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                // One request per connection; the request itself is not
+                // needed to answer it.
+                let mut request = [0u8; 1024];
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), socket.read(&mut request)).await;
+                let body = handle.render();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    Ok(bound)
+}
+
+fn channel(spec: &ChannelSpec) -> String {
+    spec.qualified_name()
+}
+
+pub(crate) fn published(spec: &ChannelSpec, outcome: &'static str) {
+    counter!("courier_messages_published_total", "channel" => channel(spec), "outcome" => outcome)
+        .increment(1);
+}
+
+pub(crate) fn consumed(spec: &ChannelSpec) {
+    counter!("courier_messages_consumed_total", "channel" => channel(spec)).increment(1);
+}
+
+pub(crate) fn acknowledged(spec: &ChannelSpec) {
+    counter!("courier_messages_acknowledged_total", "channel" => channel(spec)).increment(1);
+}
+
+pub(crate) fn retried(spec: &ChannelSpec) {
+    counter!("courier_messages_retried_total", "channel" => channel(spec)).increment(1);
+}
+
+pub(crate) fn dead_lettered(spec: &ChannelSpec, reason: &'static str) {
+    counter!("courier_messages_dead_lettered_total", "channel" => channel(spec), "reason" => reason)
+        .increment(1);
+}
+
+pub(crate) fn duplicate_skipped(spec: &ChannelSpec) {
+    counter!("courier_duplicates_skipped_total", "channel" => channel(spec)).increment(1);
+}
+
+pub(crate) fn expired(spec: &ChannelSpec) {
+    counter!("courier_messages_expired_total", "channel" => channel(spec)).increment(1);
+}
+
+pub(crate) fn sla_breached(spec: &ChannelSpec) {
+    counter!("courier_sla_breaches_total", "channel" => channel(spec)).increment(1);
+}
+
+pub(crate) fn handler_duration(spec: &ChannelSpec, seconds: f64) {
+    histogram!("courier_handler_duration_seconds", "channel" => channel(spec)).record(seconds);
+}
+
+pub(crate) fn end_to_end(spec: &ChannelSpec, seconds: f64) {
+    histogram!("courier_end_to_end_seconds", "channel" => channel(spec)).record(seconds);
+}
+
+pub(crate) fn in_flight(spec: &ChannelSpec, delta: f64) {
+    gauge!("courier_messages_in_flight", "channel" => channel(spec)).increment(delta);
+}
+
+pub(crate) fn depth(spec: &ChannelSpec, partition: Option<&str>, depth: u64, pending: u64) {
+    let partition = partition.unwrap_or("").to_string();
+    gauge!("courier_channel_depth", "channel" => channel(spec), "partition" => partition.clone())
+        .set(depth as f64);
+    gauge!("courier_channel_pending", "channel" => channel(spec), "partition" => partition)
+        .set(pending as f64);
+}
