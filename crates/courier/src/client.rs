@@ -421,6 +421,13 @@ impl Outbox<'_> {
         let partition = partition::route(self.spec, &payload)?;
         let keys = self.client.keys(self.spec, partition.as_deref());
         let now = Utc::now();
+        // The publish is a span of the caller's trace (from the options),
+        // or the root of a new one; its context travels in the envelope.
+        let trace = options
+            .traceparent
+            .as_deref()
+            .and_then(envelope::TraceContext::parse)
+            .map_or_else(envelope::TraceContext::new_root, |parent| parent.child());
         let envelope = Envelope {
             schema: schema.to_string(),
             version,
@@ -434,10 +441,25 @@ impl Outbox<'_> {
             attempt: 1,
             producer: self.client.name().to_string(),
             correlation_id: options.correlation_id.clone(),
-            traceparent: options.traceparent.clone(),
+            traceparent: Some(trace.traceparent()),
             priority: options.priority,
             payload,
         };
+        tracing::info_span!(
+            "courier.publish",
+            channel = %self.spec.qualified_name(),
+            message_id = %envelope.id,
+            correlation_id = envelope.correlation_id.as_deref().unwrap_or(""),
+            trace_id = %trace.trace_hex(),
+            span_id = %trace.span_hex(),
+            parent_span_id = options
+                .traceparent
+                .as_deref()
+                .and_then(envelope::TraceContext::parse)
+                .map(|p| p.span_hex())
+                .unwrap_or_default(),
+        )
+        .in_scope(|| tracing::debug!("publishing"));
         let deadline = match (options.sla_deadline, self.spec.sla) {
             (Some(deadline), _) => Some(deadline),
             (None, Some(sla)) => Some(envelope::expiry(now, sla)),

@@ -34,13 +34,14 @@ use redis::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::backoff;
 use crate::breaker::{Breaker, BreakerConfig, BreakerState};
 use crate::client::{millis, Client, Outbox, PublishOptions};
 use crate::contract::{unsupported, Readable};
 use crate::dlq::{self, DeadLetter, DeadReason};
-use crate::envelope::{self, Attempt, Envelope};
+use crate::envelope::{self, Attempt, Envelope, TraceContext};
 use crate::error::{self, Error};
 use crate::keys::ChannelKeys;
 use crate::lease::Lease;
@@ -121,6 +122,77 @@ pub struct Delivery<M> {
 }
 
 impl<M> Delivery<M> {
+    /// The trace context of this handling: a child of the span that
+    /// published the message (or a new trace when it carried none).
+    pub fn trace(&self) -> TraceContext {
+        let parent = self
+            .envelope
+            .traceparent
+            .as_deref()
+            .and_then(TraceContext::parse);
+        // Derive the handling span deterministically from the message, so
+        // `trace()`, `follow_up()` and the handler's tracing span agree.
+        let span_id = {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for byte in self
+                .envelope
+                .id
+                .bytes()
+                .chain(self.envelope.attempt.to_le_bytes())
+            {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+            hash.max(1)
+        };
+        match parent {
+            Some(parent) => TraceContext {
+                trace_id: parent.trace_id,
+                span_id,
+            },
+            None => TraceContext {
+                trace_id: u128::from(span_id) << 64 | u128::from(span_id),
+                span_id,
+            },
+        }
+    }
+
+    /// Options for publishing what this message causes: the same
+    /// correlation id, and the trace continued from this handling.
+    pub fn follow_up(&self) -> PublishOptions {
+        PublishOptions {
+            correlation_id: Some(
+                self.envelope
+                    .correlation_id
+                    .clone()
+                    .unwrap_or_else(|| self.envelope.id.clone()),
+            ),
+            traceparent: Some(self.trace().traceparent()),
+            ..PublishOptions::default()
+        }
+    }
+
+    /// The `courier.handle` span the handler runs in.
+    fn span(&self, spec: &ChannelSpec) -> tracing::Span {
+        let trace = self.trace();
+        let parent = self
+            .envelope
+            .traceparent
+            .as_deref()
+            .and_then(TraceContext::parse)
+            .map(|p| p.span_hex())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "courier.handle",
+            channel = %spec.qualified_name(),
+            message_id = %self.envelope.id,
+            correlation_id = self.envelope.correlation_id.as_deref().unwrap_or(""),
+            attempt = self.envelope.attempt,
+            trace_id = %trace.trace_hex(),
+            span_id = %trace.span_hex(),
+            parent_span_id = %parent,
+        )
+    }
+
     /// The idempotency key: make effects outside courier idempotent on it.
     pub fn key(&self) -> &str {
         &self.envelope.key
@@ -1066,8 +1138,9 @@ where
             partition: keys.partition().map(str::to_string),
         };
         let created_at = delivery.envelope.created_at.clone();
+        let span = delivery.span(self.spec);
         let started = Instant::now();
-        let outcome = match AssertUnwindSafe((self.handler)(delivery))
+        let outcome = match AssertUnwindSafe((self.handler)(delivery).instrument(span))
             .catch_unwind()
             .await
         {

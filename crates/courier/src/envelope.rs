@@ -155,6 +155,60 @@ pub fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
         .map_or(last, |at| at.min(last))
 }
 
+/// W3C trace context (`traceparent`): the trace a message belongs to and
+/// the span that published it, so a consumer's span continues the
+/// producer's trace across Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceContext {
+    /// 16 bytes, the whole trace.
+    pub trace_id: u128,
+    /// 8 bytes, the span that sent the message.
+    pub span_id: u64,
+}
+
+impl TraceContext {
+    /// A new trace, with a new root span.
+    pub fn new_root() -> Self {
+        Self {
+            trace_id: fastrand::u128(1..),
+            span_id: fastrand::u64(1..),
+        }
+    }
+
+    /// A new span in the same trace.
+    pub fn child(&self) -> Self {
+        Self {
+            trace_id: self.trace_id,
+            span_id: fastrand::u64(1..),
+        }
+    }
+
+    /// Parses `00-<trace id>-<span id>-<flags>`.
+    pub fn parse(traceparent: &str) -> Option<Self> {
+        let mut parts = traceparent.split('-');
+        let (_version, trace, span) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(Self {
+            trace_id: u128::from_str_radix(trace, 16).ok().filter(|t| *t != 0)?,
+            span_id: u64::from_str_radix(span, 16).ok().filter(|s| *s != 0)?,
+        })
+    }
+
+    /// The `traceparent` header value (sampled).
+    pub fn traceparent(&self) -> String {
+        format!("00-{:032x}-{:016x}-01", self.trace_id, self.span_id)
+    }
+
+    /// The trace id as 32 hex digits, as tracing fields show it.
+    pub fn trace_hex(&self) -> String {
+        format!("{:032x}", self.trace_id)
+    }
+
+    /// The span id as 16 hex digits.
+    pub fn span_hex(&self) -> String {
+        format!("{:016x}", self.span_id)
+    }
+}
+
 /// A new message id.
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
