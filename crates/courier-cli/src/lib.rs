@@ -12,12 +12,14 @@
 //! - [`inspect`]: `courier peek` and `courier validate`.
 //! - [`acl`]: `courier acl`, Redis ACL users per role.
 //! - [`doctor`]: `courier doctor`, what a Redis needs for courier.
+//! - [`transfer`]: `courier export` and `courier import`.
 
 pub mod acl;
 pub mod dead;
 pub mod doctor;
 pub mod inspect;
 pub mod status;
+pub mod transfer;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -100,6 +102,10 @@ pub enum Command {
     Acl(acl::Args),
     /// Check a Redis for what courier needs; warn about what loses data.
     Doctor,
+    /// Write a channel's messages (or dead letters) as JSON lines, consuming nothing.
+    Export(transfer::ExportArgs),
+    /// Validate and publish messages from JSON lines, keeping their idempotency keys.
+    Import(transfer::ImportArgs),
 }
 
 /// Runs one command, writing its output to `out`.
@@ -124,6 +130,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
         }
         Command::Acl(args) => acl::run(&ctx, args, out),
         Command::Doctor => doctor::run(&ctx, out).await,
+        Command::Export(args) => transfer::export(&ctx, args, out).await,
+        Command::Import(args) => transfer::import(&ctx, args, out).await,
     }
 }
 

@@ -401,3 +401,76 @@ async fn validate_prints_every_error_with_its_pointer() {
     insta::assert_snapshot!("validate_errors", out);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn export_then_import_moves_messages_to_another_redis() {
+    let source = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let target = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace();
+    let client = Client::connect(&source.url(), &ns).await.unwrap();
+    let intake = channels::intake::producer(&client);
+    for n in 0..5 {
+        intake
+            .publish(&interaction(n, ["amer", "emea", "apac"][n as usize % 3]))
+            .await
+            .unwrap();
+    }
+    let (_, exported) = courier(&source.url(), &ns, &["export", "intake"]).await;
+    assert_eq!(exported.lines().count(), 5, "{exported}");
+    let file = std::env::temp_dir().join(format!("courier-export-{}.jsonl", std::process::id()));
+    std::fs::write(&file, &exported).unwrap();
+    let path = file.to_str().unwrap();
+
+    let (code, out) = courier(
+        &target.url(),
+        &ns,
+        &["import", "intake", path, "--rate", "200"],
+    )
+    .await;
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            ExitCode::SUCCESS,
+            "imported 5, 0 duplicate(s), 0 rejected into contact_center.intake\n"
+        )
+    );
+    let (_, again) = courier(&target.url(), &ns, &["export", "intake"]).await;
+    let ids = |text: &str| {
+        let mut keys: Vec<String> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["envelope"]["key"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(ids(&again), ids(&exported), "the idempotency keys are kept");
+    // Importing the same file again writes nothing: every key is a duplicate.
+    let (_, twice) = courier(&target.url(), &ns, &["import", "intake", path]).await;
+    assert_eq!(
+        twice,
+        "imported 0, 5 duplicate(s), 0 rejected into contact_center.intake\n"
+    );
+
+    // A tampered line is refused with its line number, the rest goes in.
+    let tampered = exported.replacen("\"medium\":\"chat\"", "\"medium\":\"fax\"", 1);
+    std::fs::write(&file, tampered).unwrap();
+    let fresh = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let (code, out) = courier(&fresh.url(), &ns, &["import", "intake", path]).await;
+    assert_eq!(code, ExitCode::FAILURE);
+    assert!(
+        out.contains(&format!(
+            "{path}:1: invalid payload: /medium: \"fax\" is not one of"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("imported 4, 0 duplicate(s), 1 rejected into contact_center.intake\n"),
+        "{out}"
+    );
+    let _ = std::fs::remove_file(file);
+}

@@ -400,6 +400,38 @@ impl<T: Contract> Producer<T> {
     }
 }
 
+/// Publishes a payload as an existing envelope describes it (schema,
+/// version, idempotency key, correlation id), for tools that move messages
+/// between Redis servers (`courier import`): the caller validates the
+/// payload against its schema first, since this is not typed. A message
+/// whose key is still in the dedup window is a duplicate, so importing a
+/// file twice writes it once.
+pub async fn republish(
+    client: &Client,
+    spec: &'static ChannelSpec,
+    envelope: &Envelope,
+    options: &PublishOptions,
+) -> Result<Published, Error> {
+    let outbox = Outbox { client, spec };
+    let options = PublishOptions {
+        correlation_id: options
+            .correlation_id
+            .clone()
+            .or_else(|| envelope.correlation_id.clone()),
+        priority: options.priority.or(envelope.priority),
+        ..options.clone()
+    };
+    let prepared = outbox.prepare(
+        &envelope.schema,
+        envelope.version,
+        envelope.payload.clone(),
+        envelope.key.clone(),
+        &options,
+    )?;
+    let mut published = outbox.send(vec![prepared], &options).await?;
+    Ok(published.remove(0))
+}
+
 /// The publishing core every producer shares, not tied to a message type:
 /// the runtime also publishes through it (SLA notices).
 pub(crate) struct Outbox<'a> {
