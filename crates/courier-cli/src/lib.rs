@@ -11,10 +11,12 @@
 //! - [`dead`]: `courier dlq list|show|replay|purge`.
 //! - [`inspect`]: `courier peek` and `courier validate`.
 //! - [`acl`]: `courier acl`, Redis ACL users per role.
+//! - [`capacity`]: `courier capacity`, projected memory and shards.
 //! - [`doctor`]: `courier doctor`, what a Redis needs for courier.
 //! - [`transfer`]: `courier export` and `courier import`.
 
 pub mod acl;
+pub mod capacity;
 pub mod dead;
 pub mod doctor;
 pub mod inspect;
@@ -106,6 +108,8 @@ pub enum Command {
     Export(transfer::ExportArgs),
     /// Validate and publish messages from JSON lines, keeping their idempotency keys.
     Import(transfer::ImportArgs),
+    /// Projected Redis memory per channel and in total, and the shards needed.
+    Capacity(capacity::Args),
 }
 
 /// Runs one command, writing its output to `out`.
@@ -132,6 +136,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
         Command::Doctor => doctor::run(&ctx, out).await,
         Command::Export(args) => transfer::export(&ctx, args, out).await,
         Command::Import(args) => transfer::import(&ctx, args, out).await,
+        Command::Capacity(args) => capacity::run(&ctx, args, out).await,
     }
 }
 

@@ -474,3 +474,30 @@ async fn export_then_import_moves_messages_to_another_redis() {
     );
     let _ = std::fs::remove_file(file);
 }
+
+#[tokio::test]
+async fn capacity_projects_memory_from_contracts_and_live_figures() {
+    let offline = courier(
+        "redis://127.0.0.1:1/",
+        "x",
+        &["capacity", "--offline", "--rate", "intake=4800"],
+    )
+    .await
+    .1;
+    insta::assert_snapshot!("capacity_offline", offline);
+
+    let server = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace();
+    let client = Client::connect(&server.url(), &ns).await.unwrap();
+    let intake = channels::intake::producer(&client);
+    for n in 0..12 {
+        intake.publish(&interaction(n, "emea")).await.unwrap();
+    }
+    let (_, live) = courier(&server.url(), &ns, &["capacity"]).await;
+    let line = live
+        .lines()
+        .find(|l| l.starts_with("contact_center.intake"))
+        .unwrap();
+    // 12 in the last hour: 288 a day, measured from the stream.
+    assert!(line.contains("288  live"), "{line}");
+}
