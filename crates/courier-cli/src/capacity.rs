@@ -154,7 +154,7 @@ async fn measure(
             bytes += usage.unwrap_or(0);
         }
     }
-    let rate = (spec.transport == Transport::Stream && recent > 0).then(|| recent as f64 * 24.0);
+    let rate = (spec.transport == Transport::Stream && recent > 0).then_some(recent as f64 * 24.0);
     let size = (items > 0 && bytes > 0).then(|| bytes as f64 / items as f64);
     Ok((rate, size))
 }
