@@ -1553,6 +1553,14 @@ where
             Some(breaker) => Some(breaker.state().await),
             None => None,
         };
+        let paused_now = matches!(paused, Ok(BreakerState::Paused));
+        let dependency_open = match (&self.dependency, &dependency) {
+            (Some(breaker), Some(Ok(state))) => {
+                Some((breaker.name(), !matches!(state, BreakerState::Closed)))
+            }
+            _ => None,
+        };
+        metrics::gate(self.spec, paused_now, dependency_open);
         let closed = match (paused, dependency) {
             (Ok(BreakerState::Paused), _) => true,
             (_, Some(Ok(BreakerState::Open { .. } | BreakerState::Paused))) => true,

@@ -16,6 +16,8 @@
 //! | `courier_messages_in_flight` | gauge | channel |
 //! | `courier_channel_depth` | gauge | channel, partition |
 //! | `courier_channel_pending` | gauge | channel, partition |
+//! | `courier_channel_paused` | gauge | channel (1 while paused) |
+//! | `courier_breaker_open` | gauge | dependency (1 while open, half-open or paused) |
 //!
 //! Without a recorder installed these calls cost next to nothing.
 //! [`install`] installs the Prometheus recorder; [`serve`] exposes it over
@@ -128,4 +130,19 @@ pub(crate) fn depth(spec: &ChannelSpec, partition: Option<&str>, depth: u64, pen
         .set(depth as f64);
     gauge!("courier_channel_pending", "channel" => channel(spec), "partition" => partition)
         .set(pending as f64);
+}
+
+pub(crate) fn gate(spec: &ChannelSpec, paused: bool, dependency: Option<(&str, bool)>) {
+    gauge!("courier_channel_paused", "channel" => channel(spec)).set(if paused {
+        1.0
+    } else {
+        0.0
+    });
+    if let Some((name, open)) = dependency {
+        gauge!("courier_breaker_open", "dependency" => name.to_string()).set(if open {
+            1.0
+        } else {
+            0.0
+        });
+    }
 }
