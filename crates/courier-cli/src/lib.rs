@@ -82,13 +82,23 @@ pub struct Cli {
 pub enum Command {
     /// One table of every channel and partition: depth, pending, consumers,
     /// lag, oldest message, delayed, dead letters, SLA breaches, state.
+    #[command(
+        after_help = "Examples:\n  courier status\n  courier status --watch 5\n  courier status --json | jq '.channels[] | select(.dlq > 0)'"
+    )]
     Status(status::Args),
     /// Dead letters: list, show, replay after a fix, purge.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  courier dlq list --channel billing --reason max_attempts\n  courier dlq show --channel billing 1732780800000-0\n  courier dlq replay --channel billing --since 2026-11-28T09:00:00Z --dry-run\n  courier dlq purge --reason expired --yes"
+    )]
     Dlq(dead::Command),
     /// Recent messages of a channel, decoded with their envelopes.
+    #[command(after_help = "Example:\n  courier peek contact_center.intake --count 3")]
     Peek(inspect::PeekArgs),
     /// Validate a payload against a message schema; every error with its pointer.
+    #[command(
+        after_help = "Examples:\n  courier validate contact_center.classified_task task.json\n  cat task.json | courier validate contact_center.classified_task@1 -"
+    )]
     Validate(inspect::ValidateArgs),
     /// Stop every consumer of a channel, on every worker; messages wait.
     Pause {
@@ -101,14 +111,27 @@ pub enum Command {
         channel: String,
     },
     /// Redis ACL users per role from `channels.json`.
+    #[command(
+        after_help = "Examples:\n  courier acl --password telephony=s3cret --password classifier=s3cret > users.acl\n  courier acl --format commands | redis-cli"
+    )]
     Acl(acl::Args),
     /// Check a Redis for what courier needs; warn about what loses data.
+    #[command(after_help = "Example:\n  courier --redis redis://redis.internal:6379/ doctor")]
     Doctor,
     /// Write a channel's messages (or dead letters) as JSON lines, consuming nothing.
+    #[command(
+        after_help = "Examples:\n  courier export intake > intake.jsonl\n  courier export billing --dlq > billing-dead.jsonl"
+    )]
     Export(transfer::ExportArgs),
     /// Validate and publish messages from JSON lines, keeping their idempotency keys.
+    #[command(
+        after_help = "Example:\n  courier --redis redis://staging:6379/ import intake intake.jsonl --rate 200"
+    )]
     Import(transfer::ImportArgs),
     /// Projected Redis memory per channel and in total, and the shards needed.
+    #[command(
+        after_help = "Examples:\n  courier capacity --offline --rate intake=4800 --size 1024\n  courier capacity --node-memory-mib 8192"
+    )]
     Capacity(capacity::Args),
 }
 
