@@ -229,23 +229,8 @@ pub fn table(letters: &[(&'static ChannelSpec, DeadLetter)]) -> String {
             error,
         ]);
     }
-    let mut widths = [0usize; 7];
-    for row in &rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    crate::aligned(&rows)
 }
 
 fn confirm(question: &str) -> Result<bool> {

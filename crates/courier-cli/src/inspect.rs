@@ -87,15 +87,7 @@ pub async fn peek(ctx: &Context, args: &PeekArgs, out: &mut dyn Write) -> Result
         };
         for record in records {
             shown += 1;
-            let value: serde_json::Value = serde_json::from_str(&record)
-                .ok()
-                .map(
-                    |v: serde_json::Value| match v.get("m").and_then(|m| m.as_str()) {
-                        Some(inner) => serde_json::from_str(inner).unwrap_or(v),
-                        None => v,
-                    },
-                )
-                .unwrap_or(serde_json::Value::String(record));
+            let value = crate::transfer::envelope_of(&record);
             writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         }
     }

@@ -277,18 +277,8 @@ fn age_of_id(id: &str) -> Option<u64> {
 }
 
 fn age_of_record(record: &str) -> Option<u64> {
-    let record = record.split_once('|').map_or(record, |(score, rest)| {
-        if score.parse::<f64>().is_ok() {
-            rest
-        } else {
-            record
-        }
-    });
-    let value: serde_json::Value = serde_json::from_str(record).ok()?;
-    let envelope = match value.get("m").and_then(serde_json::Value::as_str) {
-        Some(inner) => serde_json::from_str(inner).ok()?,
-        None => value,
-    };
+    let envelope: serde_json::Value =
+        serde_json::from_str(&courier::envelope::parse_record(record).envelope).ok()?;
     let created = envelope.get("created_at")?.as_str()?;
     let created = chrono::DateTime::parse_from_rfc3339(created).ok()?;
     Some(
@@ -342,27 +332,9 @@ pub fn table(rows: &[Row]) -> String {
             ]
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &cells {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
-            .collect();
-        out.push_str(padded.join("  ").trim_end());
-        out.push('\n');
-    };
-    line(header.iter().map(|h| h.to_string()).collect());
-    for row in cells {
-        line(row);
-    }
-    out
+    let mut rows = vec![header.iter().map(|h| h.to_string()).collect()];
+    rows.extend(cells);
+    crate::aligned(&rows)
 }
 
 fn human_bytes(bytes: u64) -> String {

@@ -119,17 +119,10 @@ pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Re
     Ok(ExitCode::SUCCESS)
 }
 
-/// The envelope inside a stored record (a plain envelope, or the `{"m"}`
-/// wrapper a retried list or priority message carries).
-fn envelope_of(record: &str) -> serde_json::Value {
-    let value: serde_json::Value =
-        serde_json::from_str(record).unwrap_or(serde_json::Value::String(record.to_string()));
-    match value.get("m").and_then(serde_json::Value::as_str) {
-        Some(inner) if value.get("schema").is_none() => {
-            serde_json::from_str(inner).unwrap_or(serde_json::Value::String(inner.to_string()))
-        }
-        _ => value,
-    }
+/// The envelope inside a stored record, as JSON (text when it is not).
+pub(crate) fn envelope_of(record: &str) -> serde_json::Value {
+    let envelope = courier::envelope::parse_record(record).envelope;
+    serde_json::from_str(&envelope).unwrap_or(serde_json::Value::String(envelope))
 }
 
 /// Runs `courier import`: validates each line's payload against its

@@ -1751,9 +1751,7 @@ fn stream_fields(fields: &HashMap<String, Value>) -> (Option<String>, Vec<Attemp
 }
 
 /// A held list or priority element as (envelope text, history, times
-/// reaped): the envelope alone, or `{"m", "h", "r"}` once it was retried or
-/// reaped (see `courier_record` in `lua/common.lua`); priority elements are
-/// prefixed with their score.
+/// reaped); priority elements carry their score before a `|`.
 fn parse_record(transport: Transport, element: &str) -> (Option<String>, Vec<Attempt>, usize) {
     let record = match transport {
         Transport::Priority => element
@@ -1761,25 +1759,8 @@ fn parse_record(transport: Transport, element: &str) -> (Option<String>, Vec<Att
             .map_or(element, |(_, record)| record),
         _ => element,
     };
-    if let Ok(serde_json::Value::Object(wrapper)) =
-        serde_json::from_str::<serde_json::Value>(record)
-    {
-        if !wrapper.contains_key("schema") {
-            if let Some(serde_json::Value::String(envelope)) = wrapper.get("m") {
-                let history = wrapper
-                    .get("h")
-                    .and_then(serde_json::Value::as_str)
-                    .and_then(|h| serde_json::from_str(h).ok())
-                    .unwrap_or_default();
-                let reaped = wrapper
-                    .get("r")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0);
-                return (Some(envelope.clone()), history, reaped as usize);
-            }
-        }
-    }
-    (Some(record.to_string()), Vec::new(), 0)
+    let record = envelope::parse_record(record);
+    (Some(record.envelope), record.history, record.reaped)
 }
 
 /// Why a message cannot reach a handler.

@@ -140,6 +140,45 @@ impl Envelope {
     }
 }
 
+/// A message as a list or priority queue (or the delayed set) stores it:
+/// the envelope alone, or `{"m": envelope, "h": history, "r": times
+/// reaped}` once it was retried or returned from a dead consumer (written
+/// by `courier_record` in `lua/common.lua`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The envelope text.
+    pub envelope: String,
+    /// Failed attempts so far.
+    pub history: Vec<Attempt>,
+    /// How often the reaper returned it from a dead consumer.
+    pub reaped: usize,
+}
+
+/// Reads a stored record; text that is not a wrapper is the envelope itself
+/// (malformed text included, for the checks to reject with a reason).
+pub fn parse_record(record: &str) -> Record {
+    if let Ok(Value::Object(wrapper)) = serde_json::from_str::<Value>(record) {
+        if !wrapper.contains_key("schema") {
+            if let Some(Value::String(envelope)) = wrapper.get("m") {
+                return Record {
+                    envelope: envelope.clone(),
+                    history: wrapper
+                        .get("h")
+                        .and_then(Value::as_str)
+                        .and_then(|h| serde_json::from_str(h).ok())
+                        .unwrap_or_default(),
+                    reaped: wrapper.get("r").and_then(Value::as_u64).unwrap_or(0) as usize,
+                };
+            }
+        }
+    }
+    Record {
+        envelope: record.to_string(),
+        history: Vec::new(),
+        reaped: 0,
+    }
+}
+
 /// An instant as the envelope writes it: RFC 3339, UTC, milliseconds.
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
