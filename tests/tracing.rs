@@ -19,7 +19,7 @@ use tracing_subscriber::Layer;
 /// Every span created: its name and fields.
 type Spans = Arc<Mutex<Vec<(String, HashMap<String, String>)>>>;
 
-struct Capture(Spans);
+struct Capture(Spans, Mutex<HashMap<u64, usize>>);
 
 struct Fields<'a>(&'a mut HashMap<String, String>);
 
@@ -37,13 +37,19 @@ impl Visit for Fields<'_> {
 }
 
 impl<S: tracing::Subscriber> Layer<S> for Capture {
-    fn on_new_span(&self, attrs: &Attributes<'_>, _id: &Id, _ctx: Context<'_, S>) {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
         let mut fields = HashMap::new();
         attrs.record(&mut Fields(&mut fields));
-        self.0
-            .lock()
-            .unwrap()
-            .push((attrs.metadata().name().to_string(), fields));
+        let mut spans = self.0.lock().unwrap();
+        self.1.lock().unwrap().insert(id.into_u64(), spans.len());
+        spans.push((attrs.metadata().name().to_string(), fields));
+    }
+
+    // courier records the trace fields right after creating a span.
+    fn on_record(&self, id: &Id, values: &tracing::span::Record<'_>, _ctx: Context<'_, S>) {
+        if let Some(index) = self.1.lock().unwrap().get(&id.into_u64()) {
+            values.record(&mut Fields(&mut self.0.lock().unwrap()[*index].1));
+        }
     }
 }
 
@@ -62,7 +68,7 @@ static NEXT: ChannelSpec = ChannelSpec {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_consumer_span_continues_the_producer_trace() {
     let spans: Spans = Arc::default();
-    let subscriber = tracing_subscriber::registry().with(Capture(spans.clone()));
+    let subscriber = tracing_subscriber::registry().with(Capture(spans.clone(), Mutex::default()));
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let server = RedisServer::must_start();

@@ -453,17 +453,40 @@ impl Outbox<'_> {
         let partition = partition::route(self.spec, &payload)?;
         let keys = self.client.keys(self.spec, partition.as_deref());
         let now = Utc::now();
-        // The publish is a span of the caller's trace (from the options),
-        // or the root of a new one; its context travels in the envelope.
-        let trace = options
+        // The publish is a span of the caller's trace (the current span
+        // with OpenTelemetry, else the options' traceparent) or the root of
+        // a new one; its context travels in the envelope.
+        let id = envelope::new_id();
+        let parent = options
             .traceparent
             .as_deref()
-            .and_then(envelope::TraceContext::parse)
-            .map_or_else(envelope::TraceContext::new_root, |parent| parent.child());
+            .and_then(envelope::TraceContext::parse);
+        let span = tracing::info_span!(
+            "courier.publish",
+            channel = %self.spec.qualified_name(),
+            message_id = %id,
+            correlation_id = options.correlation_id.as_deref().unwrap_or(""),
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+            parent_span_id = tracing::field::Empty,
+        );
+        #[cfg(feature = "otel")]
+        let traced = crate::telemetry::publish(&span, parent);
+        #[cfg(not(feature = "otel"))]
+        let traced: Option<envelope::TraceContext> = None;
+        let trace = traced.unwrap_or_else(|| {
+            parent.map_or_else(envelope::TraceContext::new_root, |parent| parent.child())
+        });
+        span.record("trace_id", trace.trace_hex());
+        span.record("span_id", trace.span_hex());
+        if let Some(parent) = parent {
+            span.record("parent_span_id", parent.span_hex());
+        }
+        span.in_scope(|| tracing::debug!("publishing"));
         let envelope = Envelope {
             schema: schema.to_string(),
             version,
-            id: envelope::new_id(),
+            id,
             key,
             created_at: envelope::timestamp(now),
             expires_at: envelope::timestamp(envelope::expiry(
@@ -477,21 +500,6 @@ impl Outbox<'_> {
             priority: options.priority,
             payload,
         };
-        tracing::info_span!(
-            "courier.publish",
-            channel = %self.spec.qualified_name(),
-            message_id = %envelope.id,
-            correlation_id = envelope.correlation_id.as_deref().unwrap_or(""),
-            trace_id = %trace.trace_hex(),
-            span_id = %trace.span_hex(),
-            parent_span_id = options
-                .traceparent
-                .as_deref()
-                .and_then(envelope::TraceContext::parse)
-                .map(|p| p.span_hex())
-                .unwrap_or_default(),
-        )
-        .in_scope(|| tracing::debug!("publishing"));
         let deadline = match (options.sla_deadline, self.spec.sla) {
             (Some(deadline), _) => Some(deadline),
             (None, Some(sla)) => Some(envelope::expiry(now, sla)),

@@ -171,26 +171,35 @@ impl<M> Delivery<M> {
         }
     }
 
-    /// The `courier.handle` span the handler runs in.
+    /// The `courier.handle` span the handler runs in: a child of the span
+    /// that published the message.
     fn span(&self, spec: &ChannelSpec) -> tracing::Span {
-        let trace = self.trace();
         let parent = self
             .envelope
             .traceparent
             .as_deref()
-            .and_then(TraceContext::parse)
-            .map(|p| p.span_hex())
-            .unwrap_or_default();
-        tracing::info_span!(
+            .and_then(TraceContext::parse);
+        let span = tracing::info_span!(
             "courier.handle",
             channel = %spec.qualified_name(),
             message_id = %self.envelope.id,
             correlation_id = self.envelope.correlation_id.as_deref().unwrap_or(""),
             attempt = self.envelope.attempt,
-            trace_id = %trace.trace_hex(),
-            span_id = %trace.span_hex(),
-            parent_span_id = %parent,
-        )
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+            parent_span_id = tracing::field::Empty,
+        );
+        #[cfg(feature = "otel")]
+        let traced = crate::telemetry::handle(&span, parent);
+        #[cfg(not(feature = "otel"))]
+        let traced: Option<TraceContext> = None;
+        let trace = traced.unwrap_or_else(|| self.trace());
+        span.record("trace_id", trace.trace_hex());
+        span.record("span_id", trace.span_hex());
+        if let Some(parent) = parent {
+            span.record("parent_span_id", parent.span_hex());
+        }
+        span
     }
 
     /// The idempotency key: make effects outside courier idempotent on it.

@@ -17,6 +17,7 @@
 //! - [`subscriber`]: [`Subscriber`], broadcast on `pubsub` channels.
 //! - [`dlq`]: dead-letter queues: list, get, replay, purge.
 //! - [`metrics`]: Prometheus metrics and their exporter.
+//! - `telemetry` (feature `otel`): courier's spans as OpenTelemetry spans.
 //! - [`contract`]: the [`Contract`] and [`Readable`] traits, payload
 //!   encoding, decoding and validation, idempotency-key derivation.
 //! - [`envelope`]: the wire envelope and attempt history.
@@ -47,6 +48,8 @@ pub mod ratelimit;
 mod scripts;
 pub mod spec;
 pub mod subscriber;
+#[cfg(feature = "otel")]
+mod telemetry;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use client::{Backpressure, Client, ConnectOptions, Producer, PublishOptions, Published};
