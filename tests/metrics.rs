@@ -163,4 +163,9 @@ async fn every_metric_is_exported_with_its_count() {
         "6 published, a retry appended again, the copy"
     );
     assert_eq!(value("courier_channel_pending", "partition=\"\""), 0.0);
+    assert_eq!(
+        value("courier_channel_lag", "partition=\"\""),
+        0.0,
+        "everything delivered"
+    );
 }

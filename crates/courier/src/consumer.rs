@@ -1523,34 +1523,41 @@ where
     /// gauges.
     async fn sample(&self, keys: &ChannelKeys) {
         let inbox = keys.inbox(self.spec.transport);
-        let sampled: Result<(u64, u64), Error> = async {
+        let sampled: Result<(u64, u64, Option<u64>), Error> = async {
             Ok(match self.spec.transport {
                 Transport::Stream => {
                     let depth: u64 = self.client.query(redis::cmd("XLEN").arg(&inbox)).await?;
-                    let summary: redis::streams::StreamPendingReply = self
+                    let groups: redis::streams::StreamInfoGroupsReply = self
                         .client
-                        .query(redis::cmd("XPENDING").arg(&inbox).arg(&self.group))
+                        .query(redis::cmd("XINFO").arg("GROUPS").arg(&inbox))
                         .await?;
-                    (depth, summary.count() as u64)
+                    let mine = groups.groups.iter().find(|g| g.name == self.group);
+                    (
+                        depth,
+                        mine.map_or(0, |g| g.pending as u64),
+                        mine.and_then(|g| g.lag).map(|l| l as u64),
+                    )
                 }
                 Transport::List => (
                     self.client.query(redis::cmd("LLEN").arg(&inbox)).await?,
                     self.client
                         .query(redis::cmd("LLEN").arg(keys.processing(&self.name)))
                         .await?,
+                    None,
                 ),
                 Transport::Priority => (
                     self.client.query(redis::cmd("ZCARD").arg(&inbox)).await?,
                     self.client
                         .query(redis::cmd("LLEN").arg(keys.processing(&self.name)))
                         .await?,
+                    None,
                 ),
-                Transport::Pubsub => (0, 0),
+                Transport::Pubsub => (0, 0, None),
             })
         }
         .await;
-        if let Ok((depth, pending)) = sampled {
-            metrics::depth(self.spec, keys.partition(), depth, pending);
+        if let Ok((depth, pending, lag)) = sampled {
+            metrics::depth(self.spec, keys.partition(), depth, pending, lag);
         }
     }
 

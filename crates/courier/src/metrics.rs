@@ -16,6 +16,7 @@
 //! | `courier_messages_in_flight` | gauge | channel |
 //! | `courier_channel_depth` | gauge | channel, partition |
 //! | `courier_channel_pending` | gauge | channel, partition |
+//! | `courier_channel_lag` | gauge | channel, partition (stream entries not yet delivered to the group) |
 //! | `courier_channel_paused` | gauge | channel (1 while paused) |
 //! | `courier_breaker_open` | gauge | dependency (1 while open, half-open or paused) |
 //!
@@ -124,8 +125,18 @@ pub(crate) fn in_flight(spec: &ChannelSpec, delta: f64) {
     gauge!("courier_messages_in_flight", "channel" => channel(spec)).increment(delta);
 }
 
-pub(crate) fn depth(spec: &ChannelSpec, partition: Option<&str>, depth: u64, pending: u64) {
+pub(crate) fn depth(
+    spec: &ChannelSpec,
+    partition: Option<&str>,
+    depth: u64,
+    pending: u64,
+    lag: Option<u64>,
+) {
     let partition = partition.unwrap_or("").to_string();
+    if let Some(lag) = lag {
+        gauge!("courier_channel_lag", "channel" => channel(spec), "partition" => partition.clone())
+            .set(lag as f64);
+    }
     gauge!("courier_channel_depth", "channel" => channel(spec), "partition" => partition.clone())
         .set(depth as f64);
     gauge!("courier_channel_pending", "channel" => channel(spec), "partition" => partition)
