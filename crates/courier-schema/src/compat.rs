@@ -478,52 +478,41 @@ impl Checker<'_> {
                 );
             }
         }
-        self.lower(ws, wp, rs, rp, "minLength", Rule::MinLengthTightened);
-        self.upper(ws, wp, rs, rp, "maxLength", Rule::MaxLengthTightened);
+        self.limit(
+            (ws, wp),
+            (rs, rp),
+            "minLength",
+            Side::Lower,
+            Rule::MinLengthTightened,
+        );
+        self.limit(
+            (ws, wp),
+            (rs, rp),
+            "maxLength",
+            Side::Upper,
+            Rule::MaxLengthTightened,
+        );
     }
 
-    /// A lower limit: the writer's must be at least the reader's.
-    fn lower(
+    /// A count limit (`minLength`, `maxItems`, ...): the writer's must lie
+    /// within the reader's.
+    fn limit(
         &mut self,
-        ws: &Map<String, Value>,
-        wp: &str,
-        rs: &Map<String, Value>,
-        rp: &str,
+        (ws, wp): (&Map<String, Value>, &str),
+        (rs, rp): (&Map<String, Value>, &str),
         keyword: &str,
+        side: Side,
         rule: Rule,
     ) {
         let Some(reader) = rs.get(keyword).and_then(Value::as_f64) else {
             return;
         };
         let writer = ws.get(keyword).and_then(Value::as_f64);
-        if writer.is_none_or(|w| w < reader) {
-            self.report(
-                rule,
-                &child(rp, keyword),
-                &child(wp, keyword),
-                format!(
-                    "the reader requires {keyword} {reader}, the writer {}",
-                    bound_text(writer)
-                ),
-            );
-        }
-    }
-
-    /// An upper limit: the writer's must be at most the reader's.
-    fn upper(
-        &mut self,
-        ws: &Map<String, Value>,
-        wp: &str,
-        rs: &Map<String, Value>,
-        rp: &str,
-        keyword: &str,
-        rule: Rule,
-    ) {
-        let Some(reader) = rs.get(keyword).and_then(Value::as_f64) else {
-            return;
-        };
-        let writer = ws.get(keyword).and_then(Value::as_f64);
-        if writer.is_none_or(|w| w > reader) {
+        let outside = writer.is_none_or(|w| match side {
+            Side::Lower => w < reader,
+            Side::Upper => w > reader,
+        });
+        if outside {
             self.report(
                 rule,
                 &child(rp, keyword),
@@ -627,8 +616,20 @@ impl Checker<'_> {
     }
 
     fn arrays(&mut self, ws: &Map<String, Value>, wp: &str, rs: &Map<String, Value>, rp: &str) {
-        self.lower(ws, wp, rs, rp, "minItems", Rule::MinItemsTightened);
-        self.upper(ws, wp, rs, rp, "maxItems", Rule::MaxItemsTightened);
+        self.limit(
+            (ws, wp),
+            (rs, rp),
+            "minItems",
+            Side::Lower,
+            Rule::MinItemsTightened,
+        );
+        self.limit(
+            (ws, wp),
+            (rs, rp),
+            "maxItems",
+            Side::Upper,
+            Rule::MaxItemsTightened,
+        );
         if rs.get("uniqueItems") == Some(&Value::Bool(true))
             && ws.get("uniqueItems") != Some(&Value::Bool(true))
         {
