@@ -219,7 +219,7 @@ async fn channel_specs_carry_channels_json() {
     let crm = channels::billing::SPEC.dependency.unwrap();
     assert_eq!(
         (crm.name, crm.failure_threshold, crm.cool_down.as_secs()),
-        ("crm", 20, 10)
+        ("crm", 500, 10)
     );
     let llm = channels::intake::SPEC.rate_limit.unwrap();
     assert_eq!(

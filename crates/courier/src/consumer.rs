@@ -642,10 +642,23 @@ struct Ctx<M, F> {
 
 /// What a settle script is asked to do.
 enum Action {
-    Done { ttl: Duration },
+    Done {
+        ttl: Duration,
+    },
     Skip,
-    Retry { delay: Duration, delayed: String },
-    Dead { letter: String, reason: DeadReason },
+    Retry {
+        delay: Duration,
+        delayed: String,
+    },
+    /// A retry that uses no attempt: the dependency's breaker opened.
+    HoldBack {
+        delay: Duration,
+        delayed: String,
+    },
+    Dead {
+        letter: String,
+        reason: DeadReason,
+    },
 }
 
 impl<M, F, Fut> Ctx<M, F>
@@ -789,13 +802,14 @@ where
             if taken.is_empty() {
                 if transport == Transport::Priority {
                     // A sorted set has no atomic blocking move; poll, from
-                    // a few ms up to 100 ms while nothing arrives.
+                    // a few ms up to the blocking read's time while
+                    // nothing arrives.
                     drop(permits);
                     tokio::select! {
                         () = tokio::time::sleep(idle) => {}
                         () = stop.cancelled() => return,
                     }
-                    idle = (idle * 2).min(Duration::from_millis(100));
+                    idle = (idle * 2).min(self.options.block);
                     continue;
                 }
                 if conn.is_none() {
@@ -1229,7 +1243,7 @@ where
         let delay = breaker.config().cool_down.min(Duration::from_secs(1));
         match next_attempt(raw, &entry.history, false) {
             Ok(delayed) => {
-                self.settle(entry, key, Action::Retry { delay, delayed })
+                self.settle(entry, key, Action::HoldBack { delay, delayed })
                     .await
             }
             Err(e) => {
@@ -1307,6 +1321,9 @@ where
                 cmd
             }
         };
+        // A hold-back is counted when decided (`held_back`); this counter
+        // is bumped once the script settled the message.
+        let unused = AtomicU64::new(0);
         let counter = match &action {
             Action::Done { ttl } => {
                 cmd.arg("done").arg(millis(*ttl)).arg("").arg(0).arg(0);
@@ -1316,13 +1333,17 @@ where
                 cmd.arg("skip").arg(0).arg("").arg(0).arg(0);
                 &self.stats.done
             }
-            Action::Retry { delay, delayed } => {
+            Action::Retry { delay, delayed } | Action::HoldBack { delay, delayed } => {
                 cmd.arg("retry")
                     .arg(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
                     .arg(delayed)
                     .arg(millis(self.spec.retention.max_age))
                     .arg(0);
-                &self.stats.retried
+                if matches!(action, Action::Retry { .. }) {
+                    &self.stats.retried
+                } else {
+                    &unused
+                }
             }
             Action::Dead { letter, .. } => {
                 cmd.arg("dead")
@@ -1345,6 +1366,7 @@ where
                         Action::Done { .. } => metrics::acknowledged(self.spec),
                         Action::Skip => metrics::duplicate_skipped(self.spec),
                         Action::Retry { .. } => metrics::retried(self.spec),
+                        Action::HoldBack { .. } => {}
                         Action::Dead { reason, .. } => {
                             metrics::dead_lettered(self.spec, reason.as_str())
                         }

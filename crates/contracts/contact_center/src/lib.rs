@@ -1914,7 +1914,7 @@ pub mod channels {
             compatibility: ::courier::Compatibility::Backward,
             dependency: Some(::courier::DependencySpec {
                 name: "crm",
-                failure_threshold: 20,
+                failure_threshold: 500,
                 window: ::std::time::Duration::from_millis(60000),
                 cool_down: ::std::time::Duration::from_millis(10000),
             }),
@@ -2143,7 +2143,7 @@ pub mod channels {
             compatibility: ::courier::Compatibility::Backward,
             dependency: Some(::courier::DependencySpec {
                 name: "crm",
-                failure_threshold: 20,
+                failure_threshold: 500,
                 window: ::std::time::Duration::from_millis(60000),
                 cool_down: ::std::time::Duration::from_millis(10000),
             }),
@@ -2232,7 +2232,7 @@ pub mod channels {
             compatibility: ::courier::Compatibility::Backward,
             dependency: Some(::courier::DependencySpec {
                 name: "crm",
-                failure_threshold: 20,
+                failure_threshold: 500,
                 window: ::std::time::Duration::from_millis(60000),
                 cool_down: ::std::time::Duration::from_millis(10000),
             }),
