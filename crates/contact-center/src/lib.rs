@@ -59,6 +59,15 @@ pub struct Args {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Share of contacts followed by a corrupt message on intake (malformed
+    /// JSON, an unknown version, a foreign schema), all to be dead-lettered.
+    #[arg(long, default_value_t = 0.0)]
+    pub corrupt: f64,
+    /// Abort the classifier halfway through the day and start a
+    /// replacement; its unsettled messages are reclaimed after the
+    /// visibility timeout (30 s on intake).
+    #[arg(long)]
+    pub kill_agent: bool,
     /// Give up after this many real seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
@@ -77,6 +86,12 @@ pub struct Report {
     pub dead_lettered: u64,
     /// Interactions not accounted for: must be 0.
     pub lost: u64,
+    /// Corrupt messages injected on intake.
+    pub corrupt_injected: u64,
+    /// Dead letters by reason, across channels.
+    pub dead_by_reason: BTreeMap<String, u64>,
+    /// Interactions resolved more than once: must be 0.
+    pub resolved_twice: u64,
     /// Share resolved without a human.
     pub automation_rate: f64,
     /// Per channel: handled, retried, dead-lettered, duplicates skipped.
@@ -119,6 +134,8 @@ struct Tally {
     automated_real: Mutex<Vec<f64>>,
     /// When telephony published each contact, by interaction id.
     published: Mutex<std::collections::HashMap<u128, Instant>>,
+    /// How often each interaction was resolved.
+    resolved: Mutex<std::collections::HashMap<u128, u32>>,
 }
 
 /// Where a real LLM client would go: decides an interaction's intent.
@@ -199,43 +216,12 @@ pub async fn run(args: Args) -> Result<Report> {
     };
 
     // Classifier: intake → the specialist queues.
-    let classifier: Arc<dyn Classify> = Arc::new(Keywords);
-    {
-        let billing = channels::billing::producer(&client);
-        let technical = channels::technical_support::producer(&client);
-        let retention = channels::retention::producer(&client);
-        agents.push(spawn(
-            channels::intake::consumer(&client, "classifiers").with_options(options.clone()),
-            token.clone(),
-            move |d: Delivery<Interaction>| {
-                let (billing, technical, retention) = (billing.clone(), technical.clone(), retention.clone());
-                let classifier = classifier.clone();
-                async move {
-                    let Interaction::V1(contact) = &d.message;
-                    let (intent, confidence) = classifier.classify(&contact.text);
-                    let task = json!({
-                        "task_id": derived(contact.interaction_id, 1),
-                        "interaction_id": contact.interaction_id, "customer_id": contact.customer_id.to_string(),
-                        "region": contact.region, "intent": intent, "confidence": confidence,
-                        "summary": contact.text.to_string(), "sentiment": if intent == "retention" { -0.6 } else { 0.1 }
-                    });
-                    let task = match serde_json::from_value(task) {
-                        Ok(task) => task,
-                        Err(e) => return Outcome::fatal(e),
-                    };
-                    let queue = match intent {
-                        "billing" => &billing,
-                        "retention" => &retention,
-                        _ => &technical,
-                    };
-                    match queue.publish_with(&task, &d.follow_up()).await {
-                        Ok(_) => Outcome::Done,
-                        Err(e) => Outcome::retry(e),
-                    }
-                }
-            },
-        ));
-    }
+    let classifier = classifier_agent(&client, Arc::new(Keywords));
+    agents.push(spawn(
+        channels::intake::consumer(&client, "classifiers").with_options(options.clone()),
+        token.clone(),
+        classifier.clone(),
+    ));
 
     // Specialists: one pool per queue, simulated handling, some failures.
     for spec in [
@@ -419,8 +405,31 @@ pub async fn run(args: Args) -> Result<Report> {
         .ceil()
         .max(1.0) as usize;
     let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let mut injected = 0;
+    let half = contacts.len() / 2;
+    let mut sent = 0;
     for chunk in contacts.chunks(per_tick) {
         tick.tick().await;
+        if args.kill_agent && sent < half && sent + chunk.len() >= half {
+            // The classifier dies mid-run, as a crash would; a replacement
+            // joins the same group.
+            agents[0].abort();
+            agents[0] = spawn(
+                channels::intake::consumer(&client, "classifiers").with_options(options.clone()),
+                token.clone(),
+                classifier.clone(),
+            );
+            if !args.quiet {
+                eprintln!("  killed the classifier and started a replacement");
+            }
+        }
+        sent += chunk.len();
+        for contact in chunk {
+            if fastrand::f64() < args.corrupt {
+                inject_corrupt(&client, contact, injected).await?;
+                injected += 1;
+            }
+        }
         {
             let mut published = tally.published.lock().unwrap();
             for contact in chunk {
@@ -476,7 +485,9 @@ pub async fn run(args: Args) -> Result<Report> {
                 started.elapsed().as_secs_f64()
             );
         }
-        if resolved + dead >= produced || started.elapsed() > Duration::from_secs(args.timeout) {
+        if resolved + dead >= produced + injected
+            || started.elapsed() > Duration::from_secs(args.timeout)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -510,10 +521,30 @@ pub async fn run(args: Args) -> Result<Report> {
         );
     }
     let _ = learning.await;
-    let dead_lettered = dead_now(client.clone()).await;
+    let dead_total = dead_now(client.clone()).await;
+    let mut dead_by_reason = BTreeMap::new();
+    for spec in &specs {
+        for letter in client
+            .dlq(spec)
+            .list(&courier::DlqFilter::default())
+            .await?
+        {
+            *dead_by_reason.entry(letter.reason.to_string()).or_insert(0) += 1;
+        }
+    }
+    // Injected corrupt messages are dead letters too, but no contact.
+    let dead_lettered = dead_total.saturating_sub(injected);
     let automated = tally.automated.load(Ordering::Relaxed);
     let human = tally.human.load(Ordering::Relaxed);
-    let lost = produced.saturating_sub(automated + human + dead_lettered);
+    let resolved_unique = tally.resolved.lock().unwrap().len() as u64;
+    let resolved_twice = tally
+        .resolved
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|n| **n > 1)
+        .count() as u64;
+    let lost = produced.saturating_sub(resolved_unique + dead_lettered);
     let mut waits = tally.escalation_waits.lock().unwrap().clone();
     let mut resolutions = tally.resolutions.lock().unwrap().clone();
     let handled: u64 = figures.values().map(|f| f.handled).sum();
@@ -529,6 +560,9 @@ pub async fn run(args: Args) -> Result<Report> {
         resolved_by_humans: human,
         dead_lettered,
         lost,
+        corrupt_injected: injected,
+        dead_by_reason,
+        resolved_twice,
         automation_rate: automated as f64 / (automated + human).max(1) as f64,
         channels: figures,
         escalation_wait_seconds: (percentile(&mut waits, 0.5), escalation_p99),
@@ -547,6 +581,7 @@ pub async fn run(args: Args) -> Result<Report> {
                 escalation_p99 < 120.0,
             ),
             ("nothing lost".into(), lost == 0),
+            ("nothing resolved twice".into(), resolved_twice == 0),
         ],
         real_seconds: started.elapsed().as_secs_f64(),
     };
@@ -559,6 +594,82 @@ pub async fn run(args: Args) -> Result<Report> {
     Ok(report)
 }
 
+/// Writes a corrupt message straight onto the contact's intake partition,
+/// as a broken or foreign producer would: malformed JSON, an envelope of
+/// an unknown version, or one of a foreign schema, in turn.
+async fn inject_corrupt(
+    client: &Client,
+    contact: &contact_center_contracts::InteractionV1,
+    n: u64,
+) -> Result<()> {
+    let region = serde_json::to_value(contact.region)?;
+    let stream = client
+        .keys(&channels::intake::SPEC, region.as_str())
+        .stream();
+    let envelope = |schema: &str, version: u32| {
+        json!({
+            "schema": schema, "version": version, "id": uuid::Uuid::new_v4(),
+            "key": format!("corrupt-{n}"), "created_at": Utc::now().to_rfc3339(),
+            "expires_at": (Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+            "attempt": 1, "producer": "fault-injector", "payload": contact
+        })
+        .to_string()
+    };
+    let text = match n % 3 {
+        0 => "{\"schema\": \"contact_center.interaction\", \"vers".to_string(),
+        1 => envelope("contact_center.interaction", 9),
+        _ => envelope("billing.invoice", 1),
+    };
+    let _: String = client
+        .query(redis::cmd("XADD").arg(stream).arg("*").arg("m").arg(text))
+        .await?;
+    Ok(())
+}
+
+/// The classification agent's handler: intake → a specialist queue.
+fn classifier_agent(
+    client: &Client,
+    classifier: Arc<dyn Classify>,
+) -> impl Fn(
+    Delivery<Interaction>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    let billing = channels::billing::producer(client);
+    let technical = channels::technical_support::producer(client);
+    let retention = channels::retention::producer(client);
+    move |d: Delivery<Interaction>| {
+        let (billing, technical, retention) =
+            (billing.clone(), technical.clone(), retention.clone());
+        let classifier = classifier.clone();
+        Box::pin(async move {
+            let Interaction::V1(contact) = &d.message;
+            let (intent, confidence) = classifier.classify(&contact.text);
+            let task = json!({
+                "task_id": derived(contact.interaction_id, 1),
+                "interaction_id": contact.interaction_id, "customer_id": contact.customer_id.to_string(),
+                "region": contact.region, "intent": intent, "confidence": confidence,
+                "summary": contact.text.to_string(), "sentiment": if intent == "retention" { -0.6 } else { 0.1 }
+            });
+            let task = match serde_json::from_value(task) {
+                Ok(task) => task,
+                Err(e) => return Outcome::fatal(e),
+            };
+            let queue = match intent {
+                "billing" => &billing,
+                "retention" => &retention,
+                _ => &technical,
+            };
+            match queue.publish_with(&task, &d.follow_up()).await {
+                Ok(_) => Outcome::Done,
+                Err(e) => Outcome::retry(e),
+            }
+        })
+    }
+}
+
 /// A stable id derived from another, so a redelivered message derives the
 /// same downstream id (and its idempotency key dedupes the publish).
 fn derived(id: uuid::Uuid, salt: u128) -> uuid::Uuid {
@@ -568,6 +679,12 @@ fn derived(id: uuid::Uuid, salt: u128) -> uuid::Uuid {
 /// Records the time from the contact's publishing to its resolution and
 /// returns it in real seconds.
 fn record_resolution(tally: &Tally, interaction: uuid::Uuid, factor: f64) -> Option<f64> {
+    *tally
+        .resolved
+        .lock()
+        .unwrap()
+        .entry(interaction.as_u128())
+        .or_default() += 1;
     let published = *tally
         .published
         .lock()
@@ -607,6 +724,24 @@ pub fn print_report(report: &Report, out: &mut dyn Write) -> Result<()> {
         report.dead_lettered,
         report.lost
     )?;
+    if report.corrupt_injected > 0 || !report.dead_by_reason.is_empty() {
+        let reasons: Vec<String> = report
+            .dead_by_reason
+            .iter()
+            .map(|(reason, n)| format!("{reason} {n}"))
+            .collect();
+        writeln!(
+            out,
+            "corrupt messages injected: {}; dead letters by reason: {}",
+            report.corrupt_injected,
+            if reasons.is_empty() {
+                "none".to_string()
+            } else {
+                reasons.join(", ")
+            }
+        )?;
+    }
+    writeln!(out, "resolved twice: {}", report.resolved_twice)?;
     writeln!(
         out,
         "\n{:<36} {:>8} {:>8} {:>6} {:>11}",

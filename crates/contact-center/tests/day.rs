@@ -36,3 +36,45 @@ async fn a_reduced_day_accounts_for_every_interaction() {
         .iter()
         .any(|(name, passed)| name == "nothing lost" && *passed));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_day_with_failures_a_killed_agent_and_corrupt_messages_loses_nothing() {
+    let json = std::env::temp_dir().join(format!("contact-center-{}.json", std::process::id()));
+    let args = contact_center::Args::parse_from([
+        "contact-center",
+        "--interactions",
+        "300",
+        "--fail-rate",
+        "0.05",
+        "--kill-agent",
+        "--corrupt",
+        "0.05",
+        "--time-factor",
+        "20000",
+        "--quiet",
+        "--timeout",
+        "120",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    contact_center::run(args).await.unwrap();
+    // Judged from the JSON report, as a user would.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["lost"], 0, "{report:#}");
+    assert_eq!(report["resolved_twice"], 0, "{report:#}");
+    let injected = report["corrupt_injected"].as_u64().unwrap();
+    assert!(injected > 0);
+    let reasons = &report["dead_by_reason"];
+    let corrupt_dead: u64 = ["invalid_payload", "version_unsupported", "schema_mismatch"]
+        .iter()
+        .map(|r| reasons[*r].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        corrupt_dead, injected,
+        "every corrupt message in the DLQ with its reason: {reasons}"
+    );
+    assert!(reasons["invalid_payload"].as_u64().unwrap_or(0) > 0);
+    assert!(reasons["version_unsupported"].as_u64().unwrap_or(0) > 0);
+    let _ = std::fs::remove_file(json);
+}
