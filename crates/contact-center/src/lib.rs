@@ -68,6 +68,10 @@ pub struct Args {
     /// visibility timeout (30 s on intake).
     #[arg(long)]
     pub kill_agent: bool,
+    /// When the demo runs its own Redis, kill it (SIGKILL) two thirds into
+    /// the day and start it again from its append-only file.
+    #[arg(long)]
+    pub redis_restart: bool,
     /// Give up after this many real seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
@@ -92,6 +96,8 @@ pub struct Report {
     pub dead_by_reason: BTreeMap<String, u64>,
     /// Interactions resolved more than once: must be 0.
     pub resolved_twice: u64,
+    /// Whether Redis was killed and restarted during the day.
+    pub redis_restarted: bool,
     /// Share resolved without a human.
     pub automation_rate: f64,
     /// Per channel: handled, retried, dead-lettered, duplicates skipped.
@@ -187,11 +193,13 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
 
 /// Runs the day and prints the report (unless `quiet`, the progress too).
 pub async fn run(args: Args) -> Result<Report> {
-    let (server, url) = match std::env::var("REDIS_URL") {
+    let (mut server, url) = match std::env::var("REDIS_URL") {
         Ok(url) => (None, url),
         Err(_) => {
+            // `always` so that a restart (--redis-restart) loses no
+            // acknowledged write.
             let server = courier_testkit::RedisServer::start_with(
-                courier_testkit::RedisOptions::default().with_aof("everysec"),
+                courier_testkit::RedisOptions::default().with_aof("always"),
             )
             .map_err(anyhow::Error::msg)?;
             let url = server.url();
@@ -406,6 +414,7 @@ pub async fn run(args: Args) -> Result<Report> {
         .max(1.0) as usize;
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut injected = 0;
+    let mut restarted = false;
     let half = contacts.len() / 2;
     let mut sent = 0;
     for chunk in contacts.chunks(per_tick) {
@@ -421,6 +430,24 @@ pub async fn run(args: Args) -> Result<Report> {
             );
             if !args.quiet {
                 eprintln!("  killed the classifier and started a replacement");
+            }
+        }
+        if args.redis_restart
+            && sent < 2 * contacts.len() / 3
+            && sent + chunk.len() >= 2 * contacts.len() / 3
+        {
+            match server.as_mut() {
+                Some(redis) => {
+                    redis.kill();
+                    redis.start_again().map_err(anyhow::Error::msg)?;
+                    restarted = true;
+                    if !args.quiet {
+                        eprintln!("  killed Redis and started it again from its append-only file");
+                    }
+                }
+                None => eprintln!(
+                    "  --redis-restart needs the demo's own Redis (REDIS_URL is set); skipped"
+                ),
             }
         }
         sent += chunk.len();
@@ -563,6 +590,7 @@ pub async fn run(args: Args) -> Result<Report> {
         corrupt_injected: injected,
         dead_by_reason,
         resolved_twice,
+        redis_restarted: restarted,
         automation_rate: automated as f64 / (automated + human).max(1) as f64,
         channels: figures,
         escalation_wait_seconds: (percentile(&mut waits, 0.5), escalation_p99),

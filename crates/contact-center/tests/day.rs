@@ -38,7 +38,7 @@ async fn a_reduced_day_accounts_for_every_interaction() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_day_with_failures_a_killed_agent_and_corrupt_messages_loses_nothing() {
+async fn a_day_with_failures_a_killed_agent_corrupt_messages_and_a_redis_restart_loses_nothing() {
     let json = std::env::temp_dir().join(format!("contact-center-{}.json", std::process::id()));
     let args = contact_center::Args::parse_from([
         "contact-center",
@@ -47,6 +47,7 @@ async fn a_day_with_failures_a_killed_agent_and_corrupt_messages_loses_nothing()
         "--fail-rate",
         "0.05",
         "--kill-agent",
+        "--redis-restart",
         "--corrupt",
         "0.05",
         "--time-factor",
@@ -63,6 +64,7 @@ async fn a_day_with_failures_a_killed_agent_and_corrupt_messages_loses_nothing()
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["lost"], 0, "{report:#}");
     assert_eq!(report["resolved_twice"], 0, "{report:#}");
+    assert_eq!(report["redis_restarted"], true, "{report:#}");
     let injected = report["corrupt_injected"].as_u64().unwrap();
     assert!(injected > 0);
     let reasons = &report["dead_by_reason"];
