@@ -33,6 +33,30 @@ static INTAKE: ChannelSpec = ChannelSpec {
     ..channels::intake::SPEC
 };
 
+/// A consumer of the classifier group reads the stream's first entry and
+/// dies without settling it; returns the entry id.
+async fn read_and_crash(conn: &mut redis::aio::MultiplexedConnection, stream: &str) -> String {
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg("classifier")
+        .arg("0")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let read: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("classifier")
+        .arg("crashed")
+        .arg("STREAMS")
+        .arg(stream)
+        .arg(">")
+        .query_async(conn)
+        .await
+        .unwrap();
+    read.keys[0].ids[0].id.clone()
+}
+
 #[tokio::test]
 async fn a_late_acknowledgement_after_a_takeover_is_refused() {
     let server = RedisServer::must_start();
@@ -175,25 +199,7 @@ async fn a_message_delivered_too_often_is_dead_lettered_as_poison() {
     let stream = client.keys(&INTAKE, None).stream();
     let mut conn = raw(&server).await;
     // Consumers that crashed on it again and again: delivered 3 times.
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&stream)
-        .arg("classifier")
-        .arg("0")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let read: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("classifier")
-        .arg("crashed")
-        .arg("STREAMS")
-        .arg(&stream)
-        .arg(">")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let id = read.keys[0].ids[0].id.clone();
+    let id = read_and_crash(&mut conn, &stream).await;
     let _: redis::Value = redis::cmd("XCLAIM")
         .arg(&stream)
         .arg("classifier")
@@ -313,25 +319,8 @@ async fn a_pending_message_trimmed_away_is_counted_as_lost() {
         .unwrap();
     let stream = client.keys(&INTAKE, None).stream();
     let mut conn = raw(&server).await;
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&stream)
-        .arg("classifier")
-        .arg("0")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
     // A consumer reads it and dies; then the stream is trimmed past it.
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("classifier")
-        .arg("crashed")
-        .arg("STREAMS")
-        .arg(&stream)
-        .arg(">")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    read_and_crash(&mut conn, &stream).await;
     let _: u64 = redis::cmd("XTRIM")
         .arg(&stream)
         .arg("MAXLEN")

@@ -97,22 +97,22 @@ fn stable(text: &str) -> String {
         .join("\n")
 }
 
-/// Runs a billing consumer with `handler` until `done` dead letters or
-/// handled messages, whichever the check counts.
-async fn run_billing<F, Fut>(
-    client: &Client,
+/// Runs `consumer` with `handler` until `enough` holds for its counters
+/// (failing after 10 s), then shuts it down.
+async fn run_consumer<M, F, Fut>(
+    consumer: courier::Consumer<M>,
     handler: F,
     enough: impl Fn(&courier::ConsumerReport) -> bool,
 ) where
-    F: Fn(Delivery<ClassifiedTask>) -> Fut + Send + Sync + 'static,
+    M: courier::Readable,
+    F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Outcome> + Send + 'static,
 {
-    let consumer =
-        channels::billing::consumer(client, "specialists").with_options(ConsumerOptions {
-            poll_interval: Duration::from_millis(20),
-            block: Duration::from_millis(100),
-            ..ConsumerOptions::default()
-        });
+    let consumer = consumer.with_options(ConsumerOptions {
+        poll_interval: Duration::from_millis(20),
+        block: Duration::from_millis(100),
+        ..ConsumerOptions::default()
+    });
     let stats = consumer.stats();
     let token = CancellationToken::new();
     let run = tokio::spawn({
@@ -130,6 +130,11 @@ async fn run_billing<F, Fut>(
     }
     token.cancel();
     run.await.unwrap().unwrap();
+}
+
+/// A billing specialist consumer.
+fn specialists(client: &Client) -> courier::Consumer<ClassifiedTask> {
+    channels::billing::consumer(client, "specialists")
 }
 
 #[test]
@@ -184,8 +189,8 @@ async fn dead_letters_are_listed_replayed_and_processed() {
         .await
         .unwrap();
     // A broken specialist dead-letters everything.
-    run_billing(
-        &client,
+    run_consumer(
+        specialists(&client),
         |_d| async { Outcome::fatal("CRM rejected the account number") },
         |r| r.dead >= 3,
     )
@@ -215,7 +220,12 @@ async fn dead_letters_are_listed_replayed_and_processed() {
     );
 
     // After the fix they are processed.
-    run_billing(&client, |_d| async { Outcome::Done }, |r| r.done >= 3).await;
+    run_consumer(
+        specialists(&client),
+        |_d| async { Outcome::Done },
+        |r| r.done >= 3,
+    )
+    .await;
     let (_, after) = courier(&server.url(), &ns, &["dlq", "list"]).await;
     assert!(after.ends_with("0 dead letter(s)\n"), "{after}");
 }
@@ -284,35 +294,12 @@ async fn acl_users_do_their_job_and_nothing_else() {
         .publish(&task(1))
         .await
         .unwrap();
-    let consumer = channels::intake::consumer(&classifier, "classifiers");
-    let stats = consumer.stats();
-    let token = CancellationToken::new();
-    let run = tokio::spawn({
-        let token = token.clone();
-        async move {
-            consumer
-                .run_until(|_d| async { Outcome::Done }, token)
-                .await
-        }
-    });
-    let started = Instant::now();
-    while stats.snapshot().done < 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            stats.snapshot()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    token.cancel();
-    if let Err(e) = run.await.unwrap() {
-        let log: redis::Value = redis::cmd("ACL")
-            .arg("LOG")
-            .query_async(&mut admin)
-            .await
-            .unwrap();
-        panic!("{e}: {log:?}");
-    }
+    run_consumer(
+        channels::intake::consumer(&classifier, "classifiers"),
+        |_d| async { Outcome::Done },
+        |r| r.done >= 1,
+    )
+    .await;
 
     // Neither may run admin commands.
     let mut raw = redis::Client::open(as_role("classifier", "c"))

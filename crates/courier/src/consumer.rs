@@ -132,18 +132,9 @@ impl<M> Delivery<M> {
             .and_then(TraceContext::parse);
         // Derive the handling span deterministically from the message, so
         // `trace()`, `follow_up()` and the handler's tracing span agree.
-        let span_id = {
-            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-            for byte in self
-                .envelope
-                .id
-                .bytes()
-                .chain(self.envelope.attempt.to_le_bytes())
-            {
-                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-            }
-            hash.max(1)
-        };
+        let mut seed = self.envelope.id.clone().into_bytes();
+        seed.extend_from_slice(&self.envelope.attempt.to_le_bytes());
+        let span_id = partition::fnv1a(&seed).max(1);
         match parent {
             Some(parent) => TraceContext {
                 trace_id: parent.trace_id,

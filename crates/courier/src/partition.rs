@@ -52,7 +52,7 @@ pub fn route(spec: &ChannelSpec, payload: &Value) -> Result<Option<String>, Erro
 
 /// FNV-1a: stable across processes, platforms and releases, unlike std's
 /// randomly seeded hasher, so every producer routes a value alike.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
     })
