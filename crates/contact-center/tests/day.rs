@@ -35,11 +35,27 @@ async fn a_reduced_day_accounts_for_every_interaction() {
         .checks
         .iter()
         .any(|(name, passed)| name == "nothing lost" && *passed));
+    // Every stage was measured, and the economics follow the 12-minute
+    // human contact of the seed's 960-hour day.
+    for (name, figures) in &report.channels {
+        assert!(figures.handled > 0, "{name}: {figures:?}");
+        assert!(figures.queued.p99_seconds >= figures.queued.p50_seconds);
+        assert!(figures.processing.p50_seconds > 0.0, "{name}: {figures:?}");
+        assert!(
+            (figures.queued.p50_simulated_seconds - figures.queued.p50_seconds * 20000.0).abs()
+                < 1e-6
+        );
+    }
+    assert_eq!(report.economics.baseline_hours, 60.0);
+    let automated_share = report.resolved_automated as f64 / 300.0;
+    assert!((report.economics.measured.labor_hours - 60.0 * (1.0 - automated_share)).abs() < 1e-6);
+    assert_eq!(report.checks.len(), 6, "{:?}", report.checks);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_day_with_failures_a_killed_agent_corrupt_messages_and_a_redis_restart_loses_nothing() {
     let json = std::env::temp_dir().join(format!("contact-center-{}.json", std::process::id()));
+    let html = json.with_extension("html");
     let args = contact_center::Args::parse_from([
         "contact-center",
         "--interactions",
@@ -57,6 +73,8 @@ async fn a_day_with_failures_a_killed_agent_corrupt_messages_and_a_redis_restart
         "120",
         "--json",
         json.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
     ]);
     contact_center::run(args).await.unwrap();
     // Judged from the JSON report, as a user would.
@@ -78,5 +96,16 @@ async fn a_day_with_failures_a_killed_agent_corrupt_messages_and_a_redis_restart
     );
     assert!(reasons["invalid_payload"].as_u64().unwrap_or(0) > 0);
     assert!(reasons["version_unsupported"].as_u64().unwrap_or(0) > 0);
+    assert_eq!(
+        report["channels"]["contact_center.intake"]["dead"], injected,
+        "the corrupt messages are intake's dead letters: {report:#}"
+    );
+    assert_eq!(report["agent_killed"], true);
+    // The page holds both charts, a line per channel each.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<svg").count(), 2);
+    assert_eq!(page.matches("<polyline").count(), 12);
+    assert!(page.contains("lost = 0"));
     let _ = std::fs::remove_file(json);
+    let _ = std::fs::remove_file(html);
 }

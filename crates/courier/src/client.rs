@@ -470,10 +470,7 @@ impl Outbox<'_> {
             span_id = tracing::field::Empty,
             parent_span_id = tracing::field::Empty,
         );
-        #[cfg(feature = "otel")]
         let traced = crate::telemetry::publish(&span, parent);
-        #[cfg(not(feature = "otel"))]
-        let traced: Option<envelope::TraceContext> = None;
         let trace = traced.unwrap_or_else(|| {
             parent.map_or_else(envelope::TraceContext::new_root, |parent| parent.child())
         });

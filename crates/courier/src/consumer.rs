@@ -180,10 +180,7 @@ impl<M> Delivery<M> {
             span_id = tracing::field::Empty,
             parent_span_id = tracing::field::Empty,
         );
-        #[cfg(feature = "otel")]
         let traced = crate::telemetry::handle(&span, parent);
-        #[cfg(not(feature = "otel"))]
-        let traced: Option<TraceContext> = None;
         let trace = traced.unwrap_or_else(|| self.trace());
         span.record("trace_id", trace.trace_hex());
         span.record("span_id", trace.span_hex());

@@ -50,6 +50,19 @@ pub mod spec;
 pub mod subscriber;
 #[cfg(feature = "otel")]
 mod telemetry;
+/// Without the `otel` feature, spans carry courier's own trace context.
+#[cfg(not(feature = "otel"))]
+mod telemetry {
+    use crate::envelope::TraceContext;
+
+    pub(crate) fn publish(_: &tracing::Span, _: Option<TraceContext>) -> Option<TraceContext> {
+        None
+    }
+
+    pub(crate) fn handle(_: &tracing::Span, _: Option<TraceContext>) -> Option<TraceContext> {
+        None
+    }
+}
 
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use client::{Backpressure, Client, ConnectOptions, Producer, PublishOptions, Published};

@@ -1,0 +1,248 @@
+//! What the demo measures of each stage of the pipeline while the day runs:
+//! time in queue and processing time per handled message, the channel's
+//! backlog sampled over time, and a progress bar per stage.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use courier::{partition, ChannelSpec, Client, Delivery, Outcome, Transport};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// One stage: a channel and the agents that consume it.
+#[derive(Debug)]
+pub struct Stage {
+    /// The channel it consumes.
+    pub spec: &'static ChannelSpec,
+    /// The consumer group of its agents (streams only).
+    pub group: &'static str,
+    /// Real seconds from a message's publishing to its handler's start,
+    /// retries included, one per handling.
+    pub queued: Mutex<Vec<f64>>,
+    /// Real seconds a handler took, one per handling.
+    pub processing: Mutex<Vec<f64>>,
+    /// Handlings that ended in `Done`.
+    pub done: AtomicU64,
+    /// Its progress bar: done out of done + backlog.
+    pub bar: ProgressBar,
+}
+
+impl Stage {
+    /// Wraps a handler so that each handling is timed and counted.
+    pub fn timed<M, F, Fut>(
+        self: &Arc<Self>,
+        handler: F,
+    ) -> impl Fn(Delivery<M>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>
+           + Send
+           + Sync
+           + 'static
+    where
+        M: Send + 'static,
+        F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Outcome> + Send + 'static,
+    {
+        let stage = self.clone();
+        move |d: Delivery<M>| {
+            let started = Instant::now();
+            let waited = since(&d.envelope.created_at).unwrap_or_default();
+            stage.queued.lock().unwrap().push(waited.as_secs_f64());
+            let (stage, handling) = (stage.clone(), handler(d));
+            Box::pin(async move {
+                let outcome = handling.await;
+                stage
+                    .processing
+                    .lock()
+                    .unwrap()
+                    .push(started.elapsed().as_secs_f64());
+                if matches!(outcome, Outcome::Done) {
+                    stage.done.fetch_add(1, Ordering::Relaxed);
+                    stage.bar.inc(1);
+                }
+                outcome
+            })
+        }
+    }
+
+    /// Messages waiting on the channel or held by a consumer: the length
+    /// of a list or priority queue plus what consumers hold, and for a
+    /// stream the group's lag plus its pending entries, over partitions.
+    pub async fn backlog(&self, client: &Client) -> u64 {
+        let mut total = 0;
+        for partition in partition::all(self.spec) {
+            let keys = client.keys(self.spec, partition.as_deref());
+            let inbox = keys.inbox(self.spec.transport);
+            total += match self.spec.transport {
+                Transport::Stream => {
+                    let groups: redis::streams::StreamInfoGroupsReply = client
+                        .query(redis::cmd("XINFO").arg("GROUPS").arg(&inbox))
+                        .await
+                        .unwrap_or_default();
+                    groups
+                        .groups
+                        .iter()
+                        .find(|g| g.name == self.group)
+                        .map_or(0, |g| (g.lag.unwrap_or(0) + g.pending) as u64)
+                }
+                Transport::List | Transport::Priority => {
+                    let waiting: u64 = client
+                        .query(
+                            redis::cmd(if self.spec.transport == Transport::List {
+                                "LLEN"
+                            } else {
+                                "ZCARD"
+                            })
+                            .arg(&inbox),
+                        )
+                        .await
+                        .unwrap_or(0);
+                    let consumers: Vec<String> = client
+                        .query(redis::cmd("SMEMBERS").arg(keys.consumers()))
+                        .await
+                        .unwrap_or_default();
+                    let mut held = 0;
+                    for consumer in consumers {
+                        held += client
+                            .query::<u64>(redis::cmd("LLEN").arg(keys.processing(&consumer)))
+                            .await
+                            .unwrap_or(0);
+                    }
+                    waiting + held
+                }
+                Transport::Pubsub => 0,
+            };
+        }
+        total
+    }
+}
+
+/// Every stage of the day, with the progress bars drawn together.
+#[derive(Debug)]
+pub struct Stages {
+    /// In pipeline order.
+    pub stages: Vec<Arc<Stage>>,
+    /// Backlog per stage (in `stages` order), sampled over the day, with
+    /// the real seconds since the start.
+    pub timeline: Mutex<Vec<(f64, Vec<u64>)>>,
+    bars: MultiProgress,
+}
+
+impl Stages {
+    /// The stages, with bars drawn on stderr unless `quiet` (indicatif
+    /// draws nothing when stderr is not a terminal).
+    pub fn new(stages: &[(&'static ChannelSpec, &'static str)], quiet: bool) -> Stages {
+        let bars = MultiProgress::with_draw_target(if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr_with_hz(4)
+        });
+        let style =
+            ProgressStyle::with_template("  {prefix:<18} [{bar:32}] {pos:>6}/{len:<6} {msg}")
+                .expect("a valid progress template")
+                .progress_chars("=> ");
+        let stages = stages
+            .iter()
+            .map(|(spec, group)| {
+                let bar = bars.add(ProgressBar::new(0));
+                bar.set_style(style.clone());
+                bar.set_prefix(spec.name);
+                Arc::new(Stage {
+                    spec,
+                    group,
+                    queued: Mutex::default(),
+                    processing: Mutex::default(),
+                    done: AtomicU64::new(0),
+                    bar,
+                })
+            })
+            .collect();
+        Stages {
+            stages,
+            timeline: Mutex::default(),
+            bars,
+        }
+    }
+
+    /// The stage of a channel.
+    pub fn of(&self, spec: &ChannelSpec) -> Arc<Stage> {
+        self.stages
+            .iter()
+            .find(|s| s.spec.name == spec.name)
+            .cloned()
+            .expect("every consumed channel is a stage")
+    }
+
+    /// Samples every stage's backlog once into the timeline and the bars.
+    pub async fn sample(&self, client: &Client, since: Instant) {
+        let mut depths = Vec::with_capacity(self.stages.len());
+        for stage in &self.stages {
+            let backlog = stage.backlog(client).await;
+            stage
+                .bar
+                .set_length(stage.done.load(Ordering::Relaxed) + backlog);
+            stage.bar.set_message(format!("backlog {backlog}"));
+            depths.push(backlog);
+        }
+        self.timeline
+            .lock()
+            .unwrap()
+            .push((since.elapsed().as_secs_f64(), depths));
+    }
+
+    /// A line above the bars (or on stderr when they are hidden and not
+    /// quiet).
+    pub fn say(&self, quiet: bool, line: &str) {
+        if !quiet {
+            let _ = self.bars.println(line);
+            if self.bars.is_hidden() {
+                eprintln!("{line}");
+            }
+        }
+    }
+
+    /// Clears the bars before the report.
+    pub fn finish(&self) {
+        for stage in &self.stages {
+            stage.bar.finish_and_clear();
+        }
+        let _ = self.bars.clear();
+    }
+
+    /// The highest backlog each stage reached.
+    pub fn max_depths(&self) -> Vec<u64> {
+        let timeline = self.timeline.lock().unwrap();
+        (0..self.stages.len())
+            .map(|i| timeline.iter().map(|(_, d)| d[i]).max().unwrap_or(0))
+            .collect()
+    }
+}
+
+/// The value at quantile `q` of `values` (nearest rank), 0 when empty.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// How long ago `created_at` (RFC 3339) was, in real seconds.
+pub fn since(created_at: &str) -> Option<Duration> {
+    let created = chrono::DateTime::parse_from_rfc3339(created_at).ok()?;
+    (Utc::now() - created.with_timezone(&Utc)).to_std().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&values, 0.5), 51.0);
+        assert_eq!(quantile(&values, 0.99), 99.0);
+        assert_eq!(quantile(&values, 1.0), 100.0);
+        assert_eq!(quantile(&[], 0.5), 0.0);
+    }
+}
