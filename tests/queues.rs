@@ -83,6 +83,25 @@ macro_rules! suite {
         }
 
         #[tokio::test]
+        async fn a_batch_bigger_than_one_script_call_keeps_every_guarantee() {
+            let server = RedisServer::must_start();
+            let client = client(&server).await;
+            let producer = Producer::new(&client, &SPEC);
+            // 1,200 messages go out as three script calls; the last 100
+            // repeat the first 100, in another call than theirs.
+            let batch: Vec<_> = (0..1200).map(|n| interaction(n % 1100)).collect();
+            let published = producer
+                .publish_many(&batch, &PublishOptions::default())
+                .await
+                .unwrap();
+            assert_eq!(published.iter().filter(|p| p.duplicate).count(), 100);
+            for n in 0..100 {
+                assert_eq!(published[1100 + n].id, published[n].id);
+            }
+            assert_eq!(depth(&server, &client, &SPEC).await, 1100);
+        }
+
+        #[tokio::test]
         async fn a_consumer_killed_before_acknowledging_is_taken_over_and_the_effect_happens_once() {
             let server = RedisServer::must_start();
             let client = client(&server).await;

@@ -11,6 +11,8 @@
 //! - `cargo xtask compat`: refuse schema changes that break a reader or a
 //!   writer of another version, or edit a released version (see
 //!   [`compat`]).
+//! - `cargo xtask bench [ARGS]`: courier against raw Redis calls, in
+//!   release mode (the `courier-bench` crate; `--help` lists its options).
 
 mod compat;
 
@@ -31,7 +33,10 @@ tasks:
   compat [--base REV] [--format text|json|github] [--codegen warn|fail] [--schemas DIR]
                     check every message version pair in its channels' compatibility
                     modes, generated-code breaks, and that released versions are
-                    unchanged since REV; exit 0 compatible, 1 not, 2 cannot check";
+                    unchanged since REV; exit 0 compatible, 1 not, 2 cannot check
+  bench [--rounds N] [--quick] [--only NAME] [--json FILE] [--redis URL]
+                    benchmark courier against hand-written raw Redis calls doing the
+                    same work, on an ephemeral redis-server; prints medians and ratios";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -59,12 +64,29 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         },
+        ["bench", rest @ ..] => bench(rest),
         ["help" | "--help" | "-h"] | [] => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
         }
         _ => bail!("unknown arguments {args:?}\n\n{USAGE}"),
     }
+}
+
+/// Runs the benchmark harness in release mode, passing the arguments on.
+fn bench(args: &[&str]) -> Result<ExitCode> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["run", "--release", "--quiet", "-p", "courier-bench", "--"])
+        .args(args)
+        .status()
+        .context("cannot run cargo")?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Loads a schemas folder; a folder without its own `courier/` (a fixture)

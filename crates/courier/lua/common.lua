@@ -8,22 +8,15 @@ local function courier_now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- Appends an envelope (and its attempt history, if any) to a stream, trims
--- the stream by age and length, and keeps the key's TTL at the retention
--- age, so an abandoned stream disappears.
-local function courier_append(stream, envelope, history, max_len, max_age_ms)
-  local minid = (courier_now_ms() - max_age_ms) .. '-0'
-  local id
+-- Appends an envelope (and its attempt history, if any) to a stream,
+-- trimming entries older than the retention age (approximately, which is
+-- cheap) as it goes.
+local function courier_append(stream, envelope, history, now_ms, max_age_ms)
+  local minid = (now_ms - max_age_ms) .. '-0'
   if history and history ~= '' then
-    id = redis.call('XADD', stream, 'MINID', '~', minid, '*', 'm', envelope, 'h', history)
-  else
-    id = redis.call('XADD', stream, 'MINID', '~', minid, '*', 'm', envelope)
+    return redis.call('XADD', stream, 'MINID', '~', minid, '*', 'm', envelope, 'h', history)
   end
-  if max_len > 0 then
-    redis.call('XTRIM', stream, 'MAXLEN', '~', max_len)
-  end
-  redis.call('PEXPIRE', stream, max_age_ms)
-  return id
+  return redis.call('XADD', stream, 'MINID', '~', minid, '*', 'm', envelope)
 end
 
 -- What consumers have yet to finish: for the slowest consumer group, the
@@ -75,23 +68,41 @@ local function courier_record(envelope, history, reaped)
   return cjson.encode({m = envelope, h = history or '', r = reaped or 0})
 end
 
--- Puts a message on a channel's queue, whatever its transport.
+-- Puts a message on a channel's queue, whatever its transport, without
+-- the upkeep (`courier_tidy`), which a batch does once.
 -- transport: 'stream' | 'list' | 'priority' | 'pubsub'.
 -- For priority, `priority` orders it; for pubsub, `key` is the channel name.
-local function courier_enqueue(transport, key, envelope, history, priority, max_len, max_age_ms)
+local function courier_put(transport, key, envelope, history, priority, now_ms, max_age_ms)
   if transport == 'stream' then
-    return courier_append(key, envelope, history, max_len, max_age_ms)
+    return courier_append(key, envelope, history, now_ms, max_age_ms)
   elseif transport == 'list' then
     redis.call('LPUSH', key, courier_record(envelope, history, 0))
-    redis.call('PEXPIRE', key, max_age_ms)
     return 'queued'
   elseif transport == 'priority' then
-    redis.call('ZADD', key, courier_priority_score(priority, courier_now_ms()), courier_record(envelope, history, 0))
-    redis.call('PEXPIRE', key, max_age_ms)
+    redis.call('ZADD', key, courier_priority_score(priority, now_ms), courier_record(envelope, history, 0))
     return 'queued'
-  else
-    return tostring(redis.call('PUBLISH', key, envelope))
   end
+  return tostring(redis.call('PUBLISH', key, envelope))
+end
+
+-- A queue's upkeep after puts: a stream trimmed to its length limit, and
+-- the key's TTL kept at the retention age, so an abandoned queue
+-- disappears.
+local function courier_tidy(transport, key, max_len, max_age_ms)
+  if transport == 'pubsub' then
+    return
+  end
+  if transport == 'stream' and max_len > 0 then
+    redis.call('XTRIM', key, 'MAXLEN', '~', max_len)
+  end
+  redis.call('PEXPIRE', key, max_age_ms)
+end
+
+-- Puts one message on a queue and does the upkeep.
+local function courier_enqueue(transport, key, envelope, history, priority, max_len, max_age_ms)
+  local where = courier_put(transport, key, envelope, history, priority, courier_now_ms(), max_age_ms)
+  courier_tidy(transport, key, max_len, max_age_ms)
+  return where
 end
 
 -- Messages waiting on a queue of any transport.

@@ -1,45 +1,81 @@
--- Publishes one envelope: deduplication, backpressure, enqueue (with trim
--- and expiry), in one atomic step, on any transport.
+-- Publishes a batch of envelopes to one queue (one partition of one
+-- channel): for each, deduplication, backpressure and enqueue, in one
+-- atomic step, on any transport; the queue's upkeep (length trim, TTL)
+-- once for the batch.
 --
 -- KEYS[1] queue (stream, list, sorted set, or the pubsub channel name)
--- KEYS[2] idempotency key (idem:<key>)
--- KEYS[3] delayed set (for a publish at a later time)
--- KEYS[4] SLA deadlines (priority channels)
--- ARGV[1] envelope JSON
--- ARGV[2] message id (remembered under the idempotency key)
--- ARGV[3] dedup window, ms
--- ARGV[4] max depth (0: unlimited)
--- ARGV[5] max stream length (0: unlimited)
--- ARGV[6] retention age, ms
--- ARGV[7] transport
--- ARGV[8] priority (0..9)
--- ARGV[9] delay, ms (0: now)
--- ARGV[10] SLA deadline, ms since the epoch (0: none)
+-- KEYS[2] delayed set (for a publish at a later time)
+-- KEYS[3] SLA deadlines (priority channels)
+-- KEYS[3 + i] idempotency key (idem:<key>) of message i
+-- ARGV[1] dedup window, ms
+-- ARGV[2] max depth (0: unlimited)
+-- ARGV[3] max stream length (0: unlimited)
+-- ARGV[4] retention age, ms
+-- ARGV[5] transport
+-- ARGV[6] delay, ms (0: now)
+-- then four per message i, from ARGV[7 + 4 (i - 1)]:
+--   envelope JSON, message id (remembered under the idempotency key),
+--   priority (0..9), SLA deadline in ms since the epoch (0: none)
 --
--- Returns {'ok', where}, {'dup', first message id} or {'full', depth}.
-local first = redis.call('GET', KEYS[2])
-if first then
-  return {'dup', first}
-end
-local transport = ARGV[7]
-local max_depth = tonumber(ARGV[4])
+-- Returns, per message, {'ok', where}, {'dup', first message id} or
+-- {'full', depth}.
+local window, max_depth = ARGV[1], tonumber(ARGV[2])
+local max_len, max_age = tonumber(ARGV[3]), tonumber(ARGV[4])
+local transport, delay = ARGV[5], tonumber(ARGV[6])
+local count = #KEYS - 3
+local now = courier_now_ms()
+
+-- The depth is counted once and kept up to date as messages go in. A
+-- stream's length bounds its depth, so a stream far from full skips the
+-- count.
+local depth = nil
 if max_depth > 0 then
-  local depth = courier_waiting(transport, KEYS[1])
-  if depth >= max_depth then
-    return {'full', tostring(depth)}
+  if transport ~= 'stream' or redis.call('XLEN', KEYS[1]) + count >= max_depth then
+    depth = courier_waiting(transport, KEYS[1])
   end
 end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-local delay = tonumber(ARGV[9])
-if delay > 0 then
-  redis.call('ZADD', KEYS[3], courier_now_ms() + delay, cjson.encode({m = ARGV[1], h = ''}))
-  redis.call('PEXPIRE', KEYS[3], math.max(tonumber(ARGV[6]), delay + tonumber(ARGV[6])))
-  return {'ok', 'delayed'}
+
+local results = {}
+local queued, delayed = false, false
+for i = 1, count do
+  local at = 7 + 4 * (i - 1)
+  local envelope, id = ARGV[at], ARGV[at + 1]
+  local first, full = false, false
+  if depth and depth >= max_depth then
+    -- Full: a duplicate is still told so; anything else waits.
+    first = redis.call('GET', KEYS[3 + i])
+    full = not first
+  else
+    -- Takes the key unless taken, and says by whom (Redis 7.0: NX + GET).
+    first = redis.call('SET', KEYS[3 + i], id, 'NX', 'PX', window, 'GET')
+  end
+  if first then
+    results[i] = {'dup', first}
+  elseif full then
+    results[i] = {'full', tostring(depth)}
+  else
+    if delay > 0 then
+      redis.call('ZADD', KEYS[2], now + delay, cjson.encode({m = envelope, h = ''}))
+      delayed = true
+      results[i] = {'ok', 'delayed'}
+    else
+      results[i] = {'ok', courier_put(transport, KEYS[1], envelope, nil, tonumber(ARGV[at + 2]), now, max_age)}
+      queued = true
+      if depth then
+        depth = depth + 1
+      end
+      local deadline = tonumber(ARGV[at + 3])
+      if transport == 'priority' and deadline > 0 then
+        redis.call('ZADD', KEYS[3], deadline, envelope)
+        redis.call('PEXPIRE', KEYS[3], max_age)
+      end
+    end
+  end
 end
-local where = courier_enqueue(transport, KEYS[1], ARGV[1], nil, tonumber(ARGV[8]), tonumber(ARGV[5]), tonumber(ARGV[6]))
-local deadline = tonumber(ARGV[10])
-if transport == 'priority' and deadline > 0 then
-  redis.call('ZADD', KEYS[4], deadline, ARGV[1])
-  redis.call('PEXPIRE', KEYS[4], ARGV[6])
+if delayed then
+  redis.call('PEXPIRE', KEYS[2], math.max(max_age, delay + max_age))
 end
-return {'ok', where}
+if queued then
+  courier_tidy(transport, KEYS[1], max_len, max_age)
+end
+return results

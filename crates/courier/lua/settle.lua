@@ -1,22 +1,31 @@
--- Settles one delivered stream entry, but only if this consumer still owns
--- this very delivery: a consumer whose message was reclaimed by another
+-- Settles delivered stream entries, each only if this consumer still owns
+-- that very delivery: a consumer whose message was reclaimed by another
 -- after the visibility timeout is refused, so a late acknowledgement can
 -- neither acknowledge nor mark done twice.
 --
--- KEYS[1] stream   KEYS[2] done key   KEYS[3] delayed set   KEYS[4] dead-letter stream
--- ARGV[1] group    ARGV[2] entry id   ARGV[3] consumer      ARGV[4] delivery count
--- ARGV[5] action:
---   'done'   acknowledge and mark the idempotency key done for ARGV[6] ms
+-- KEYS[1] stream   KEYS[2] delayed set   KEYS[3] dead-letter stream
+-- KEYS[3 + i] done key of entry i
+-- ARGV[1] group    ARGV[2] consumer
+-- then seven per entry i, from ARGV[3 + 7 (i - 1)]:
+--   entry id, delivery count, action, and the action's four arguments:
+--   'done'   acknowledge and mark the idempotency key done for arg1 ms
 --   'skip'   acknowledge only (the key was already done)
---   'retry'  acknowledge and schedule ARGV[7] (envelope and history) in
---            ARGV[6] ms on the delayed set, whose TTL becomes ARGV[8] ms
---   'dead'   acknowledge and append ARGV[7] (the dead letter) to the
---            dead-letter stream, capped at ARGV[9] entries, TTL ARGV[8] ms
+--   'retry'  acknowledge and schedule arg2 (envelope and history) in
+--            arg1 ms on the delayed set, whose TTL becomes arg3 ms
+--   'dead'   acknowledge and append arg2 (the dead letter) to the
+--            dead-letter stream, capped at arg4 entries, TTL arg3 ms
 --
--- Returns 'ok' or 'stale'.
-local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
-if #pending == 0 or pending[1][2] ~= ARGV[3] or tonumber(pending[1][4]) ~= tonumber(ARGV[4]) then
-  return 'stale'
+-- Returns, per entry, 'ok' or 'stale'.
+local results = {}
+for i = 1, #KEYS - 3 do
+  local at = 3 + 7 * (i - 1)
+  local id = ARGV[at]
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+  if #pending == 0 or pending[1][2] ~= ARGV[2] or tonumber(pending[1][4]) ~= tonumber(ARGV[at + 1]) then
+    results[i] = 'stale'
+  else
+    redis.call('XACK', KEYS[1], ARGV[1], id)
+    results[i] = courier_settle(KEYS[3 + i], KEYS[2], KEYS[3], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6])
+  end
 end
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-return courier_settle(KEYS[2], KEYS[3], KEYS[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+return results

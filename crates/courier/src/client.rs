@@ -10,7 +10,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline};
 
 use crate::contract::{self, Contract};
-use crate::envelope::{self, Envelope};
+use crate::envelope::{self, Envelope, HeaderCheck};
 use crate::error::Error;
 use crate::keys::ChannelKeys;
 use crate::partition;
@@ -261,6 +261,10 @@ pub struct PublishOptions {
 /// Default time a publish retries while Redis is unreachable.
 pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(5);
 
+/// Most messages one publish script call takes: a bigger batch is split,
+/// so that no single call holds Redis for long.
+const PUBLISH_BATCH: usize = 500;
+
 /// The result of one publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
@@ -330,7 +334,7 @@ impl<T: Contract> Producer<T> {
         message: &T,
         options: &PublishOptions,
     ) -> Result<Published, Error> {
-        let prepared = self.prepare(message, options)?;
+        let prepared = self.prepare(message, options, HeaderCheck::Full)?;
         let mut published = self.send(vec![prepared], options).await?;
         Ok(published.remove(0))
     }
@@ -368,19 +372,34 @@ impl<T: Contract> Producer<T> {
     ) -> Result<Vec<Published>, Error> {
         let prepared = messages
             .iter()
-            .map(|message| self.prepare(message, options))
+            .enumerate()
+            .map(|(i, message)| {
+                // The first header is checked whole; the others, built the
+                // same way from the same options, for their keys.
+                let check = if i == 0 {
+                    HeaderCheck::Full
+                } else {
+                    HeaderCheck::KeyOnly
+                };
+                self.prepare(message, options, check)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         self.send(prepared, options).await
     }
 
-    fn prepare(&self, message: &T, options: &PublishOptions) -> Result<Prepared, Error> {
+    fn prepare(
+        &self,
+        message: &T,
+        options: &PublishOptions,
+        check: HeaderCheck,
+    ) -> Result<Prepared, Error> {
         let payload = contract::encode(message)?;
         let key = match &options.key {
             Some(key) => key.clone(),
             None => contract::idempotency_key::<T>(&payload)?,
         };
         self.outbox()
-            .prepare(T::SCHEMA, T::VERSION, payload, key, options)
+            .prepare(T::SCHEMA, T::VERSION, payload, key, options, check)
     }
 
     /// Sends prepared messages until each is written or found a duplicate.
@@ -427,6 +446,7 @@ pub async fn republish(
         envelope.payload.clone(),
         envelope.key.clone(),
         &options,
+        HeaderCheck::Full,
     )?;
     let mut published = outbox.send(vec![prepared], &options).await?;
     Ok(published.remove(0))
@@ -449,6 +469,7 @@ impl Outbox<'_> {
         payload: serde_json::Value,
         key: String,
         options: &PublishOptions,
+        check: HeaderCheck,
     ) -> Result<Prepared, Error> {
         let partition = partition::route(self.spec, &payload)?;
         let keys = self.client.keys(self.spec, partition.as_deref());
@@ -474,12 +495,14 @@ impl Outbox<'_> {
         let trace = traced.unwrap_or_else(|| {
             parent.map_or_else(envelope::TraceContext::new_root, |parent| parent.child())
         });
-        span.record("trace_id", trace.trace_hex());
-        span.record("span_id", trace.span_hex());
-        if let Some(parent) = parent {
-            span.record("parent_span_id", parent.span_hex());
+        if !span.is_disabled() {
+            span.record("trace_id", trace.trace_hex());
+            span.record("span_id", trace.span_hex());
+            if let Some(parent) = parent {
+                span.record("parent_span_id", parent.span_hex());
+            }
+            span.in_scope(|| tracing::debug!("publishing"));
         }
-        span.in_scope(|| tracing::debug!("publishing"));
         let envelope = Envelope {
             schema: schema.to_string(),
             version,
@@ -502,10 +525,11 @@ impl Outbox<'_> {
             (None, Some(sla)) => Some(envelope::expiry(now, sla)),
             (None, None) => None,
         };
+        let (idem, id) = (keys.idem(&envelope.key), envelope.id.clone());
         Ok(Prepared {
-            idem: keys.idem(&envelope.key),
-            json: envelope.to_json()?,
-            id: envelope.id,
+            idem,
+            json: envelope.into_json_checked(check)?,
+            id,
             priority: options.priority.unwrap_or(0).min(9),
             deadline_ms: deadline.map_or(0, |d| d.timestamp_millis()),
             keys,
@@ -529,33 +553,46 @@ impl Outbox<'_> {
             if waiting.is_empty() {
                 return Ok(results.into_iter().flatten().collect());
             }
-            let mut pipe = redis::pipe();
+            // One script call per queue (partition), at most PUBLISH_BATCH
+            // messages each, all in one pipeline.
             let delay = options
                 .delay
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let mut groups: Vec<Vec<usize>> = Vec::new();
             for &i in &waiting {
-                let p = &prepared[i];
-                let (inbox, delayed, sla) = (
-                    p.keys.inbox(self.spec.transport),
-                    p.keys.delayed(),
-                    p.keys.sla(),
-                );
-                pipe.add_command(
-                    scripts::evalsha(&PUBLISH, &[&inbox, &p.idem, &delayed, &sla])
-                        .arg(&p.json)
-                        .arg(&p.id)
-                        .arg(millis(self.spec.dedup_window))
-                        .arg(self.spec.max_depth.unwrap_or(0))
-                        .arg(self.spec.retention.max_len.unwrap_or(0))
-                        .arg(millis(self.spec.retention.max_age))
-                        .arg(self.spec.transport.as_str())
-                        .arg(p.priority)
-                        .arg(delay)
-                        .arg(p.deadline_ms)
-                        .clone(),
-                );
+                let queue = prepared[i].keys.partition();
+                match groups
+                    .iter_mut()
+                    .find(|g| g.len() < PUBLISH_BATCH && prepared[g[0]].keys.partition() == queue)
+                {
+                    Some(group) => group.push(i),
+                    None => groups.push(vec![i]),
+                }
             }
-            let replies: Vec<(String, String)> = match self.client.pipeline(&pipe).await {
+            let mut pipe = redis::pipe();
+            for group in &groups {
+                let keys = &prepared[group[0]].keys;
+                let (inbox, delayed, sla) =
+                    (keys.inbox(self.spec.transport), keys.delayed(), keys.sla());
+                let mut script_keys = vec![inbox.as_str(), delayed.as_str(), sla.as_str()];
+                script_keys.extend(group.iter().map(|&i| prepared[i].idem.as_str()));
+                let mut cmd = scripts::evalsha(&PUBLISH, &script_keys);
+                cmd.arg(millis(self.spec.dedup_window))
+                    .arg(self.spec.max_depth.unwrap_or(0))
+                    .arg(self.spec.retention.max_len.unwrap_or(0))
+                    .arg(millis(self.spec.retention.max_age))
+                    .arg(self.spec.transport.as_str())
+                    .arg(delay);
+                for &i in group {
+                    let p = &prepared[i];
+                    cmd.arg(&p.json)
+                        .arg(&p.id)
+                        .arg(p.priority)
+                        .arg(p.deadline_ms);
+                }
+                pipe.add_command(cmd);
+            }
+            let replies: Vec<Vec<(String, String)>> = match self.client.pipeline(&pipe).await {
                 Ok(replies) => replies,
                 // Redis is away: every message keeps its id and key, so a
                 // resend after a lost reply reads as "dup" of our own id.
@@ -567,13 +604,25 @@ impl Outbox<'_> {
                 }
                 Err(e) => return Err(e),
             };
+            if replies.len() != groups.len()
+                || groups.iter().zip(&replies).any(|(g, r)| g.len() != r.len())
+            {
+                return Err(Error::UnexpectedReply {
+                    script: "publish",
+                    reply: format!("{replies:?}"),
+                });
+            }
             let mut full = None;
-            for (&i, (status, value)) in waiting.iter().zip(replies) {
+            // Written (a resend's "dup" of its own id included), duplicate,
+            // full: counted once per call, not per message.
+            let mut counts = [0u64; 3];
+            let replies = groups.iter().flatten().zip(replies.into_iter().flatten());
+            for (&i, (status, value)) in replies {
                 let p = &prepared[i];
                 let partition = p.keys.partition().map(str::to_string);
                 match status.as_str() {
                     "ok" => {
-                        crate::metrics::published(self.spec, "written");
+                        counts[0] += 1;
                         results[i] = Some(Published {
                             id: p.id.clone(),
                             duplicate: false,
@@ -581,14 +630,7 @@ impl Outbox<'_> {
                         })
                     }
                     "dup" => {
-                        crate::metrics::published(
-                            self.spec,
-                            if value == p.id {
-                                "written"
-                            } else {
-                                "duplicate"
-                            },
-                        );
+                        counts[usize::from(value != p.id)] += 1;
                         results[i] = Some(Published {
                             duplicate: value != p.id,
                             id: value,
@@ -596,7 +638,7 @@ impl Outbox<'_> {
                         })
                     }
                     "full" => {
-                        crate::metrics::published(self.spec, "full");
+                        counts[2] += 1;
                         full = Some((p.keys.partition().map(str::to_string), value));
                     }
                     _ => {
@@ -605,6 +647,11 @@ impl Outbox<'_> {
                             reply: format!("{status} {value}"),
                         })
                     }
+                }
+            }
+            for (outcome, n) in ["written", "duplicate", "full"].into_iter().zip(counts) {
+                if n > 0 {
+                    crate::metrics::published(self.spec, outcome, n);
                 }
             }
             if let Some((partition, depth)) = full {

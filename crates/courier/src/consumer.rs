@@ -37,6 +37,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::backoff;
+use crate::batch::Batcher;
 use crate::breaker::{Breaker, BreakerConfig, BreakerState};
 use crate::client::{millis, Client, Outbox, PublishOptions};
 use crate::contract::{unsupported, Readable};
@@ -180,6 +181,10 @@ impl<M> Delivery<M> {
             span_id = tracing::field::Empty,
             parent_span_id = tracing::field::Empty,
         );
+        if span.is_disabled() {
+            // Nobody listens: skip computing what would be recorded.
+            return span;
+        }
         let traced = crate::telemetry::handle(&span, parent);
         let trace = traced.unwrap_or_else(|| self.trace());
         span.record("trace_id", trace.trace_hex());
@@ -527,7 +532,26 @@ impl<M: Readable> Consumer<M> {
             })
             .map(|p| self.client.keys(self.spec, p.as_deref()))
             .collect();
+        let settler = {
+            let (client, transport) = (self.client.clone(), self.spec.transport);
+            let (group, name) = (self.group.clone(), self.name.clone());
+            Batcher::new(BATCH_LIMIT, move |batch| {
+                settle_batch(
+                    client.clone(),
+                    transport,
+                    group.clone(),
+                    name.clone(),
+                    batch,
+                )
+            })
+        };
+        let checker = {
+            let client = self.client.clone();
+            Batcher::new(BATCH_LIMIT, move |done| check_batch(client.clone(), done))
+        };
         let ctx = Arc::new(Ctx {
+            settler,
+            checker,
             client: self.client.clone(),
             spec: self.spec,
             group: self.group.clone(),
@@ -536,6 +560,7 @@ impl<M: Readable> Consumer<M> {
             stats: self.stats.clone(),
             handler,
             semaphore: Arc::new(Semaphore::new(self.options.concurrency.max(1))),
+            settling: Arc::new(Semaphore::new(4 * self.options.concurrency.max(1))),
             tracker: TaskTracker::new(),
             shutdown: shutdown.clone(),
             hard_stop: CancellationToken::new(),
@@ -607,6 +632,10 @@ struct Ctx<M, F> {
     handler: F,
     /// One permit per handler in flight.
     semaphore: Arc<Semaphore>,
+    /// One permit per handled message still being settled: a handler's
+    /// permit is freed once its handler returned, so the next message
+    /// starts while this one settles, up to this many settling.
+    settling: Arc<Semaphore>,
     /// The handler tasks, to wait for them at shutdown.
     tracker: TaskTracker,
     /// Stops reading.
@@ -625,7 +654,125 @@ struct Ctx<M, F> {
     /// refreshed by the maintenance loop, so every worker stops within one
     /// refresh.
     gate_closed: AtomicBool,
+    /// Settlements of handlers in flight, sent together.
+    settler: Batcher<Settlement, String>,
+    /// Done-mark checks of handlers in flight, sent together.
+    checker: Batcher<String, bool>,
     _message: PhantomData<fn() -> M>,
+}
+
+/// The done marks of a read batch, checked in one round trip while the
+/// batch's handlers start: each entry's index into the shared answer.
+type DoneHints = futures_util::future::Shared<DoneCheck>;
+
+/// The round trip behind [`DoneHints`]: per entry, its key and whether it
+/// is done (`None`: no hint).
+type DoneCheck =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Arc<Vec<Option<(String, bool)>>>> + Send>>;
+
+/// A message just taken from its queue, before its handler runs.
+struct Taken {
+    /// How it is held.
+    handle: Handle,
+    /// The envelope text, as stored.
+    raw: Option<String>,
+    /// Its attempts so far.
+    history: Vec<Attempt>,
+    /// Its delivery count.
+    deliveries: usize,
+    /// Its read batch's done check.
+    done_hint: Option<(DoneHints, usize)>,
+}
+
+/// One message's settlement, for the settle batcher.
+struct Settlement {
+    /// The channel partition's keys.
+    keys: ChannelKeys,
+    /// Which delivery, fenced as its transport requires.
+    handle: Handle,
+    /// The delivery count the stream fence expects.
+    deliveries: usize,
+    /// The done key of its idempotency key.
+    done: String,
+    /// The action and its four arguments.
+    action: [String; 5],
+}
+
+/// Most settlements or done checks sent in one batch.
+const BATCH_LIMIT: usize = 128;
+
+/// Sends settlements in one pipeline: one script call per partition and
+/// transport fence, each settling all of its messages.
+async fn settle_batch(
+    client: Client,
+    transport: Transport,
+    group: String,
+    name: String,
+    batch: Vec<Settlement>,
+) -> Result<Vec<String>, Error> {
+    // Group by partition, keeping each message's place in the batch.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, settlement) in batch.iter().enumerate() {
+        let partition = settlement.keys.partition();
+        match groups
+            .iter_mut()
+            .find(|g| batch[g[0]].keys.partition() == partition)
+        {
+            Some(g) => g.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    let mut pipe = redis::pipe();
+    for g in &groups {
+        let keys = &batch[g[0]].keys;
+        let (delayed, dlq) = (keys.delayed(), keys.dlq());
+        let fenced = match transport {
+            Transport::Stream => keys.stream(),
+            _ => keys.processing(&name),
+        };
+        let mut script_keys = vec![fenced.as_str(), delayed.as_str(), dlq.as_str()];
+        script_keys.extend(g.iter().map(|&i| batch[i].done.as_str()));
+        let mut cmd = match transport {
+            Transport::Stream => {
+                let mut cmd = scripts::evalsha(&SETTLE, &script_keys);
+                cmd.arg(&group).arg(&name);
+                cmd
+            }
+            _ => scripts::evalsha(&SETTLE_HELD, &script_keys),
+        };
+        for &i in g {
+            let settlement = &batch[i];
+            match &settlement.handle {
+                Handle::Stream { id } => cmd.arg(id).arg(settlement.deliveries),
+                Handle::Listed { element } => cmd.arg(element),
+            };
+            cmd.arg(&settlement.action[..]);
+        }
+        pipe.add_command(cmd);
+    }
+    let replies: Vec<Vec<String>> = client.pipeline(&pipe).await?;
+    let mut statuses = vec![String::new(); batch.len()];
+    for (g, reply) in groups.iter().zip(replies) {
+        if reply.len() != g.len() {
+            return Err(Error::UnexpectedReply {
+                script: "settle",
+                reply: format!("{reply:?}"),
+            });
+        }
+        for (&i, status) in g.iter().zip(reply) {
+            statuses[i] = status;
+        }
+    }
+    Ok(statuses)
+}
+
+/// Checks done marks in one pipeline.
+async fn check_batch(client: Client, done: Vec<String>) -> Result<Vec<bool>, Error> {
+    let mut pipe = redis::pipe();
+    for key in &done {
+        pipe.cmd("EXISTS").arg(key);
+    }
+    client.pipeline(&pipe).await
 }
 
 /// What a settle script is asked to do.
@@ -833,8 +980,14 @@ where
                 let Some(permit) = permits.pop() else { break };
                 let (raw, history, reaped) = parse_record(transport, &element);
                 let handle = Handle::Listed { element };
-                self.dispatch(&keys, handle, raw, history, 1 + reaped, permit)
-                    .await;
+                let taken = Taken {
+                    handle,
+                    raw,
+                    history,
+                    deliveries: 1 + reaped,
+                    done_hint: None,
+                };
+                self.dispatch(&keys, taken, permit).await;
             }
         }
     }
@@ -890,19 +1043,27 @@ where
             match read {
                 Ok(reply) => {
                     pause = Duration::from_millis(50);
-                    let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
-                    for entry in entries {
+                    let entries: Vec<_> = reply
+                        .into_iter()
+                        .flat_map(|r| r.keys)
+                        .flat_map(|k| k.ids)
+                        .map(|entry| {
+                            let (raw, history) = stream_fields(&entry.map);
+                            (entry.id, raw, history)
+                        })
+                        .collect();
+                    let hints = self.done_hints(&keys, &entries);
+                    for (i, (id, raw, history)) in entries.into_iter().enumerate() {
                         let Some(permit) = permits.pop() else { break };
-                        let (raw, history) = stream_fields(&entry.map);
-                        self.dispatch(
-                            &keys,
-                            Handle::Stream { id: entry.id },
+                        let hint = Some((hints.clone(), i));
+                        let taken = Taken {
+                            handle: Handle::Stream { id },
                             raw,
                             history,
-                            1,
-                            permit,
-                        )
-                        .await;
+                            deliveries: 1,
+                            done_hint: hint,
+                        };
+                        self.dispatch(&keys, taken, permit).await;
                     }
                 }
                 Err(e) if e.code() == Some("NOGROUP") => {
@@ -1002,15 +1163,14 @@ where
             // XCLAIM counted this delivery.
             let deliveries = candidates.get(&entry.id).map_or(2, |count| count + 1);
             let (raw, history) = stream_fields(&entry.map);
-            self.dispatch(
-                keys,
-                Handle::Stream { id: entry.id },
+            let taken = Taken {
+                handle: Handle::Stream { id: entry.id },
                 raw,
                 history,
                 deliveries,
-                permit,
-            )
-            .await;
+                done_hint: None,
+            };
+            self.dispatch(keys, taken, permit).await;
         }
         Ok(())
     }
@@ -1041,30 +1201,82 @@ where
         Ok(())
     }
 
+    /// Checks the done marks of a read batch in one round trip, so that
+    /// each handler need not. A key seen twice in the batch gets no hint
+    /// (its second message must see the first one's mark), nor does an
+    /// entry whose key cannot be read; those are checked when handled.
+    fn done_hints(
+        &self,
+        keys: &ChannelKeys,
+        entries: &[(String, Option<String>, Vec<Attempt>)],
+    ) -> DoneHints {
+        #[derive(serde::Deserialize)]
+        struct KeyOnly {
+            key: String,
+        }
+        let mut seen = HashSet::new();
+        let wanted: Vec<Option<String>> = entries
+            .iter()
+            .map(|(_, raw, _)| {
+                let key = serde_json::from_str::<KeyOnly>(raw.as_deref()?).ok()?.key;
+                seen.insert(key.clone()).then_some(key)
+            })
+            .collect();
+        let mut pipe = redis::pipe();
+        for key in wanted.iter().flatten() {
+            pipe.cmd("EXISTS").arg(keys.done(&self.group, key));
+        }
+        let client = self.client.clone();
+        let checked = async move {
+            let done: Vec<bool> = if pipe.is_empty() {
+                Vec::new()
+            } else {
+                client.pipeline(&pipe).await.unwrap_or_default()
+            };
+            // A failed check gives no hints: each handler checks its own.
+            let mut done = done.into_iter();
+            let hints: Vec<Option<(String, bool)>> = wanted
+                .into_iter()
+                .map(|key| {
+                    let key = key?;
+                    Some((key, done.next()?))
+                })
+                .collect();
+            Arc::new(hints)
+        };
+        let boxed: DoneCheck = Box::pin(checked);
+        futures_util::FutureExt::shared(boxed)
+    }
+
     /// Hands a taken message to the handler: inline, one at a time, when
     /// the channel keeps order (partitions); on a task of its own otherwise.
     async fn dispatch(
         self: &Arc<Self>,
         keys: &ChannelKeys,
-        handle: Handle,
-        raw: Option<String>,
-        history: Vec<Attempt>,
-        deliveries: usize,
+        taken: Taken,
         permit: OwnedSemaphorePermit,
     ) {
+        let Taken {
+            handle,
+            raw,
+            history,
+            deliveries,
+            done_hint,
+        } = taken;
         bump(&self.stats.delivered, 1);
         metrics::consumed(self.spec);
         metrics::in_flight(self.spec, 1.0);
         let ctx = self.clone();
         let keys = keys.clone();
         let work = async move {
-            let _permit = permit;
             let entry = Entry {
+                permit: std::sync::Mutex::new(Some(permit)),
                 keys: &keys,
                 handle: &handle,
                 deliveries,
                 raw: raw.as_deref(),
                 history,
+                done_hint,
             };
             tokio::select! {
                 () = ctx.hard_stop.cancelled() => {}
@@ -1110,18 +1322,28 @@ where
         };
         let key = envelope.key.clone();
 
-        match self
-            .client
-            .query::<bool>(redis::cmd("EXISTS").arg(keys.done(&self.group, &key)))
-            .await
-        {
+        let hinted = match &entry.done_hint {
+            Some((hints, i)) => match hints.clone().await.get(*i) {
+                Some(Some((hinted, done))) if *hinted == key => Some(*done),
+                _ => None,
+            },
+            None => None,
+        };
+        let done = match hinted {
+            Some(done) => Ok(done),
+            None => {
+                self.persist(|| self.checker.call(keys.done(&self.group, &key)))
+                    .await
+            }
+        };
+        match done {
             Ok(true) => {
                 bump(&self.stats.duplicates, 1);
                 return self.settle(entry, &key, Action::Skip).await;
             }
             Ok(false) => {}
-            // Unsure whether it was handled: leave it pending, to be
-            // reclaimed after the visibility timeout.
+            // Unsure whether it was handled, for longer than the visibility
+            // timeout: leave it held, for another consumer to reclaim.
             Err(e) => {
                 tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot check the idempotency key; leaving the message pending");
                 return;
@@ -1167,6 +1389,10 @@ where
         };
 
         metrics::handler_duration(self.spec, started.elapsed().as_secs_f64());
+        // The handler returned: the next message may start while this one
+        // settles (within the settling bound).
+        let _settling = self.settling.clone().acquire_owned().await.ok();
+        drop(entry.permit.lock().map(|mut p| p.take()));
         if outcome == Outcome::Done {
             if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&created_at) {
                 let waited = Utc::now() - created.with_timezone(&Utc);
@@ -1289,91 +1515,108 @@ where
     /// visibility timeout; after that the message stays pending and is
     /// reclaimed, which is safe.
     async fn settle(&self, entry: &Entry<'_>, key: &str, action: Action) {
-        let keys = entry.keys;
-        let (done, delayed, dlq) = (keys.done(&self.group, key), keys.delayed(), keys.dlq());
-        // The fence differs by transport; the action arguments do not.
-        let mut cmd = match entry.handle {
-            Handle::Stream { id } => {
-                let stream = keys.stream();
-                let mut cmd = scripts::evalsha(&SETTLE, &[&stream, &done, &delayed, &dlq]);
-                cmd.arg(&self.group)
-                    .arg(id)
-                    .arg(&self.name)
-                    .arg(entry.deliveries);
-                cmd
-            }
-            Handle::Listed { element } => {
-                let processing = keys.processing(&self.name);
-                let mut cmd = scripts::evalsha(&SETTLE_HELD, &[&processing, &done, &delayed, &dlq]);
-                cmd.arg(element);
-                cmd
-            }
-        };
         // A hold-back is counted when decided (`held_back`); this counter
         // is bumped once the script settled the message.
         let unused = AtomicU64::new(0);
-        let counter = match &action {
-            Action::Done { ttl } => {
-                cmd.arg("done").arg(millis(*ttl)).arg("").arg(0).arg(0);
-                &self.stats.done
-            }
-            Action::Skip => {
-                cmd.arg("skip").arg(0).arg("").arg(0).arg(0);
-                &self.stats.done
-            }
-            Action::Retry { delay, delayed } | Action::HoldBack { delay, delayed } => {
-                cmd.arg("retry")
-                    .arg(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
-                    .arg(delayed)
-                    .arg(millis(self.spec.retention.max_age))
-                    .arg(0);
+        let (counter, args) = match &action {
+            Action::Done { ttl } => (
+                &self.stats.done,
+                [
+                    "done".into(),
+                    millis(*ttl).to_string(),
+                    String::new(),
+                    "0".into(),
+                    "0".into(),
+                ],
+            ),
+            Action::Skip => (
+                &self.stats.done,
+                [
+                    "skip".into(),
+                    "0".into(),
+                    String::new(),
+                    "0".into(),
+                    "0".into(),
+                ],
+            ),
+            Action::Retry { delay, delayed } | Action::HoldBack { delay, delayed } => (
                 if matches!(action, Action::Retry { .. }) {
                     &self.stats.retried
                 } else {
                     &unused
-                }
-            }
-            Action::Dead { letter, .. } => {
-                cmd.arg("dead")
-                    .arg(0)
-                    .arg(letter)
-                    .arg(millis(dlq::RETENTION))
-                    .arg(dlq::MAX_LEN);
-                &self.stats.dead
-            }
+                },
+                [
+                    "retry".into(),
+                    u64::try_from(delay.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .to_string(),
+                    delayed.clone(),
+                    millis(self.spec.retention.max_age).to_string(),
+                    "0".into(),
+                ],
+            ),
+            Action::Dead { letter, .. } => (
+                &self.stats.dead,
+                [
+                    "dead".into(),
+                    "0".into(),
+                    letter.clone(),
+                    millis(dlq::RETENTION).to_string(),
+                    dlq::MAX_LEN.to_string(),
+                ],
+            ),
         };
+        let settlement = || Settlement {
+            keys: entry.keys.clone(),
+            handle: entry.handle.clone(),
+            deliveries: entry.deliveries,
+            done: entry.keys.done(&self.group, key),
+            action: args.clone(),
+        };
+        match self.persist(|| self.settler.call(settlement())).await {
+            Ok(status) if status == "ok" => {
+                if !matches!(action, Action::Skip) {
+                    bump(counter, 1);
+                }
+                match &action {
+                    Action::Done { .. } => metrics::acknowledged(self.spec),
+                    Action::Skip => metrics::duplicate_skipped(self.spec),
+                    Action::Retry { .. } => metrics::retried(self.spec),
+                    Action::HoldBack { .. } => {}
+                    Action::Dead { reason, .. } => {
+                        metrics::dead_lettered(self.spec, reason.as_str())
+                    }
+                }
+                return;
+            }
+            Ok(_) => {
+                bump(&self.stats.stale, 1);
+                tracing::info!(channel = %self.spec.qualified_name(), entry = %entry.handle.describe(), "another consumer took this message over; not settling it");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot settle a message; it stays pending and will be reclaimed");
+            }
+        }
+    }
+
+    /// Runs `call`, retrying passing Redis faults (a restart, a dropped
+    /// connection) for up to the visibility timeout: within it, this
+    /// consumer still owns the message, so giving up early would leave it
+    /// held by a live consumer that no longer works on it.
+    async fn persist<T, Call>(&self, mut call: impl FnMut() -> Call) -> Result<T, Error>
+    where
+        Call: std::future::Future<Output = Result<T, Error>>,
+    {
         let started = Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {
-            match self.client.query::<String>(&cmd).await {
-                Ok(status) if status == "ok" => {
-                    if !matches!(action, Action::Skip) {
-                        bump(counter, 1);
-                    }
-                    match &action {
-                        Action::Done { .. } => metrics::acknowledged(self.spec),
-                        Action::Skip => metrics::duplicate_skipped(self.spec),
-                        Action::Retry { .. } => metrics::retried(self.spec),
-                        Action::HoldBack { .. } => {}
-                        Action::Dead { reason, .. } => {
-                            metrics::dead_lettered(self.spec, reason.as_str())
-                        }
-                    }
-                    return;
-                }
-                Ok(_) => {
-                    bump(&self.stats.stale, 1);
-                    tracing::info!(channel = %self.spec.qualified_name(), entry = %entry.handle.describe(), "another consumer took this message over; not settling it");
-                    return;
-                }
+            match call().await {
                 Err(e) if e.is_transient() && started.elapsed() < self.spec.visibility_timeout => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(500));
                 }
-                Err(e) => {
-                    tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot settle a message; it stays pending and will be reclaimed");
-                    return;
-                }
+                other => return other,
             }
         }
     }
@@ -1733,6 +1976,7 @@ where
             payload,
             format!("sla:{}", late.id),
             &options,
+            crate::envelope::HeaderCheck::Full,
         )?;
         outbox.send(vec![prepared], &options).await?;
         Ok(())
@@ -1740,6 +1984,7 @@ where
 }
 
 /// How a delivered message is held, which decides how it is settled.
+#[derive(Debug, Clone)]
 enum Handle {
     /// A stream entry, pending for this consumer.
     Stream {
@@ -1862,6 +2107,11 @@ struct Entry<'a> {
     /// The envelope text, as stored.
     raw: Option<&'a str>,
     history: Vec<Attempt>,
+    /// Whether its idempotency key was already done, checked with the
+    /// rest of its read batch: the batch's answer and its place in it.
+    done_hint: Option<(DoneHints, usize)>,
+    /// Its handler permit, given back when the handler returned.
+    permit: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
 }
 
 /// The delayed-set member for the next attempt: the envelope with its

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use courier_schema::Validator;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::Error;
 
@@ -68,13 +68,39 @@ pub const SLA_NOTICE_SCHEMA: &str = include_str!("../../../schemas/courier/sla_n
 
 fn envelope_validator() -> Result<&'static Validator, Error> {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
-    embedded(&VALIDATOR, "courier.envelope", ENVELOPE_SCHEMA)
+    embedded(&VALIDATOR, "courier.envelope", ENVELOPE_SCHEMA, "")
+}
+
+/// The envelope schema's rule for `key`, alone.
+fn key_validator() -> Result<&'static Validator, Error> {
+    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+    embedded(
+        &VALIDATOR,
+        "courier.envelope",
+        ENVELOPE_SCHEMA,
+        "/properties/key",
+    )
+}
+
+/// How much of a new envelope's header [`Envelope::into_json_checked`]
+/// checks against the envelope schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderCheck {
+    /// Every field.
+    Full,
+    /// The idempotency key only: for the messages of a batch after the
+    /// first, whose headers the runtime built the same way from the same
+    /// options (schema, version, producer, times, correlation id and
+    /// priority are the first one's; ids and trace context come from the
+    /// same generators), so only the key, derived from each payload, can
+    /// differ in a way the schema cares about.
+    KeyOnly,
 }
 
 /// Checks an SLA notice courier is about to publish.
 pub(crate) fn check_sla_notice(notice: &Value) -> Result<(), Error> {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
-    embedded(&VALIDATOR, "courier.sla_notice", SLA_NOTICE_SCHEMA)?
+    embedded(&VALIDATOR, "courier.sla_notice", SLA_NOTICE_SCHEMA, "")?
         .validate(notice)
         .map_err(|errors| Error::InvalidPayload {
             schema: "courier.sla_notice",
@@ -83,16 +109,26 @@ pub(crate) fn check_sla_notice(notice: &Value) -> Result<(), Error> {
         })
 }
 
-/// Compiles one of courier's own embedded schemas once.
+/// Compiles one of courier's own embedded schemas (or the part of it at
+/// `pointer`) once.
 fn embedded(
     cell: &'static OnceLock<Validator>,
     name: &'static str,
     text: &str,
+    pointer: &str,
 ) -> Result<&'static Validator, Error> {
     if let Some(validator) = cell.get() {
         return Ok(validator);
     }
-    let schema: Value = serde_json::from_str(text)?;
+    let whole: Value = serde_json::from_str(text)?;
+    let schema = whole
+        .pointer(pointer)
+        .cloned()
+        .ok_or_else(|| Error::EmbeddedSchema {
+            schema: name,
+            version: 1,
+            problems: format!("no {pointer} in the schema"),
+        })?;
     let validator = Validator::compile(&schema).map_err(|problems| Error::EmbeddedSchema {
         schema: name,
         version: 1,
@@ -109,13 +145,44 @@ impl Envelope {
     /// Serializes the envelope after checking it against the envelope
     /// schema: the runtime never writes what its own schema rejects.
     pub fn to_json(&self) -> Result<String, Error> {
-        let value = serde_json::to_value(self)?;
-        envelope_validator()?
-            .validate(&value)
-            .map_err(|errors| Error::InvalidEnvelope {
-                errors: errors.iter().map(ToString::to_string).collect(),
-            })?;
-        Ok(serde_json::to_string(&value)?)
+        self.clone().into_json()
+    }
+
+    /// [`to_json`](Self::to_json) without copying the payload: the header
+    /// is checked with an empty object in the payload's place (the
+    /// envelope schema asks only that the payload be an object; its own
+    /// schema was checked when it was encoded), then written with the
+    /// payload.
+    pub fn into_json(self) -> Result<String, Error> {
+        self.into_json_checked(HeaderCheck::Full)
+    }
+
+    /// [`into_json`](Self::into_json), checking as much of the header as
+    /// `check` says.
+    pub(crate) fn into_json_checked(mut self, check: HeaderCheck) -> Result<String, Error> {
+        let invalid = |errors: Vec<courier_schema::ValidationError>| Error::InvalidEnvelope {
+            errors: errors.iter().map(ToString::to_string).collect(),
+        };
+        if !self.payload.is_object() {
+            return Err(Error::InvalidEnvelope {
+                errors: vec!["/payload: not an object".into()],
+            });
+        }
+        match check {
+            HeaderCheck::Full => {
+                let payload = std::mem::replace(&mut self.payload, Value::Object(Map::new()));
+                envelope_validator()?
+                    .validate(&serde_json::to_value(&self)?)
+                    .map_err(invalid)?;
+                self.payload = payload;
+            }
+            HeaderCheck::KeyOnly => key_validator()?
+                .validate(&Value::String(self.key.clone()))
+                .map_err(|errors| Error::InvalidEnvelope {
+                    errors: errors.iter().map(|e| format!("/key{e}")).collect(),
+                })?,
+        }
+        Ok(serde_json::to_string(&self)?)
     }
 
     /// Parses and checks an envelope read from Redis.
@@ -248,9 +315,13 @@ impl TraceContext {
     }
 }
 
-/// A new message id.
+/// A new message id: a random (version 4) UUID. Its bits come from a
+/// per-thread generator seeded from the operating system's randomness,
+/// not from a system call per id: an id must be unique, not secret.
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
+        .into_uuid()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -277,6 +348,15 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_version_4_uuids_and_distinct() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
+        }
+    }
+
+    #[test]
     fn round_trips_and_checks_the_schema() {
         let e = envelope();
         let text = e.to_json().unwrap();
@@ -286,6 +366,10 @@ mod tests {
         let mut bad = e.clone();
         bad.traceparent = Some("not-a-traceparent".into());
         assert!(matches!(bad.to_json(), Err(Error::InvalidEnvelope { .. })));
+        let mut not_an_object = e.clone();
+        not_an_object.payload = json!([1, 2]);
+        let err = not_an_object.into_json().unwrap_err();
+        assert!(err.to_string().contains("/payload"), "{err}");
 
         let err = Envelope::from_json(r#"{"schema": "x"}"#).unwrap_err();
         assert!(

@@ -30,9 +30,13 @@
 //! - [`lease`]: [`Lease`] locks with fencing tokens, and the [`Fence`] check.
 //! - [`ratelimit`]: [`RateLimit`], a rate limit shared by every worker.
 //! - [`error`]: [`Error`] and its [`ErrorKind`] policy.
-//! - `scripts` and `lua/`: one Lua script per atomic operation.
+//! - `scripts` and `lua/`: one Lua script per atomic operation; publish
+//!   and settle scripts take a batch of messages per call.
+//! - `batch`: coalescing of the done checks and settlements of handlers in
+//!   flight into one round trip.
 
 pub mod backoff;
+mod batch;
 pub mod breaker;
 pub mod client;
 pub mod consumer;

@@ -79,9 +79,9 @@ fn channel(spec: &ChannelSpec) -> String {
     spec.qualified_name()
 }
 
-pub(crate) fn published(spec: &ChannelSpec, outcome: &'static str) {
+pub(crate) fn published(spec: &ChannelSpec, outcome: &'static str, count: u64) {
     counter!("courier_messages_published_total", "channel" => channel(spec), "outcome" => outcome)
-        .increment(1);
+        .increment(count);
 }
 
 pub(crate) fn consumed(spec: &ChannelSpec) {
