@@ -1587,12 +1587,10 @@ where
                         metrics::dead_lettered(self.spec, reason.as_str())
                     }
                 }
-                return;
             }
             Ok(_) => {
                 bump(&self.stats.stale, 1);
                 tracing::info!(channel = %self.spec.qualified_name(), entry = %entry.handle.describe(), "another consumer took this message over; not settling it");
-                return;
             }
             Err(e) => {
                 tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot settle a message; it stays pending and will be reclaimed");
