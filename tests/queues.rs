@@ -17,7 +17,7 @@ use courier::{
 };
 use courier_suites::{
     classifier, client, counting, depth, eventually, first_version, inject, interaction,
-    keys_without_ttl, quick, run_until, task_for, RedisServer, Running,
+    keys_without_ttl, quick, raw, run_until, task_for, RedisServer, Running,
 };
 use serde_json::json;
 
@@ -99,6 +99,95 @@ macro_rules! suite {
                 assert_eq!(published[1100 + n].id, published[n].id);
             }
             assert_eq!(depth(&server, &client, &SPEC).await, 1100);
+        }
+
+        #[tokio::test]
+        async fn a_message_a_lost_read_reply_left_with_a_live_consumer_is_handled() {
+            let server = RedisServer::must_start();
+            let client = client(&server).await;
+            Producer::new(&client, &SPEC)
+                .publish(&interaction(1))
+                .await
+                .unwrap();
+            let consumer = classifier(&client, &SPEC);
+            let keys = client.keys(&SPEC, None);
+            let processing = keys.processing(consumer.name());
+            let mut conn = raw(&server).await;
+            // Move the message to this consumer as its read would have,
+            // and "lose the reply": no handler knows of it. Neither the
+            // reaper (the consumer is alive) nor reclaiming (which skips a
+            // consumer's own entries) would give it back.
+            match SPEC.transport {
+                Transport::Stream => {
+                    let _: () = redis::cmd("XGROUP")
+                        .arg("CREATE")
+                        .arg(keys.stream())
+                        .arg("classifier")
+                        .arg("0")
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap();
+                    let _: redis::Value = redis::cmd("XREADGROUP")
+                        .arg("GROUP")
+                        .arg("classifier")
+                        .arg(consumer.name())
+                        .arg("STREAMS")
+                        .arg(keys.stream())
+                        .arg(">")
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap();
+                }
+                Transport::List => {
+                    let _: String = redis::cmd("LMOVE")
+                        .arg(keys.queue())
+                        .arg(&processing)
+                        .arg("RIGHT")
+                        .arg("LEFT")
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap();
+                }
+                _ => {
+                    let (member, score): (String, String) = redis::cmd("ZPOPMIN")
+                        .arg(keys.queue())
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap();
+                    let _: i64 = redis::cmd("LPUSH")
+                        .arg(&processing)
+                        .arg(format!("{score}|{member}"))
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap();
+                }
+            }
+            let calls = Arc::new(AtomicU32::new(0));
+            let running = Running::start(consumer, counting::<Interaction>(&calls));
+            let handled =
+                eventually(Duration::from_secs(5), || calls.load(Ordering::SeqCst) == 1).await;
+            let report = running.stop().await;
+            assert!(handled, "the held message was never handled: {report:?}");
+            assert_eq!(report.done, 1, "{report:?}");
+            // And it is settled: nothing pending or held any more.
+            let held: u64 = match SPEC.transport {
+                Transport::Stream => {
+                    let pending: (u64, redis::Value, redis::Value, redis::Value) =
+                        redis::cmd("XPENDING")
+                            .arg(keys.stream())
+                            .arg("classifier")
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap();
+                    pending.0
+                }
+                _ => redis::cmd("LLEN")
+                    .arg(&processing)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap(),
+            };
+            assert_eq!(held, 0);
         }
 
         #[tokio::test]

@@ -550,6 +550,7 @@ impl<M: Readable> Consumer<M> {
             Batcher::new(BATCH_LIMIT, move |done| check_batch(client.clone(), done))
         };
         let ctx = Arc::new(Ctx {
+            holding: std::sync::Mutex::default(),
             settler,
             checker,
             client: self.client.clone(),
@@ -654,6 +655,9 @@ struct Ctx<M, F> {
     /// refreshed by the maintenance loop, so every worker stops within one
     /// refresh.
     gate_closed: AtomicBool,
+    /// What this consumer's handlers hold right now (stream entry ids,
+    /// held elements), so that recovery takes back only the rest.
+    holding: std::sync::Mutex<HashSet<String>>,
     /// Settlements of handlers in flight, sent together.
     settler: Batcher<Settlement, String>,
     /// Done-mark checks of handlers in flight, sent together.
@@ -914,7 +918,21 @@ where
         let mut conn = None;
         let mut pause = Duration::from_millis(50);
         let mut idle = Duration::from_millis(5);
+        // At start, and after a read whose reply may have been lost, take
+        // back what this consumer holds but no handler works on.
+        let mut recover = true;
         while let Some(mut permits) = self.permits(&stop).await {
+            if recover {
+                match self.recover(&keys, &mut permits).await {
+                    Ok(all) => recover = !all,
+                    Err(e) => {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot look for held messages; retrying");
+                    }
+                }
+                if permits.is_empty() {
+                    continue;
+                }
+            }
             let taken: Result<Vec<String>, Error> = self
                 .client
                 .query(
@@ -928,6 +946,7 @@ where
                 Ok(taken) => taken,
                 Err(e) => {
                     tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "taking messages failed; retrying");
+                    recover = true;
                     drop(permits);
                     self.pause(&stop, &mut pause).await;
                     continue;
@@ -969,6 +988,7 @@ where
                     Err(e) => {
                         tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "reading failed");
                         conn = None;
+                        recover = true;
                         drop(permits);
                         self.pause(&stop, &mut pause).await;
                         continue;
@@ -1001,7 +1021,21 @@ where
         let mut claim_cursor = "-".to_string();
         let mut conn = None;
         let mut pause = Duration::from_millis(50);
+        // At start, and after a read whose reply may have been lost, take
+        // back what this consumer holds but no handler works on.
+        let mut recover = true;
         while let Some(mut permits) = self.permits(&stop).await {
+            if recover {
+                match self.recover(&keys, &mut permits).await {
+                    Ok(all) => recover = !all,
+                    Err(e) => {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot look for held messages; retrying");
+                    }
+                }
+                if permits.is_empty() {
+                    continue;
+                }
+            }
             if last_claim.is_none_or(|at| at.elapsed() >= claim_every) {
                 last_claim = Some(Instant::now());
                 match self.claim(&keys, &mut claim_cursor, &mut permits).await {
@@ -1078,12 +1112,105 @@ where
                     if !error::is_transient(&e) {
                         tracing::error!(channel = %self.spec.qualified_name(), error = %e, "reading failed");
                     }
+                    recover = true;
                     conn = None;
                     drop(permits);
                     self.pause(&stop, &mut pause).await;
                 }
             }
         }
+    }
+
+    /// Takes back messages this consumer holds that no handler of it works
+    /// on: a read whose reply was lost (Redis moved the messages to this
+    /// consumer, the reply never came) leaves them so, and neither the
+    /// reaper (this consumer is alive) nor reclaiming (which skips a
+    /// consumer's own entries) would. Uses up to `permits`; returns whether
+    /// it found nothing more than they could take.
+    async fn recover(
+        self: &Arc<Self>,
+        keys: &ChannelKeys,
+        permits: &mut Vec<OwnedSemaphorePermit>,
+    ) -> Result<bool, Error> {
+        // What handlers hold now, taken before looking at Redis: a message
+        // settled in between is gone from Redis by then, and only this
+        // reader starts new handlers on this partition.
+        let Ok(held_now) = self.holding.lock().map(|h| h.clone()) else {
+            return Ok(true);
+        };
+        let holding = |identity: &str| held_now.contains(&held_key(keys, identity));
+        if self.spec.transport == Transport::Stream {
+            let pending: StreamPendingCountReply = self
+                .client
+                .query(
+                    redis::cmd("XPENDING")
+                        .arg(keys.stream())
+                        .arg(&self.group)
+                        .arg("-")
+                        .arg("+")
+                        .arg(permits.len() * 4 + 16)
+                        .arg(&self.name),
+                )
+                .await?;
+            let orphans: HashMap<String, usize> = pending
+                .ids
+                .into_iter()
+                .filter(|p| !holding(&p.id))
+                .map(|p| (p.id, p.times_delivered))
+                .collect();
+            if orphans.is_empty() {
+                return Ok(true);
+            }
+            let all = orphans.len() <= permits.len();
+            let mut cmd = redis::cmd("XCLAIM");
+            cmd.arg(keys.stream())
+                .arg(&self.group)
+                .arg(&self.name)
+                .arg(0);
+            for id in orphans.keys().take(permits.len()) {
+                cmd.arg(id);
+            }
+            let claimed: StreamClaimReply = self.client.query(&cmd).await?;
+            for entry in claimed.ids {
+                let Some(permit) = permits.pop() else { break };
+                // XCLAIM counted this delivery.
+                let deliveries = orphans.get(&entry.id).map_or(2, |count| count + 1);
+                let (raw, history) = stream_fields(&entry.map);
+                let taken = Taken {
+                    handle: Handle::Stream { id: entry.id },
+                    raw,
+                    history,
+                    deliveries,
+                    done_hint: None,
+                };
+                self.dispatch(keys, taken, permit).await;
+            }
+            return Ok(all);
+        }
+        let held: Vec<String> = self
+            .client
+            .query(
+                redis::cmd("LRANGE")
+                    .arg(keys.processing(&self.name))
+                    .arg(0)
+                    .arg(-1),
+            )
+            .await?;
+        let orphans: Vec<String> = held.into_iter().filter(|e| !holding(e)).collect();
+        let all = orphans.len() <= permits.len();
+        for element in orphans {
+            let Some(permit) = permits.pop() else { break };
+            let (raw, history, reaped) = parse_record(self.spec.transport, &element);
+            let taken = Taken {
+                handle: Handle::Listed { element },
+                raw,
+                history,
+                deliveries: 1 + reaped,
+                done_hint: None,
+            };
+            self.dispatch(keys, taken, permit).await;
+        }
+        Ok(all)
     }
 
     /// Sleeps with exponential backoff, waking early on shutdown.
@@ -1268,6 +1395,10 @@ where
         metrics::in_flight(self.spec, 1.0);
         let ctx = self.clone();
         let keys = keys.clone();
+        let held = held_key(&keys, handle.identity());
+        if let Ok(mut holding) = self.holding.lock() {
+            holding.insert(held.clone());
+        }
         let work = async move {
             let entry = Entry {
                 permit: std::sync::Mutex::new(Some(permit)),
@@ -1281,6 +1412,9 @@ where
             tokio::select! {
                 () = ctx.hard_stop.cancelled() => {}
                 () = ctx.process(&entry) => {}
+            }
+            if let Ok(mut holding) = ctx.holding.lock() {
+                holding.remove(&held);
             }
             metrics::in_flight(ctx.spec, -1.0);
         };
@@ -2004,6 +2138,20 @@ impl Handle {
             Handle::Listed { .. } => "processing list".to_string(),
         }
     }
+
+    /// What tells this delivery apart among the consumer's holdings.
+    fn identity(&self) -> &str {
+        match self {
+            Handle::Stream { id } => id,
+            Handle::Listed { element } => element,
+        }
+    }
+}
+
+/// A held message's name in [`Ctx::holding`]: its partition and identity
+/// (stream entry ids repeat across partitions' streams).
+fn held_key(keys: &ChannelKeys, identity: &str) -> String {
+    format!("{}/{identity}", keys.partition().unwrap_or(""))
 }
 
 /// The envelope (`m`) and attempt history (`h`) fields of a stream entry.
