@@ -2,6 +2,9 @@
 //! an ephemeral Redis per test, sample contact-center messages, and checks
 //! made with raw Redis commands (never through the code under test).
 
+pub mod history;
+pub mod proxy;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -227,7 +230,12 @@ where
 
 /// Writes a raw message onto `spec`'s queue, as a foreign or broken
 /// producer would, whatever the transport.
-pub async fn inject(server: &RedisServer, client: &Client, spec: &ChannelSpec, text: &str) {
+pub async fn inject(
+    server: &RedisServer,
+    client: &Client,
+    spec: &ChannelSpec,
+    text: impl redis::ToRedisArgs,
+) {
     let inbox = client.keys(spec, None).inbox(spec.transport);
     let mut conn = raw(server).await;
     let cmd = match spec.transport {

@@ -188,7 +188,13 @@ impl RedisServer {
             .clone()
             .or_else(|| std::env::var("REDIS_SERVER").ok())
             .unwrap_or_else(|| "redis-server".into());
+        // The directory again, in case it went away since the first try;
+        // and stderr kept, for what redis-server says before it can log.
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
         let log = self.dir.join("redis.log");
+        let stderr = std::fs::File::create(self.dir.join("stderr.log"))
+            .map_err(|e| format!("cannot write in {}: {e}", self.dir.display()))?;
         let mut command = Command::new(&binary);
         command
             .arg("--port")
@@ -203,7 +209,7 @@ impl RedisServer {
             .args(self.tls_args())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         let mut child = command.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 INSTALL_HINT.to_string()
@@ -214,7 +220,8 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                let log = std::fs::read_to_string(&log).unwrap_or_default()
+                    + &std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default();
                 return Err(format!(
                     "redis-server on port {} exited with {status}: {}",
                     self.port,

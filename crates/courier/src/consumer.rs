@@ -933,7 +933,7 @@ where
                     continue;
                 }
             }
-            let taken: Result<Vec<String>, Error> = self
+            let taken: Result<Vec<Vec<u8>>, Error> = self
                 .client
                 .query(
                     scripts::evalsha(&TAKE, &[&queue, &processing, &sla])
@@ -974,7 +974,7 @@ where
                     self.pause(&stop, &mut pause).await;
                     continue;
                 };
-                let moved: Result<Option<String>, redis::RedisError> = redis::cmd("BLMOVE")
+                let moved: Result<Option<Vec<u8>>, redis::RedisError> = redis::cmd("BLMOVE")
                     .arg(&queue)
                     .arg(&processing)
                     .arg("RIGHT")
@@ -998,7 +998,7 @@ where
             idle = Duration::from_millis(5);
             for element in taken {
                 let Some(permit) = permits.pop() else { break };
-                let (raw, history, reaped) = parse_record(transport, &element);
+                let (raw, history, reaped) = held_record(transport, &element);
                 let handle = Handle::Listed { element };
                 let taken = Taken {
                     handle,
@@ -1187,7 +1187,7 @@ where
             }
             return Ok(all);
         }
-        let held: Vec<String> = self
+        let held: Vec<Vec<u8>> = self
             .client
             .query(
                 redis::cmd("LRANGE")
@@ -1196,11 +1196,14 @@ where
                     .arg(-1),
             )
             .await?;
-        let orphans: Vec<String> = held.into_iter().filter(|e| !holding(e)).collect();
+        let orphans: Vec<Vec<u8>> = held
+            .into_iter()
+            .filter(|e| !holding(&String::from_utf8_lossy(e)))
+            .collect();
         let all = orphans.len() <= permits.len();
         for element in orphans {
             let Some(permit) = permits.pop() else { break };
-            let (raw, history, reaped) = parse_record(self.spec.transport, &element);
+            let (raw, history, reaped) = held_record(self.spec.transport, &element);
             let taken = Taken {
                 handle: Handle::Listed { element },
                 raw,
@@ -1395,7 +1398,7 @@ where
         metrics::in_flight(self.spec, 1.0);
         let ctx = self.clone();
         let keys = keys.clone();
-        let held = held_key(&keys, handle.identity());
+        let held = held_key(&keys, &handle.identity());
         if let Ok(mut holding) = self.holding.lock() {
             holding.insert(held.clone());
         }
@@ -1437,7 +1440,7 @@ where
             return self.dead(entry, "-", DeadReason::Poison, error, None).await;
         }
         let Some(raw) = entry.raw else {
-            let error = "the message has no envelope".to_string();
+            let error = "the message has no envelope (none, or not UTF-8 text)".to_string();
             return self
                 .dead(entry, "-", DeadReason::InvalidPayload, error, None)
                 .await;
@@ -2125,8 +2128,9 @@ enum Handle {
     },
     /// An element of this consumer's processing list.
     Listed {
-        /// The element exactly as held.
-        element: String,
+        /// The element exactly as held: bytes, since a foreign writer may
+        /// have put anything there, and settling removes it by value.
+        element: Vec<u8>,
     },
 }
 
@@ -2140,11 +2144,20 @@ impl Handle {
     }
 
     /// What tells this delivery apart among the consumer's holdings.
-    fn identity(&self) -> &str {
+    fn identity(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Handle::Stream { id } => id,
-            Handle::Listed { element } => element,
+            Handle::Stream { id } => id.into(),
+            Handle::Listed { element } => String::from_utf8_lossy(element),
         }
+    }
+}
+
+/// The envelope, history and reap count of a held element; an element
+/// that is not UTF-8 text has no envelope (it is dead-lettered).
+fn held_record(transport: Transport, element: &[u8]) -> (Option<String>, Vec<Attempt>, usize) {
+    match std::str::from_utf8(element) {
+        Ok(text) => parse_record(transport, text),
+        Err(_) => (None, Vec::new(), 0),
     }
 }
 
