@@ -285,3 +285,23 @@ pub fn first_version(message: &Interaction) -> &InteractionV1 {
         Interaction::V1(v1) => v1,
     }
 }
+
+/// The channel the fault worker (`courier-fault-worker`) consumes: a
+/// stream with a one-second visibility timeout.
+pub static WORK: ChannelSpec = ChannelSpec {
+    name: "fault_work",
+    visibility_timeout: Duration::from_secs(1),
+    partitions: None,
+    max_depth: None,
+    rate_limit: None,
+    ..contact_center_contracts::channels::intake::SPEC
+};
+
+/// Where the fault worker's handler puts its effect: one classified task
+/// per contact, keyed by the contact, so a repeated effect is a duplicate.
+pub static EFFECTS: ChannelSpec = ChannelSpec {
+    name: "fault_effects",
+    transport: Transport::Stream,
+    dependency: None,
+    ..contact_center_contracts::channels::billing::SPEC
+};

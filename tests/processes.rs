@@ -1,0 +1,188 @@
+//! Consumers as processes of their own (`courier-fault-worker`), killed
+//! with SIGKILL or frozen with SIGSTOP at a chosen point of a chosen
+//! message; judged by the history of publishes and effects (each effect is
+//! a derived message on `EFFECTS`, counted with raw commands).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use courier::{Client, Producer};
+use courier_suites::history::{History, Publish};
+use courier_suites::{client, interaction, raw, RedisServer, EFFECTS, WORK};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// A worker process and its output.
+struct Worker {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Worker {
+    fn start(server: &RedisServer, client: &Client, mode: &str) -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_courier-fault-worker"))
+            .args([&server.url(), client.namespace(), mode])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start courier-fault-worker");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Worker { child, lines }
+    }
+
+    /// Waits for a line of output, up to 10 s.
+    async fn wait_for(&mut self, line: &str) {
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Ok(Some(next)) = self.lines.next_line().await {
+                if next == line {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(found, Ok(true), "the worker never printed {line:?}");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    /// Closes its stdin (it stops and reports) and returns its report.
+    async fn stop(mut self) -> String {
+        drop(self.child.stdin.take());
+        let report = tokio::time::timeout(Duration::from_secs(15), async {
+            while let Ok(Some(line)) = self.lines.next_line().await {
+                if line.starts_with("REPORT") {
+                    return line;
+                }
+            }
+            String::new()
+        })
+        .await
+        .unwrap_or_default();
+        let _ = self.child.wait().await;
+        report
+    }
+}
+
+/// Publishes messages 1..=n on `WORK`, recording each.
+async fn publish(client: &Client, history: &History, n: u64) {
+    let producer = Producer::new(client, &WORK);
+    for i in 1..=n {
+        history.attempted(i);
+        producer.publish(&interaction(i)).await.unwrap();
+        history.published(i, Publish::Acknowledged);
+    }
+}
+
+/// The effects written so far, as message numbers (one per entry).
+async fn effects(server: &RedisServer, client: &Client) -> Vec<u64> {
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(client.keys(&EFFECTS, None).stream())
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw(server).await)
+        .await
+        .unwrap();
+    entries
+        .ids
+        .iter()
+        .filter_map(|e| e.get::<String>("m"))
+        .map(|m| {
+            let envelope: serde_json::Value = serde_json::from_str(&m).unwrap();
+            envelope["payload"]["interaction_id"].as_str().unwrap()[24..]
+                .parse()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Waits until `n` effects exist, up to 15 s.
+async fn wait_for_effects(server: &RedisServer, client: &Client, n: usize) -> Vec<u64> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = effects(server, client).await;
+        if found.len() >= n || tokio::time::Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Fault 1: the consumer process is SIGKILLed after reading message 5,
+/// before its handler made the effect. Another consumer gets it after the
+/// visibility timeout; lost 0, each effect once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_killed_before_its_handler_acts_loses_nothing() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let history = History::default();
+    publish(&client, &history, 20).await;
+    let mut doomed = Worker::start(&server, &client, "stall-before:5");
+    doomed.wait_for("READ 5").await;
+    doomed.signal("-KILL");
+    let _ = doomed.child.wait().await;
+    let survivor = Worker::start(&server, &client, "normal");
+    let found = wait_for_effects(&server, &client, 20).await;
+    survivor.stop().await;
+    history.effects_from(found);
+    history.check().assert_clean();
+}
+
+/// Fault 2: SIGKILL after the effect of message 5, before its
+/// acknowledgement. It is redelivered, and the repeated effect (the same
+/// derived message) is a duplicate: one effect.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_killed_after_its_effect_causes_it_once() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let history = History::default();
+    publish(&client, &history, 20).await;
+    let mut doomed = Worker::start(&server, &client, "stall-after:5");
+    doomed.wait_for("EFFECT 5").await;
+    doomed.signal("-KILL");
+    let _ = doomed.child.wait().await;
+    let mut survivor = Worker::start(&server, &client, "normal");
+    // Message 5 is handled again by the survivor (its effect deduped).
+    survivor.wait_for("READ 5").await;
+    let found = wait_for_effects(&server, &client, 20).await;
+    survivor.stop().await;
+    history.effects_from(found);
+    history.check().assert_clean();
+}
+
+/// Fault 3: the consumer is SIGSTOPped in the middle of message 5, past
+/// the visibility timeout; another finishes it. Woken with SIGCONT, the
+/// first one's settlement is refused as stale; one effect.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_consumer_woken_late_cannot_settle_twice() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let history = History::default();
+    publish(&client, &history, 20).await;
+    let mut frozen = Worker::start(&server, &client, "slow:5");
+    frozen.wait_for("READ 5").await;
+    frozen.signal("-STOP");
+    let survivor = Worker::start(&server, &client, "normal");
+    let found = wait_for_effects(&server, &client, 20).await;
+    frozen.signal("-CONT");
+    // Let the woken handler finish its (duplicate) effect and settle.
+    frozen.wait_for("EFFECT 5").await;
+    let late = frozen.stop().await;
+    survivor.stop().await;
+    assert!(
+        late.contains("stale=1"),
+        "the late settle was not refused: {late:?}"
+    );
+    history.effects_from(found);
+    let again = effects(&server, &client).await;
+    assert_eq!(again.len(), 20, "the woken consumer wrote a second effect");
+    history.check().assert_clean();
+}
