@@ -296,6 +296,18 @@ async fn tls_urls_work() {
     // Without the CA, the server's certificate is refused.
     let err = courier::Client::connect(&url, "t").await.unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err}");
+    // Trusting another CA, it is refused too.
+    let wrong = courier::ConnectOptions {
+        tls_ca_file: Some(courier_testkit::tls_ca_file().with_file_name("other-ca.crt")),
+    };
+    let err = courier::Client::connect_with(&url, "t", &wrong)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+    // A plaintext client on the TLS port gets nowhere.
+    let plaintext = url.replacen("rediss://", "redis://", 1);
+    let err = courier::Client::connect(&plaintext, "t").await.unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
     let missing = courier::ConnectOptions {
         tls_ca_file: Some("/nonexistent/ca.crt".into()),
     };

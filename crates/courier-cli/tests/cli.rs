@@ -322,6 +322,61 @@ async fn acl_users_do_their_job_and_nothing_else() {
         .to_string()
         .to_lowercase()
         .contains("noperm"));
+    // NOPERM, or inside a script Redis's "can't run this command".
+    let refused = |result: Result<redis::Value, redis::RedisError>, what: &str| {
+        let e = result.expect_err(what).to_string().to_lowercase();
+        assert!(
+            e.contains("noperm") || e.contains("can't run this command"),
+            "{what}: {e}"
+        );
+    };
+    refused(
+        redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("*")
+            .query_async(&mut raw)
+            .await,
+        "CONFIG",
+    );
+    refused(
+        redis::cmd("KEYS").arg("*").query_async(&mut raw).await,
+        "KEYS",
+    );
+    // Nor inside a script.
+    refused(
+        redis::cmd("EVAL")
+            .arg("return redis.call('FLUSHALL')")
+            .arg(0)
+            .query_async(&mut raw)
+            .await,
+        "FLUSHALL in a script",
+    );
+
+    // A producer can neither read nor delete its channel.
+    let mut telephony_raw = redis::Client::open(as_role("telephony", "t"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let stream = telephony
+        .keys(&channels::intake::SPEC, Some("emea"))
+        .stream();
+    refused(
+        redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut telephony_raw)
+            .await,
+        "a producer reading",
+    );
+    refused(
+        redis::cmd("DEL")
+            .arg(&stream)
+            .query_async(&mut telephony_raw)
+            .await,
+        "a producer deleting",
+    );
 }
 
 #[tokio::test]
