@@ -352,4 +352,11 @@ async fn a_pending_message_trimmed_away_is_counted_as_lost() {
         (1, 0, 0),
         "{report:?}"
     );
+    // Recorded in Redis too, where `courier status` reads it.
+    let recorded: Option<u64> = redis::cmd("GET")
+        .arg(client.keys(&INTAKE, None).lost_by_trim())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(recorded, Some(1));
 }

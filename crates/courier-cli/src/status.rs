@@ -50,6 +50,9 @@ pub struct Row {
     pub dlq: u64,
     /// SLA breaches found (priority channels).
     pub sla_breaches: Option<u64>,
+    /// Pending messages trimmed away before any consumer handled them
+    /// (streams).
+    pub lost_by_trim: Option<u64>,
     /// `ok`, `paused`, or the dependency breaker's state.
     pub state: String,
     /// Bytes the channel's queue key takes in Redis.
@@ -87,6 +90,15 @@ pub async fn run(ctx: &Context, args: &Args, out: &mut dyn Write) -> Result<Exit
                 write!(out, "\x1b[2J\x1b[H")?;
             }
             write!(out, "{}", table(&rows))?;
+            for row in rows.iter().filter(|r| r.lost_by_trim.unwrap_or(0) > 0) {
+                writeln!(
+                    out,
+                    "warning: {}{}: {} pending message(s) trimmed away before any consumer handled them; raise the channel's retention",
+                    row.channel,
+                    row.partition.as_ref().map(|p| format!("#{p}")).unwrap_or_default(),
+                    row.lost_by_trim.unwrap_or(0)
+                )?;
+            }
             writeln!(
                 out,
                 "namespace {} · redis memory used {used}",
@@ -122,11 +134,20 @@ pub async fn channel_rows(client: &Client, spec: &'static ChannelSpec) -> Result
                 .await?,
             dlq: client.query(redis::cmd("XLEN").arg(keys.dlq())).await?,
             sla_breaches: None,
+            lost_by_trim: None,
             state: state.clone(),
             memory_bytes: None,
         };
         match spec.transport {
-            Transport::Stream => stream_row(client, &inbox, &mut row).await?,
+            Transport::Stream => {
+                stream_row(client, &inbox, &mut row).await?;
+                row.lost_by_trim = Some(
+                    client
+                        .query::<Option<u64>>(redis::cmd("GET").arg(keys.lost_by_trim()))
+                        .await?
+                        .unwrap_or(0),
+                );
+            }
             Transport::List | Transport::Priority => {
                 held_row(client, spec, &keys, &mut row).await?;
                 if spec.transport == Transport::Priority {

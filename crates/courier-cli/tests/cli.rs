@@ -543,3 +543,35 @@ async fn capacity_projects_memory_from_contracts_and_live_figures() {
     // 12 in the last hour: 288 a day, measured from the stream.
     assert!(line.contains("288  live"), "{line}");
 }
+
+#[tokio::test]
+async fn status_warns_of_messages_lost_by_trim() {
+    let server = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace();
+    let client = Client::connect(&server.url(), &ns).await.unwrap();
+    // What a consumer records when it finds pending entries trimmed away.
+    let mut raw = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(
+            client
+                .keys(&channels::intake::SPEC, Some("emea"))
+                .lost_by_trim(),
+        )
+        .arg(2)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let (_, out) = courier(&server.url(), &ns, &["status"]).await;
+    assert!(
+        out.contains(
+            "warning: contact_center.intake#emea: 2 pending message(s) trimmed away before any consumer handled them"
+        ),
+        "{out}"
+    );
+    let (_, json) = courier(&server.url(), &ns, &["status", "--json"]).await;
+    assert!(json.contains("\"lost_by_trim\": 2"), "{json}");
+}

@@ -1322,6 +1322,21 @@ where
         let lost = replies.iter().filter(|r| r.ids.is_empty()).count();
         if lost > 0 {
             bump(&self.stats.lost_by_trim, lost as u64);
+            metrics::lost_by_trim(self.spec, lost as u64);
+            // Kept in Redis too, for `courier status` and other workers.
+            let mut record = redis::pipe();
+            record
+                .cmd("INCRBY")
+                .arg(keys.lost_by_trim())
+                .arg(lost)
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(keys.lost_by_trim())
+                .arg(millis(self.spec.retention.max_age))
+                .ignore();
+            if let Err(e) = self.client.pipeline::<()>(&record).await {
+                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot record messages lost by trim");
+            }
             tracing::error!(
                 channel = %self.spec.qualified_name(),
                 lost,

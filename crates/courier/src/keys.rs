@@ -117,6 +117,12 @@ impl ChannelKeys {
         self.part("sla_breaches")
     }
 
+    /// How many pending messages were trimmed from the stream before any
+    /// consumer handled them (a count, for `courier status`).
+    pub fn lost_by_trim(&self) -> String {
+        self.part("lost_by_trim")
+    }
+
     /// Live members of a consumer group, for partition assignment.
     pub fn members(&self, group: &str) -> String {
         format!("{}members:{group}", self.prefix)

@@ -105,6 +105,10 @@ pub(crate) fn duplicate_skipped(spec: &ChannelSpec) {
     counter!("courier_duplicates_skipped_total", "channel" => channel(spec)).increment(1);
 }
 
+pub(crate) fn lost_by_trim(spec: &ChannelSpec, count: u64) {
+    counter!("courier_messages_lost_by_trim_total", "channel" => channel(spec)).increment(count);
+}
+
 pub(crate) fn expired(spec: &ChannelSpec) {
     counter!("courier_messages_expired_total", "channel" => channel(spec)).increment(1);
 }
