@@ -6,7 +6,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use courier::{Client, Producer};
+use courier::{Client, DlqFilter, Producer};
 use courier_suites::history::{History, Publish};
 use courier_suites::{client, interaction, raw, RedisServer, EFFECTS, WORK};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -185,4 +185,36 @@ async fn a_frozen_consumer_woken_late_cannot_settle_twice() {
     let again = effects(&server, &client).await;
     assert_eq!(again.len(), 20, "the woken consumer wrote a second effect");
     history.check().assert_clean();
+}
+
+/// Fault 4: a poison message is retried with backoff and dead-lettered
+/// once, even when the consumer moving it along is SIGKILLed midway
+/// through its attempts and another takes over.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poison_message_is_dead_lettered_once_though_its_consumer_is_killed_midway() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let history = History::default();
+    publish(&client, &history, 1).await;
+    let mut doomed = Worker::start(&server, &client, "fail");
+    doomed.wait_for("READ 1").await;
+    doomed.wait_for("READ 1").await;
+    doomed.signal("-KILL");
+    let _ = doomed.child.wait().await;
+    let successor = Worker::start(&server, &client, "fail");
+    let dlq = client.dlq(&WORK);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while dlq.len().await.unwrap() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Give a second copy every chance to appear.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    successor.stop().await;
+    let letters = dlq.list(&DlqFilter::default()).await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:#?}");
+    let letter = &letters[0];
+    assert_eq!(letter.reason.as_str(), "max_attempts", "{letter:#?}");
+    // Its history has every failed attempt, the killed consumer's included.
+    assert!(letter.history.len() >= 3, "{letter:#?}");
+    assert!(effects(&server, &client).await.is_empty());
 }

@@ -8,7 +8,9 @@
 //! - `stall-before:N`: on message N, hang before the effect;
 //! - `stall-after:N`: on message N, make the effect, then hang;
 //! - `slow:N`: on message N, wait 1.5 s (past the visibility timeout)
-//!   before the effect.
+//!   before the effect;
+//! - `fail`: every handling fails (a poison message), to be retried and
+//!   finally dead-lettered.
 //!
 //! It stops when its stdin closes and prints `REPORT done=… stale=…`.
 //!
@@ -57,6 +59,9 @@ async fn main() {
                     let contact = first_version(&delivery.message);
                     let n: u64 = contact.interaction_id.to_string()[24..].parse().unwrap();
                     say(&format!("READ {n}"));
+                    if kind == "fail" {
+                        return Outcome::retry("this worker fails everything");
+                    }
                     let this = target == Some(n);
                     if this && kind == "stall-before" {
                         std::future::pending::<()>().await;
