@@ -359,14 +359,7 @@ impl Bench {
         let raw = RawChannel::new(namespace, &SPEC);
         let mut conn = self.raw.clone();
         let messages = interactions(self.count(20_000, 4000), salt);
-        let _: () = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(&raw.stream)
-            .arg("bench")
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut conn)
-            .await?;
+        raw.create_group(&mut conn, "0").await?;
         for batch in messages.chunks(500) {
             let mut pipe = redis::pipe();
             for message in batch {
@@ -464,14 +457,7 @@ impl Bench {
         let (n, _) = self.latency_shape();
         let messages = interactions(n, salt);
         let clock = Arc::new(Clock::default());
-        let _: () = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(&raw.stream)
-            .arg("bench")
-            .arg("$")
-            .arg("MKSTREAM")
-            .query_async(&mut conn)
-            .await?;
+        raw.create_group(&mut conn, "$").await?;
         let reading = {
             let (raw, clock) = (raw.clone(), clock.clone());
             let mut reader = self.raw_client.get_multiplexed_async_connection().await?;
@@ -723,6 +709,19 @@ impl RawChannel {
             prefix,
             spec,
         }
+    }
+
+    /// Creates the consumer group `bench`, reading from `start`.
+    async fn create_group(&self, conn: &mut MultiplexedConnection, start: &str) -> Result<()> {
+        let _: () = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.stream)
+            .arg("bench")
+            .arg(start)
+            .arg("MKSTREAM")
+            .query_async(conn)
+            .await?;
+        Ok(())
     }
 
     /// Adds one message's publish to `pipe`: the idempotency key with its

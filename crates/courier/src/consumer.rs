@@ -923,12 +923,7 @@ where
         let mut recover = true;
         while let Some(mut permits) = self.permits(&stop).await {
             if recover {
-                match self.recover(&keys, &mut permits).await {
-                    Ok(all) => recover = !all,
-                    Err(e) => {
-                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot look for held messages; retrying");
-                    }
-                }
+                recover = self.recover_held(&keys, &mut permits).await;
                 if permits.is_empty() {
                     continue;
                 }
@@ -1026,12 +1021,7 @@ where
         let mut recover = true;
         while let Some(mut permits) = self.permits(&stop).await {
             if recover {
-                match self.recover(&keys, &mut permits).await {
-                    Ok(all) => recover = !all,
-                    Err(e) => {
-                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot look for held messages; retrying");
-                    }
-                }
+                recover = self.recover_held(&keys, &mut permits).await;
                 if permits.is_empty() {
                     continue;
                 }
@@ -1117,6 +1107,22 @@ where
                     drop(permits);
                     self.pause(&stop, &mut pause).await;
                 }
+            }
+        }
+    }
+
+    /// [`recover`](Self::recover), logging a failure; returns whether
+    /// recovery must run again.
+    async fn recover_held(
+        self: &Arc<Self>,
+        keys: &ChannelKeys,
+        permits: &mut Vec<OwnedSemaphorePermit>,
+    ) -> bool {
+        match self.recover(keys, permits).await {
+            Ok(all) => !all,
+            Err(e) => {
+                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot look for held messages; retrying");
+                true
             }
         }
     }
