@@ -1177,20 +1177,8 @@ where
                 cmd.arg(id);
             }
             let claimed: StreamClaimReply = self.client.query(&cmd).await?;
-            for entry in claimed.ids {
-                let Some(permit) = permits.pop() else { break };
-                // XCLAIM counted this delivery.
-                let deliveries = orphans.get(&entry.id).map_or(2, |count| count + 1);
-                let (raw, history) = stream_fields(&entry.map);
-                let taken = Taken {
-                    handle: Handle::Stream { id: entry.id },
-                    raw,
-                    history,
-                    deliveries,
-                    done_hint: None,
-                };
-                self.dispatch(keys, taken, permit).await;
-            }
+            self.dispatch_claimed(keys, claimed, &orphans, permits)
+                .await;
             return Ok(all);
         }
         let held: Vec<Vec<u8>> = self
@@ -1294,10 +1282,24 @@ where
             self.count_trimmed(keys, &dropped).await?;
         }
         bump(&self.stats.claimed, claimed.ids.len() as u64);
+        self.dispatch_claimed(keys, claimed, &candidates, permits)
+            .await;
+        Ok(())
+    }
+
+    /// Hands entries `XCLAIM` returned to handlers, one per permit;
+    /// `delivered` holds each entry's delivery count before the claim.
+    async fn dispatch_claimed(
+        self: &Arc<Self>,
+        keys: &ChannelKeys,
+        claimed: StreamClaimReply,
+        delivered: &HashMap<String, usize>,
+        permits: &mut Vec<OwnedSemaphorePermit>,
+    ) {
         for entry in claimed.ids {
             let Some(permit) = permits.pop() else { break };
             // XCLAIM counted this delivery.
-            let deliveries = candidates.get(&entry.id).map_or(2, |count| count + 1);
+            let deliveries = delivered.get(&entry.id).map_or(2, |count| count + 1);
             let (raw, history) = stream_fields(&entry.map);
             let taken = Taken {
                 handle: Handle::Stream { id: entry.id },
@@ -1308,7 +1310,6 @@ where
             };
             self.dispatch(keys, taken, permit).await;
         }
-        Ok(())
     }
 
     /// Of candidates `XCLAIM` did not return, those no longer pending were
