@@ -8,16 +8,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use contact_center_contracts::channels;
-use contact_center_contracts::Interaction;
 use courier::{
-    Backoff, ChannelSpec, Client, ConsumerOptions, DeadReason, Delivery, DlqFilter, ErrorKind,
-    Outcome, Producer, PublishOptions, Transport,
+    Backoff, ChannelSpec, Client, ConsumerOptions, DeadReason, DlqFilter, Durability, ErrorKind,
+    Producer, PublishOptions, Transport,
 };
-use courier_suites::history::{History, Publish};
+use courier_suites::history::{number_of, publish, recording, History, Publish};
 use courier_suites::proxy::{Mode, Proxy};
 use courier_suites::{
-    classifier, client, eventually, first_version, inject, interaction, namespace, raw,
-    RedisOptions, RedisServer, Running,
+    classifier, client, eventually, inject, interaction, namespace, raw, RedisOptions, RedisServer,
+    Running,
 };
 use serde_json::json;
 
@@ -36,56 +35,6 @@ static SPEC: ChannelSpec = ChannelSpec {
     rate_limit: None,
     ..channels::intake::SPEC
 };
-
-/// The number `n` of `interaction(n)`, from its id's last twelve digits.
-fn number_of(interaction_id: &str) -> u64 {
-    interaction_id[24..].parse().unwrap()
-}
-
-/// The message number of a delivered interaction.
-fn number(delivery: &Delivery<Interaction>) -> u64 {
-    number_of(&first_version(&delivery.message).interaction_id.to_string())
-}
-
-/// A handler that records each delivery and its effect.
-fn recording(
-    history: &Arc<History>,
-) -> impl Fn(Delivery<Interaction>) -> std::future::Ready<Outcome> + Send + Sync + 'static {
-    let history = history.clone();
-    move |delivery| {
-        let n = number(&delivery);
-        history.delivered(n);
-        history.effect(n);
-        std::future::ready(Outcome::Done)
-    }
-}
-
-/// Publishes message `n`, recording the attempt and its outcome.
-async fn publish(
-    producer: &Producer<contact_center_contracts::InteractionV1>,
-    history: &History,
-    n: u64,
-    options: &PublishOptions,
-) -> Result<(), courier::Error> {
-    history.attempted(n);
-    match producer.publish_with(&interaction(n), options).await {
-        Ok(_) => {
-            history.published(n, Publish::Acknowledged);
-            Ok(())
-        }
-        Err(e) => {
-            history.published(
-                n,
-                if e.kind() == ErrorKind::Transient {
-                    Publish::Unknown
-                } else {
-                    Publish::Failed
-                },
-            );
-            Err(e)
-        }
-    }
-}
 
 /// Entries of a stream, counted with a raw command.
 async fn stream_length(server: &RedisServer, client: &Client, spec: &ChannelSpec) -> u64 {
@@ -334,6 +283,84 @@ async fn kill_redis_while_publishing(fsync: &str) -> Vec<(u64, Duration)> {
 /// queue (random bytes, truncated JSON, a huge payload, an envelope of a
 /// wrong version) all reach the DLQ with their reason, and the consumer
 /// goes on to handle the good message after them.
+/// Replicated durability on one server: with no replica, a publish is
+/// refused as transient (`WAIT` saw 0 of 1) though written once on the
+/// primary; once a replica is attached, the retry with the same key is
+/// acknowledged as that same message and new publishes go through.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replicated_publish_waits_for_its_replica() {
+    static REPLICATED: ChannelSpec = ChannelSpec {
+        name: "faults_replicated",
+        durability: Durability::Replicated {
+            replicas: 1,
+            timeout: Duration::from_millis(200),
+        },
+        ..SPEC
+    };
+    let primary = RedisServer::must_start();
+    let client = client(&primary).await;
+    let producer = Producer::new(&client, &REPLICATED);
+    let at_once = PublishOptions {
+        retry_for: Some(Duration::ZERO),
+        ..PublishOptions::default()
+    };
+    let started = Instant::now();
+    let e = producer
+        .publish_with(&interaction(1), &at_once)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            courier::Error::NotReplicated {
+                confirmed: 0,
+                replicas: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Transient);
+    assert!(e.to_string().contains("faults_replicated"), "{e}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(stream_length(&primary, &client, &REPLICATED).await, 1);
+
+    let replica = RedisServer::start_with(RedisOptions {
+        args: vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            primary.port().to_string(),
+        ],
+        ..RedisOptions::default()
+    })
+    .unwrap();
+    let synced = eventually(Duration::from_secs(10), || {
+        replica
+            .command_text("INFO replication")
+            .is_ok_and(|info| info.contains("master_link_status:up"))
+    })
+    .await;
+    assert!(synced, "the replica did not sync");
+    let again = producer
+        .publish_with(&interaction(1), &at_once)
+        .await
+        .unwrap();
+    assert!(again.duplicate, "{again:?}");
+    let next = producer
+        .publish_with(&interaction(2), &at_once)
+        .await
+        .unwrap();
+    assert!(!next.duplicate);
+    assert_eq!(stream_length(&primary, &client, &REPLICATED).await, 2);
+    // The replica has both: what was acknowledged survives the primary.
+    assert_eq!(
+        replica
+            .command(&format!("XLEN {}", client.keys(&REPLICATED, None).stream()))
+            .unwrap(),
+        ":2"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn raw_corrupted_entries_are_dead_lettered_on_every_transport() {
     static STREAM: ChannelSpec = ChannelSpec {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use courier::{Client, DlqFilter, Producer};
 use courier_suites::history::{History, Publish};
-use courier_suites::{client, interaction, raw, RedisServer, EFFECTS, WORK};
+use courier_suites::{client, effect_numbers, interaction, raw, RedisServer, EFFECTS, WORK};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
@@ -84,24 +84,8 @@ async fn publish(client: &Client, history: &History, n: u64) {
 
 /// The effects written so far, as message numbers (one per entry).
 async fn effects(server: &RedisServer, client: &Client) -> Vec<u64> {
-    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(client.keys(&EFFECTS, None).stream())
-        .arg("-")
-        .arg("+")
-        .query_async(&mut raw(server).await)
-        .await
-        .unwrap();
-    entries
-        .ids
-        .iter()
-        .filter_map(|e| e.get::<String>("m"))
-        .map(|m| {
-            let envelope: serde_json::Value = serde_json::from_str(&m).unwrap();
-            envelope["payload"]["interaction_id"].as_str().unwrap()[24..]
-                .parse()
-                .unwrap()
-        })
-        .collect()
+    let stream = client.keys(&EFFECTS, None).stream();
+    effect_numbers(&mut raw(server).await, &stream).await
 }
 
 /// Waits until `n` effects exist, up to 15 s.

@@ -278,6 +278,7 @@ async fn tls_urls_work() {
     let url = server.tls_url().unwrap();
     let options = courier::ConnectOptions {
         tls_ca_file: Some(courier_testkit::tls_ca_file()),
+        ..Default::default()
     };
     let client = courier::Client::connect_with(&url, &courier_suites::namespace(), &options)
         .await
@@ -299,6 +300,7 @@ async fn tls_urls_work() {
     // Trusting another CA, it is refused too.
     let wrong = courier::ConnectOptions {
         tls_ca_file: Some(courier_testkit::tls_ca_file().with_file_name("other-ca.crt")),
+        ..Default::default()
     };
     let err = courier::Client::connect_with(&url, "t", &wrong)
         .await
@@ -310,6 +312,7 @@ async fn tls_urls_work() {
     assert!(matches!(err, Error::Connect { .. }), "{err}");
     let missing = courier::ConnectOptions {
         tls_ca_file: Some("/nonexistent/ca.crt".into()),
+        ..Default::default()
     };
     let err = courier::Client::connect_with(&url, "t", &missing)
         .await

@@ -5,7 +5,12 @@
 //! and unexpected effects (of a message nobody tried to publish).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use contact_center_contracts::Interaction;
+use courier::{Delivery, ErrorKind, Outcome, Producer, PublishOptions};
+
+use crate::{first_version, interaction};
 
 /// What became of one publish call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +158,56 @@ impl Verdict {
     /// Fails on any loss, duplicate or surprise.
     pub fn assert_clean(&self) {
         self.assert_within(0, 0);
+    }
+}
+
+/// The number `n` of `interaction(n)`, from its id's last twelve digits.
+pub fn number_of(interaction_id: &str) -> u64 {
+    interaction_id[24..].parse().unwrap()
+}
+
+/// The message number of a delivered interaction.
+pub fn number(delivery: &Delivery<Interaction>) -> u64 {
+    number_of(&first_version(&delivery.message).interaction_id.to_string())
+}
+
+/// A handler that records each delivery and its effect.
+pub fn recording(
+    history: &Arc<History>,
+) -> impl Fn(Delivery<Interaction>) -> std::future::Ready<Outcome> + Send + Sync + 'static {
+    let history = history.clone();
+    move |delivery| {
+        let n = number(&delivery);
+        history.delivered(n);
+        history.effect(n);
+        std::future::ready(Outcome::Done)
+    }
+}
+
+/// Publishes message `n`, recording the attempt and its outcome.
+pub async fn publish(
+    producer: &Producer<contact_center_contracts::InteractionV1>,
+    history: &History,
+    n: u64,
+    options: &PublishOptions,
+) -> Result<(), courier::Error> {
+    history.attempted(n);
+    match producer.publish_with(&interaction(n), options).await {
+        Ok(_) => {
+            history.published(n, Publish::Acknowledged);
+            Ok(())
+        }
+        Err(e) => {
+            history.published(
+                n,
+                if e.kind() == ErrorKind::Transient {
+                    Publish::Unknown
+                } else {
+                    Publish::Failed
+                },
+            );
+            Err(e)
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use contact_center_contracts::{ClassifiedTaskV2, InteractionV1};
-pub use courier_testkit::{RedisOptions, RedisServer};
+pub use courier_testkit::{RedisCluster, RedisOptions, RedisServer};
 use serde_json::json;
 
 /// The workspace root.
@@ -46,6 +46,39 @@ pub async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .unwrap()
+}
+
+/// A raw cluster connection for checks that must not go through courier.
+pub async fn raw_cluster(cluster: &RedisCluster) -> redis::cluster_async::ClusterConnection {
+    let urls: Vec<String> = cluster.nodes().iter().map(RedisServer::url).collect();
+    redis::cluster::ClusterClient::new(urls)
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The message numbers of the effects on a stream: one per entry, read
+/// from each entry's payload `interaction_id` (see [`task_for`]).
+pub async fn effect_numbers(conn: &mut impl redis::aio::ConnectionLike, stream: &str) -> Vec<u64> {
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await
+        .unwrap();
+    entries
+        .ids
+        .iter()
+        .filter_map(|e| e.get::<String>("m"))
+        .map(|m| {
+            let envelope: serde_json::Value = serde_json::from_str(&m).unwrap();
+            envelope["payload"]["interaction_id"].as_str().unwrap()[24..]
+                .parse()
+                .unwrap()
+        })
+        .collect()
 }
 
 /// A UUID made from a number, so tests can name messages.

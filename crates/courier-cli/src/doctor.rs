@@ -21,7 +21,14 @@ pub async fn run(ctx: &Context, out: &mut dyn Write) -> Result<ExitCode> {
         Ok(())
     };
 
-    let info: String = client.query(redis::cmd("INFO").arg("everything")).await?;
+    // On a cluster, the first master's; its settings should match the others'.
+    let info: String = client
+        .info("everything")
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, info)| info)
+        .unwrap_or_default();
     let field = |name: &str| {
         info.lines()
             .find_map(|line| line.strip_prefix(&format!("{name}:")))

@@ -72,6 +72,10 @@ pub struct Cli {
     /// PEM file of the CA that signs a `rediss://` server's certificate.
     #[arg(long, env = "COURIER_TLS_CA", hide_env_values = true, global = true)]
     pub tls_ca: Option<PathBuf>,
+    /// Speak the Redis Cluster protocol; `--redis` may then list several
+    /// seed nodes, comma-separated.
+    #[arg(long, env = "COURIER_CLUSTER", global = true)]
+    pub cluster: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -186,6 +190,7 @@ impl Context {
     pub async fn client(&self) -> Result<Client> {
         let options = courier::ConnectOptions {
             tls_ca_file: self.cli.tls_ca.clone(),
+            cluster: self.cli.cluster,
         };
         Ok(
             Client::connect_with(&self.cli.redis, &self.cli.namespace, &options)

@@ -68,12 +68,19 @@ pub async fn run(ctx: &Context, args: &Args, out: &mut dyn Write) -> Result<Exit
         for (_, spec) in &channels {
             rows.extend(channel_rows(&client, spec).await?);
         }
-        let used: String = client
-            .query::<String>(redis::cmd("INFO").arg("memory"))
-            .await
-            .ok()
-            .and_then(|info| info_field(&info, "used_memory_human"))
-            .unwrap_or_else(|| "?".into());
+        let used: String = match client.info("memory").await.as_deref() {
+            Ok([(_, info)]) => info_field(info, "used_memory_human"),
+            // A cluster: the sum over its masters.
+            Ok(nodes) if !nodes.is_empty() => {
+                let total: u64 = nodes
+                    .iter()
+                    .filter_map(|(_, info)| info_field(info, "used_memory")?.parse::<u64>().ok())
+                    .sum();
+                Some(format!("{} on {} masters", human_bytes(total), nodes.len()))
+            }
+            _ => None,
+        }
+        .unwrap_or_else(|| "?".into());
         if args.json {
             writeln!(
                 out,
@@ -160,10 +167,10 @@ pub async fn channel_rows(client: &Client, spec: &'static ChannelSpec) -> Result
                 }
             }
             Transport::Pubsub => {
-                let counts: Vec<(String, u64)> = client
+                let counts: redis::Value = client
                     .query(redis::cmd("PUBSUB").arg("NUMSUB").arg(&inbox))
                     .await?;
-                row.consumers = counts.first().map_or(0, |(_, n)| *n);
+                row.consumers = subscribers(counts);
             }
         }
         if spec.transport != Transport::Pubsub {
@@ -356,6 +363,18 @@ pub fn table(rows: &[Row]) -> String {
     let mut rows = vec![header.iter().map(|h| h.to_string()).collect()];
     rows.extend(cells);
     crate::aligned(&rows)
+}
+
+/// Subscribers in a `PUBSUB NUMSUB` reply of one channel; on a cluster,
+/// where each node counts its own, the sum over the nodes.
+fn subscribers(reply: redis::Value) -> u64 {
+    match reply {
+        redis::Value::Map(nodes) => nodes.into_iter().map(|(_, n)| subscribers(n)).sum(),
+        other => redis::from_redis_value::<Vec<(String, u64)>>(other)
+            .ok()
+            .and_then(|counts| counts.first().map(|(_, n)| *n))
+            .unwrap_or(0),
+    }
 }
 
 fn human_bytes(bytes: u64) -> String {

@@ -11,7 +11,7 @@ use clap::{CommandFactory, Parser};
 use contact_center_contracts::{channels, ClassifiedTask, ClassifiedTaskV2, InteractionV1};
 use courier::{CancellationToken, Client, ConsumerOptions, Delivery, Outcome, PublishOptions};
 use courier_cli::Cli;
-use courier_testkit::{RedisOptions, RedisServer};
+use courier_testkit::{RedisCluster, RedisOptions, RedisServer};
 use serde_json::json;
 
 fn schemas() -> String {
@@ -574,4 +574,68 @@ async fn status_warns_of_messages_lost_by_trim() {
     );
     let (_, json) = courier(&server.url(), &ns, &["status", "--json"]).await;
     assert!(json.contains("\"lost_by_trim\": 2"), "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_works_on_a_redis_cluster() {
+    let cluster = RedisCluster::must_start();
+    let (url, ns) = (cluster.url(), namespace());
+    let client = Client::connect_cluster(&url, &ns).await.unwrap();
+    let intake = channels::intake::producer(&client);
+    for (n, region) in ["amer", "emea", "apac"].into_iter().enumerate() {
+        intake
+            .publish(&interaction(n as u64, region))
+            .await
+            .unwrap();
+    }
+    channels::billing::producer(&client)
+        .publish_many(&[task(1), task(2), task(3)], &PublishOptions::default())
+        .await
+        .unwrap();
+    run_consumer(
+        specialists(&client),
+        |_d| async { Outcome::fatal("CRM rejected the account number") },
+        |r| r.dead >= 3,
+    )
+    .await;
+
+    let (code, out) = courier(&url, &ns, &["--cluster", "status", "--json"]).await;
+    assert_eq!(code, ExitCode::SUCCESS, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = json["channels"].as_array().unwrap();
+    for region in ["amer", "emea", "apac"] {
+        let row = rows
+            .iter()
+            .find(|r| r["channel"] == "contact_center.intake" && r["partition"] == region)
+            .unwrap();
+        assert_eq!(row["depth"], 1, "{row}");
+    }
+    let (_, table) = courier(&url, &ns, &["--cluster", "status"]).await;
+    assert!(table.contains("on 3 masters"), "{table}");
+
+    let (_, list) = courier(
+        &url,
+        &ns,
+        &["--cluster", "dlq", "list", "--channel", "billing"],
+    )
+    .await;
+    assert!(list.ends_with("3 dead letter(s)\n"), "{list}");
+    let (_, replayed) = courier(
+        &url,
+        &ns,
+        &["--cluster", "dlq", "replay", "--channel", "billing"],
+    )
+    .await;
+    assert!(
+        replayed.ends_with("replayed 3 of 3 dead letter(s)\n"),
+        "{replayed}"
+    );
+    run_consumer(
+        specialists(&client),
+        |_d| async { Outcome::Done },
+        |r| r.done >= 3,
+    )
+    .await;
+    let (_, doctor) = courier(&url, &ns, &["--cluster", "doctor"]).await;
+    assert!(doctor.contains("cluster mode on"), "{doctor}");
 }

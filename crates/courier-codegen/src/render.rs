@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use courier_schema::{
-    Channel, Compatibility, Domain, Message, MessageVersion, Partitions, Transport,
+    Channel, Compatibility, Domain, Durability, Message, MessageVersion, Partitions, Transport,
 };
 use typify::{TypeSpace, TypeSpaceSettings};
 
@@ -368,6 +368,7 @@ fn channel_module(owner: &Domain, channel: &Channel, message: &Message) -> Strin
          dependency: {dependency},\n\
          rate_limit: {rate_limit},\n\
          sla_notice: {sla_notice},\n\
+         durability: {durability},\n\
          }};",
         name = channel.name,
         schema = message.schema_name(),
@@ -408,6 +409,13 @@ fn channel_module(owner: &Domain, channel: &Channel, message: &Message) -> Strin
             Compatibility::Full => "Full",
             Compatibility::FullTransitive => "FullTransitive",
             Compatibility::None => "None",
+        },
+        durability = match channel.durability {
+            Durability::Primary => "::courier::Durability::Primary".to_string(),
+            Durability::Replicated { replicas, timeout } => format!(
+                "::courier::Durability::Replicated {{ replicas: {replicas}, timeout: {} }}",
+                duration(timeout)
+            ),
         },
         sla = channel
             .sla

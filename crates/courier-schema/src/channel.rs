@@ -100,6 +100,24 @@ pub struct Retention {
     pub max_age: Duration,
 }
 
+/// When a publish is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Once the primary has written it: a failover before a replica copied
+    /// it can lose it.
+    #[default]
+    Primary,
+    /// Once `replicas` replicas have it too (`WAIT replicas timeout`); a
+    /// publish that fewer replicas confirmed within `timeout` fails as
+    /// transient, and its retry with the same key does not duplicate it.
+    Replicated {
+        /// Replicas that must confirm the write.
+        replicas: u32,
+        /// How long to wait for them.
+        timeout: Duration,
+    },
+}
+
 /// How a channel splits into partitions, each with its own keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Partitions {
@@ -195,6 +213,8 @@ pub struct Channel {
     pub rate_limit: Option<RateContract>,
     /// The channel SLA breaches are announced on (priority channels).
     pub sla_notice: Option<String>,
+    /// When a publish is acknowledged.
+    pub durability: Durability,
 }
 
 /// Defaults for what a channel leaves out; the README's channel reference
@@ -224,6 +244,10 @@ pub mod defaults {
     pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
     /// How long an open breaker waits before probing.
     pub const COOL_DOWN: Duration = Duration::from_secs(30);
+    /// Replicas a replicated publish waits for.
+    pub const REPLICAS: u32 = 1;
+    /// How long a replicated publish waits for its replicas.
+    pub const REPLICATION_TIMEOUT: Duration = Duration::from_secs(2);
 }
 
 /// The shape of `channels.json` after its meta-schema passed.
@@ -254,6 +278,17 @@ pub(crate) struct RawChannel {
     pub dependency: Option<RawDependency>,
     pub rate_limit: Option<RawRate>,
     pub sla_notice: Option<String>,
+    pub durability: Option<RawDurability>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawDurability {
+    Named(String),
+    Replicated {
+        replicas: Option<u32>,
+        timeout: Option<String>,
+    },
 }
 
 #[derive(Debug, Deserialize)]

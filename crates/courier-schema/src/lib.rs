@@ -32,8 +32,8 @@ pub mod review;
 pub mod validate;
 
 pub use channel::{
-    Backoff, Channel, Compatibility, DependencyContract, Partitions, RateContract, Retention,
-    Transport,
+    Backoff, Channel, Compatibility, DependencyContract, Durability, Partitions, RateContract,
+    Retention, Transport,
 };
 pub use duration::parse_duration;
 pub use problem::{Problem, Problems};

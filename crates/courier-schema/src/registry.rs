@@ -19,8 +19,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::channel::{
-    defaults, Backoff, Channel, DependencyContract, Partitions, RateContract, RawChannel,
-    RawChannels, Retention, Transport,
+    defaults, Backoff, Channel, DependencyContract, Durability, Partitions, RateContract,
+    RawChannel, RawChannels, RawDurability, Retention, Transport,
 };
 use crate::duration::parse_duration;
 use crate::problem::Problems;
@@ -909,6 +909,9 @@ impl ChannelCheck<'_> {
         if raw.sla_notice.is_some() && raw.transport != Transport::Priority {
             inapplicable.push(("/sla_notice", "priority"));
         }
+        if raw.durability.is_some() && raw.transport == Transport::Pubsub {
+            inapplicable.push(("/durability", "stream, list and priority"));
+        }
         if raw.retention.is_some() && raw.transport != Transport::Stream {
             inapplicable.push(("/retention", "stream"));
         }
@@ -1011,10 +1014,28 @@ impl ChannelCheck<'_> {
             burst: r.burst.unwrap_or(1),
         });
 
+        let durability = match raw.durability {
+            None => Durability::Primary,
+            Some(RawDurability::Named(name)) if name == "primary" => Durability::Primary,
+            Some(RawDurability::Named(_)) => Durability::Replicated {
+                replicas: defaults::REPLICAS,
+                timeout: defaults::REPLICATION_TIMEOUT,
+            },
+            Some(RawDurability::Replicated { replicas, timeout }) => Durability::Replicated {
+                replicas: replicas.unwrap_or(defaults::REPLICAS),
+                timeout: self.duration(
+                    "/durability/timeout",
+                    timeout.as_deref(),
+                    defaults::REPLICATION_TIMEOUT,
+                ),
+            },
+        };
+
         if self.problems.len() > before {
             return None;
         }
         Some(Channel {
+            durability,
             dependency,
             rate_limit,
             sla_notice: raw.sla_notice,

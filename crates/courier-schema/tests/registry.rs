@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use courier_schema::{Registry, Transport};
+use courier_schema::{Durability, Registry, Transport};
 use serde_json::{json, Value};
 
 /// A schemas folder in a fresh temporary directory, removed on drop.
@@ -141,6 +142,67 @@ fn a_sound_domain_loads_with_defaults() {
     assert_eq!(orders.dedup_window, orders.ttl);
     assert_eq!(orders.retention.max_age, orders.ttl * 2);
     assert_eq!(orders.max_attempts, 5);
+    assert_eq!(orders.durability, Durability::Primary);
+}
+
+#[test]
+fn durability_is_primary_replicated_or_tuned() {
+    let replicated = with(orders_channel(), "/durability", json!("replicated"));
+    let tuned = with(
+        orders_channel(),
+        "/durability",
+        json!({ "replicas": 2, "timeout": "500ms" }),
+    );
+    let fixture = Fixture::new(&[
+        ("shop/order.v1.json", message("order", 1).to_string()),
+        (
+            "shop/channels.json",
+            channels(json!({ "orders": replicated, "tuned": tuned })),
+        ),
+    ]);
+    let registry = fixture.load().unwrap();
+    let shop = &registry.domains["shop"];
+    assert_eq!(
+        shop.channels["orders"].durability,
+        Durability::Replicated {
+            replicas: 1,
+            timeout: Duration::from_secs(2)
+        }
+    );
+    assert_eq!(
+        shop.channels["tuned"].durability,
+        Durability::Replicated {
+            replicas: 2,
+            timeout: Duration::from_millis(500)
+        }
+    );
+
+    let vague = with(orders_channel(), "/durability", json!("durable"));
+    let bad_timeout = with(
+        orders_channel(),
+        "/durability",
+        json!({ "timeout": "soon" }),
+    );
+    let fixture = Fixture::new(&[
+        ("shop/order.v1.json", message("order", 1).to_string()),
+        (
+            "shop/channels.json",
+            channels(json!({ "vague": vague, "late": bad_timeout })),
+        ),
+    ]);
+    let problems = fixture.load().unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("/channels/vague/durability")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("/channels/late/durability")),
+        "{problems:#?}"
+    );
 }
 
 #[test]
@@ -313,6 +375,7 @@ fn channel_rules_beyond_the_meta_schema() {
     let news = with(orders_channel(), "/transport", json!("pubsub"));
     let news = with(news, "/max_attempts", json!(3));
     let news = with(news, "/rate_limit", json!({"per_second": 10}));
+    let news = with(news, "/durability", json!("replicated"));
     check(
         &[("shop/order.v1.json", message("order", 1))],
         Some(
@@ -328,6 +391,7 @@ fn channel_rules_beyond_the_meta_schema() {
             "shop/channels.json:/channels/late/retention/max_age: retention max_age is shorter than the ttl: live messages would be trimmed away",
             "shop/channels.json:/channels/late/sla: sla does not apply to stream channels, only to priority channels",
             "shop/channels.json:/channels/late/ttl: \"99999999999999999999d\" is too large",
+            "shop/channels.json:/channels/news/durability: durability does not apply to pubsub channels, only to stream, list and priority channels",
             "shop/channels.json:/channels/news/max_attempts: max_attempts does not apply to pubsub channels, only to stream, list and priority channels",
             "shop/channels.json:/channels/news/rate_limit: rate_limit does not apply to pubsub channels, only to stream, list and priority channels",
             "shop/channels.json:/channels/orders/message: unknown message \"invoice\"; this domain has order",

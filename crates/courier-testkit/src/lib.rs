@@ -7,7 +7,12 @@
 //!
 //! # Layout
 //!
-//! One module: [`RedisServer`] and its [`RedisOptions`].
+//! [`RedisServer`] and its [`RedisOptions`]; [`RedisCluster`], six servers
+//! joined into a Redis Cluster of three masters with one replica each.
+
+mod cluster;
+
+pub use cluster::RedisCluster;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -166,6 +171,24 @@ impl RedisServer {
     /// Sends one inline command and returns the first reply line, for test
     /// assertions that must not go through the code under test.
     pub fn command(&self, command: &str) -> Result<String, String> {
+        let (line, _) = self.exchange(command)?;
+        Ok(line)
+    }
+
+    /// Sends one inline command and returns the text of a bulk-string reply
+    /// (`INFO`, `CLUSTER NODES`), or the reply line for any other reply.
+    pub fn command_text(&self, command: &str) -> Result<String, String> {
+        let (line, mut reader) = self.exchange(command)?;
+        let Some(length) = line.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) else {
+            return Ok(line);
+        };
+        let mut text = vec![0; length + 2];
+        std::io::Read::read_exact(&mut reader, &mut text).map_err(|e| e.to_string())?;
+        text.truncate(length);
+        String::from_utf8(text).map_err(|e| e.to_string())
+    }
+
+    fn exchange(&self, command: &str) -> Result<(String, BufReader<TcpStream>), String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))
             .map_err(|e| format!("connect to port {}: {e}", self.port))?;
         stream
@@ -174,11 +197,10 @@ impl RedisServer {
         stream
             .write_all(format!("{command}\r\n").as_bytes())
             .map_err(|e| e.to_string())?;
+        let mut reader = BufReader::new(stream);
         let mut line = String::new();
-        BufReader::new(stream)
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        Ok(line.trim_end().to_string())
+        reader.read_line(&mut line).map_err(|e| e.to_string())?;
+        Ok((line.trim_end().to_string(), reader))
     }
 
     fn spawn(&mut self) -> Result<(), String> {
@@ -280,7 +302,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     TcpListener::bind(("127.0.0.1", 0))
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())

@@ -6,30 +6,33 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, Value};
 
+use crate::conn::{self, Backend, Conn};
 use crate::contract::{self, Contract};
 use crate::envelope::{self, Envelope, HeaderCheck};
 use crate::error::Error;
 use crate::keys::ChannelKeys;
 use crate::partition;
+use crate::replication;
 use crate::scripts::{self, PUBLISH};
 use crate::spec::ChannelSpec;
 
 /// A connection to courier's Redis under one namespace (`prod`, `staging`,
-/// a test's random prefix). Cheap to clone: clones share one multiplexed
-/// connection, which reconnects by itself after Redis restarts.
+/// a test's random prefix), on one server or a Redis Cluster. Cheap to
+/// clone: clones share one multiplexed connection (one per node on a
+/// cluster), which reconnects by itself after Redis restarts or fails over.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    /// For dedicated connections (blocking reads).
-    redis: redis::Client,
+    /// For dedicated connections (blocking reads, Pub/Sub).
+    backend: Backend,
     /// The shared connection for ordinary commands.
-    conn: ConnectionManager,
+    conn: Conn,
     /// Prefix of every key.
     namespace: String,
     /// Written into every envelope as the producer, and the prefix of
@@ -42,6 +45,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("namespace", &self.inner.namespace)
             .field("name", &self.inner.name)
+            .field("cluster", &self.is_cluster())
             .finish()
     }
 }
@@ -57,6 +61,10 @@ pub struct ConnectOptions {
     /// PEM file of the CA that signs the server's certificate, for
     /// `rediss://` servers outside the system trust store.
     pub tls_ca_file: Option<std::path::PathBuf>,
+    /// Speak the Redis Cluster protocol. The URL may then list several seed
+    /// nodes, comma-separated (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`);
+    /// the client discovers the rest.
+    pub cluster: bool,
 }
 
 impl Client {
@@ -64,6 +72,15 @@ impl Client {
     /// `rediss://` for TLS) and uses `namespace` as the prefix of every key.
     pub async fn connect(url: &str, namespace: &str) -> Result<Client, Error> {
         Self::connect_with(url, namespace, &ConnectOptions::default()).await
+    }
+
+    /// Connects to a Redis Cluster through comma-separated seed URLs.
+    pub async fn connect_cluster(urls: &str, namespace: &str) -> Result<Client, Error> {
+        let options = ConnectOptions {
+            cluster: true,
+            ..ConnectOptions::default()
+        };
+        Self::connect_with(urls, namespace, &options).await
     }
 
     /// [`connect`](Self::connect) with options.
@@ -77,31 +94,63 @@ impl Client {
             url: masked.clone(),
             source,
         };
-        let redis = match &options.tls_ca_file {
-            None => redis::Client::open(url),
+        let certificates = match &options.tls_ca_file {
+            None => None,
             Some(path) => {
                 let pem = std::fs::read(path).map_err(|source| Error::TlsCa {
                     path: path.clone(),
                     source,
                 })?;
-                let certificates = redis::TlsCertificates {
+                Some(redis::TlsCertificates {
                     client_tls: None,
                     root_cert: Some(pem),
-                };
-                redis::Client::build_with_tls(url, certificates)
+                })
             }
-        }
-        .map_err(connect_error)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_with_config(redis.clone(), config)
-            .await
+        };
+        let node = |url: &str| match &certificates {
+            None => redis::Client::open(url),
+            Some(certificates) => redis::Client::build_with_tls(url, certificates.clone()),
+        };
+        let (backend, conn) = if options.cluster {
+            let urls: Vec<String> = url
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(String::from)
+                .collect();
+            let seeds = urls
+                .iter()
+                .map(|u| node(u))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(connect_error)?;
+            let shared = conn::cluster_client(
+                &urls,
+                certificates.as_ref(),
+                RESPONSE_TIMEOUT,
+                CONNECT_TIMEOUT,
+            )
             .map_err(connect_error)?;
+            let conn = shared.get_async_connection().await.map_err(connect_error)?;
+            let backend = Backend::Cluster {
+                urls,
+                certificates: certificates.clone(),
+                seeds,
+            };
+            (backend, Conn::Cluster(conn))
+        } else {
+            let redis = node(url).map_err(connect_error)?;
+            let config = ConnectionManagerConfig::new()
+                .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_max_delay(Duration::from_secs(1));
+            let conn = ConnectionManager::new_with_config(redis.clone(), config)
+                .await
+                .map_err(connect_error)?;
+            (Backend::Node(redis), Conn::Managed(conn))
+        };
         Ok(Client {
             inner: Arc::new(Inner {
-                redis,
+                backend,
                 conn,
                 namespace: namespace.to_string(),
                 name: format!("{}-{}", std::process::id(), &envelope::new_id()[..8]),
@@ -111,12 +160,16 @@ impl Client {
 
     /// Names this client in envelopes (`producer`) and consumer names.
     pub fn with_name(self, name: &str) -> Client {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            backend: shared.backend.clone(),
+            conn: shared.conn.clone(),
+            namespace: shared.namespace.clone(),
+            name: shared.name.clone(),
+        });
         Client {
             inner: Arc::new(Inner {
-                redis: self.inner.redis.clone(),
-                conn: self.inner.conn.clone(),
-                namespace: self.inner.namespace.clone(),
                 name: name.to_string(),
+                ..inner
             }),
         }
     }
@@ -131,33 +184,80 @@ impl Client {
         &self.inner.name
     }
 
+    /// Whether this client speaks the Redis Cluster protocol.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner.backend, Backend::Cluster { .. })
+    }
+
     /// The keys of a channel partition in this client's namespace.
     pub fn keys(&self, spec: &ChannelSpec, partition: Option<&str>) -> ChannelKeys {
         ChannelKeys::new(&self.inner.namespace, spec, partition)
     }
 
     /// The shared multiplexed connection.
-    pub(crate) fn conn(&self) -> ConnectionManager {
+    pub(crate) fn conn(&self) -> Conn {
         self.inner.conn.clone()
     }
 
-    /// A dedicated connection without a response timeout, for blocking
-    /// reads: a `BLOCK` longer than the shared connection's timeout would
-    /// fail there, and would stall every writer behind it.
-    pub(crate) async fn dedicated(&self) -> Result<MultiplexedConnection, Error> {
-        let config = AsyncConnectionConfig::new()
-            .set_response_timeout(None)
-            .set_connection_timeout(Some(CONNECT_TIMEOUT));
-        Ok(self
-            .inner
-            .redis
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?)
+    /// A dedicated connection for blocking reads of up to `block`: a
+    /// `BLOCK` longer than the shared connection's timeout would fail
+    /// there, and would stall every writer behind it. On one server it has
+    /// no response timeout (a dead server's connection fails at once); on a
+    /// cluster, `block` and a margin, so that a read sent to a master that
+    /// died fails instead of waiting for it, and the reader reconnects.
+    pub(crate) async fn dedicated(&self, block: Duration) -> Result<Conn, Error> {
+        match &self.inner.backend {
+            Backend::Node(redis) => {
+                let config = AsyncConnectionConfig::new()
+                    .set_response_timeout(None)
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT));
+                Ok(Conn::Node(
+                    redis
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                ))
+            }
+            Backend::Cluster {
+                urls, certificates, ..
+            } => {
+                let timeout = block + RESPONSE_TIMEOUT;
+                let client =
+                    conn::cluster_client(urls, certificates.as_ref(), timeout, CONNECT_TIMEOUT)?;
+                Ok(Conn::Cluster(client.get_async_connection().await?))
+            }
+        }
     }
 
-    /// A dedicated Pub/Sub connection.
+    /// A dedicated Pub/Sub connection. On a cluster, to the first seed node
+    /// that answers: every node hears every `PUBLISH` of the cluster.
     pub(crate) async fn pubsub(&self) -> Result<redis::aio::PubSub, Error> {
-        Ok(self.inner.redis.get_async_pubsub().await?)
+        match &self.inner.backend {
+            Backend::Node(redis) => Ok(redis.get_async_pubsub().await?),
+            Backend::Cluster { seeds, .. } => {
+                let mut last = None;
+                for seed in seeds {
+                    match seed.get_async_pubsub().await {
+                        Ok(pubsub) => return Ok(pubsub),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(last.expect("a cluster client has at least one seed").into())
+            }
+        }
+    }
+
+    /// `INFO <section>` of every server: one on a single server, every
+    /// master on a cluster. Each entry is the node's address and its text.
+    pub async fn info(&self, section: &str) -> Result<Vec<(String, String)>, Error> {
+        let value: Value = self.query(redis::cmd("INFO").arg(section)).await?;
+        let text = |v: &Value| String::from_redis_value(v.clone()).unwrap_or_default();
+        Ok(match &value {
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(node, info)| (text(node), text(info)))
+                .collect(),
+            other => vec![(String::new(), text(other))],
+        })
     }
 
     /// Runs one command on the shared connection, reloading scripts after
@@ -176,8 +276,21 @@ impl Client {
     /// Runs a pipeline on the shared connection, reloading scripts after
     /// `NOSCRIPT` (which every script call of the pipeline then got, with no
     /// effect, so sending it again is safe).
+    ///
+    /// On a cluster, a pipeline whose commands touch several slots is sent
+    /// as one pipeline per slot, concurrently, and the replies put back in
+    /// order; such a pipeline must not `ignore()` replies.
     pub async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, Error> {
         let mut conn = self.conn();
+        if let Conn::Cluster(_) = conn {
+            let sent = self.cluster_pipeline(pipe).await;
+            if let Err(Error::Redis(e)) = &sent {
+                if e.redirect_node().is_some() {
+                    conn::follow_redirect(&mut conn, pipe).await;
+                }
+            }
+            return sent;
+        }
         match pipe.query_async(&mut conn).await {
             Err(e) if scripts::is_noscript(&e) => {
                 scripts::load_all(&mut conn).await?;
@@ -185,6 +298,29 @@ impl Client {
             }
             other => Ok(other?),
         }
+    }
+
+    /// A pipeline on a cluster: as is when its commands share a slot, else
+    /// one pipeline per slot, concurrently, with the replies put back in
+    /// order.
+    async fn cluster_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, Error> {
+        if let Some(groups) = conn::split_by_slot(pipe) {
+            let mut replies = vec![Value::Nil; pipe.len()];
+            let sent = groups.into_iter().map(|(group, positions)| {
+                let conn = self.conn();
+                async move {
+                    let values: Vec<Value> = send_pipeline(conn, &group).await?;
+                    Ok::<_, Error>((positions, values))
+                }
+            });
+            for (positions, values) in futures_util::future::try_join_all(sent).await? {
+                for (i, value) in positions.into_iter().zip(values) {
+                    replies[i] = value;
+                }
+            }
+            return Ok(T::from_redis_value(Value::Array(replies)).map_err(redis::RedisError::from)?);
+        }
+        send_pipeline(self.conn(), pipe).await
     }
 
     /// Pauses every consumer of a channel, on every worker, within a
@@ -208,8 +344,24 @@ impl Client {
     }
 }
 
-/// `redis://user:secret@host` → `redis://user:***@host`, for error messages.
-fn mask_password(url: &str) -> String {
+/// One pipeline on `conn`, reloading scripts after `NOSCRIPT`.
+async fn send_pipeline<T: FromRedisValue>(mut conn: Conn, pipe: &Pipeline) -> Result<T, Error> {
+    match pipe.query_async(&mut conn).await {
+        Err(e) if scripts::is_noscript(&e) => {
+            scripts::load_all(&mut conn).await?;
+            Ok(pipe.query_async(&mut conn).await?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// `redis://user:secret@host` → `redis://user:***@host`, for error messages;
+/// each of a comma-separated list of cluster seeds.
+fn mask_password(urls: &str) -> String {
+    urls.split(',').map(mask_one).collect::<Vec<_>>().join(",")
+}
+
+fn mask_one(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -591,11 +743,23 @@ impl Outbox<'_> {
                         .arg(p.deadline_ms);
                 }
                 pipe.add_command(cmd);
+                replication::wait(&mut pipe, self.spec.durability);
             }
-            let replies: Vec<Vec<(String, String)>> = match self.client.pipeline(&pipe).await {
+            let sent = self
+                .client
+                .pipeline::<Vec<Value>>(&pipe)
+                .await
+                .and_then(|values| {
+                    replication::confirmed(
+                        values,
+                        self.spec,
+                        groups.iter().map(|g| prepared[g[0]].keys.partition()),
+                    )
+                });
+            let replies: Vec<Vec<(String, String)>> = match sent {
                 Ok(replies) => replies,
-                // Redis is away: every message keeps its id and key, so a
-                // resend after a lost reply reads as "dup" of our own id.
+                // Redis is away, or replicas are late: every message keeps
+                // its id and key, so a resend reads as "dup" of our own id.
                 Err(e) if e.is_transient() && started.elapsed() < retry_for => {
                     tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "publish failed, retrying");
                     tokio::time::sleep(pause).await;

@@ -962,7 +962,7 @@ where
                     continue;
                 }
                 if conn.is_none() {
-                    conn = self.client.dedicated().await.ok();
+                    conn = self.client.dedicated(self.options.block).await.ok();
                 }
                 let Some(c) = conn.as_mut() else {
                     drop(permits);
@@ -1040,7 +1040,7 @@ where
             }
 
             if conn.is_none() {
-                match self.client.dedicated().await {
+                match self.client.dedicated(self.options.block).await {
                     Ok(c) => conn = Some(c),
                     Err(e) => {
                         tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot connect for reading; retrying");

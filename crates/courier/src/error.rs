@@ -101,6 +101,23 @@ pub enum Error {
         /// The channel's limit.
         max_depth: u64,
     },
+    /// A publish on a replicated channel was written on the primary, but
+    /// fewer replicas than required confirmed it in time. It is transient:
+    /// the retry with the same idempotency key writes nothing twice.
+    #[error(
+        "channel {channel}: {confirmed} of {replicas} replicas confirmed the publish within {timeout:?}; \
+         it is on the primary only and may be lost by a failover"
+    )]
+    NotReplicated {
+        /// `<domain>.<channel>`, with the partition after `#`.
+        channel: String,
+        /// Replicas that confirmed.
+        confirmed: u64,
+        /// Replicas required.
+        replicas: u32,
+        /// How long the publish waited.
+        timeout: std::time::Duration,
+    },
     /// The Redis URL is not usable.
     #[error("cannot connect to {url}: {source}")]
     Connect {
@@ -196,6 +213,7 @@ impl Error {
             | Error::IdempotencyKey { .. } => ErrorKind::DeadLetter,
             Error::ChannelFull { .. } => ErrorKind::Backpressure,
             Error::Redis(e) if is_transient(e) => ErrorKind::Transient,
+            Error::NotReplicated { .. } => ErrorKind::Transient,
             Error::InvalidEnvelope { .. } | Error::Unroutable { .. } => ErrorKind::DeadLetter,
             Error::EmbeddedSchema { .. }
             | Error::Json(_)
@@ -218,9 +236,11 @@ impl Error {
 }
 
 /// Whether a Redis error is a passing fault (connection lost, timeout,
-/// server loading or failing over) rather than a bug.
+/// server loading or failing over, a cluster slot that moved) rather than a
+/// bug.
 pub(crate) fn is_transient(error: &redis::RedisError) -> bool {
     error.is_io_error()
+        || error.redirect_node().is_some()
         || error.is_timeout()
         || error.is_connection_dropped()
         || error.is_connection_refusal()

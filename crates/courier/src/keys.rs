@@ -205,6 +205,7 @@ pub(crate) mod tests {
         dependency: None,
         rate_limit: None,
         sla_notice: None,
+        durability: courier_schema::Durability::Primary,
     };
 
     #[test]

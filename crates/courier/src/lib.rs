@@ -39,6 +39,7 @@ pub mod backoff;
 mod batch;
 pub mod breaker;
 pub mod client;
+mod conn;
 pub mod consumer;
 pub mod contract;
 pub mod dlq;
@@ -49,6 +50,7 @@ pub mod lease;
 pub mod metrics;
 pub mod partition;
 pub mod ratelimit;
+mod replication;
 mod scripts;
 pub mod spec;
 pub mod subscriber;
@@ -75,7 +77,7 @@ pub use consumer::{
 };
 pub use contract::{Contract, Readable};
 pub use courier_schema::{
-    Backoff, Compatibility, Retention, Transport, ValidationError, Validator,
+    Backoff, Compatibility, Durability, Retention, Transport, ValidationError, Validator,
 };
 pub use dlq::{DeadLetter, DeadReason, Dlq, DlqFilter};
 pub use envelope::Envelope;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use courier_schema::{Backoff, Compatibility, Retention, Transport};
+use courier_schema::{Backoff, Compatibility, Durability, Retention, Transport};
 
 /// Everything the runtime needs to know about one channel. Generated crates
 /// declare one `SPEC` constant per channel; nothing else builds these.
@@ -44,6 +44,9 @@ pub struct ChannelSpec {
     pub rate_limit: Option<RateSpec>,
     /// Where SLA breaches are announced (priority channels).
     pub sla_notice: Option<SlaNoticeSpec>,
+    /// When a publish is acknowledged: by the primary alone, or once
+    /// replicas confirmed it too (`WAIT`).
+    pub durability: Durability,
 }
 
 /// The channel a priority channel announces SLA breaches on.
@@ -166,6 +169,7 @@ impl ChannelSpec {
                 burst: r.burst,
             }),
             sla_notice,
+            durability: channel.durability,
         }))
     }
 

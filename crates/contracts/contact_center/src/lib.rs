@@ -1920,6 +1920,7 @@ pub mod channels {
             }),
             rate_limit: None,
             sla_notice: None,
+            durability: ::courier::Durability::Primary,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::classified_task::ClassifiedTask;
@@ -1965,6 +1966,7 @@ pub mod channels {
                 channel: &super::sla_breaches::SPEC,
                 version: 1,
             }),
+            durability: ::courier::Durability::Primary,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::human_escalation::HumanEscalation;
@@ -2011,6 +2013,7 @@ pub mod channels {
                 burst: 50,
             }),
             sla_notice: None,
+            durability: ::courier::Durability::Primary,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::evaluation_result::EvaluationResult;
@@ -2053,6 +2056,7 @@ pub mod channels {
             dependency: None,
             rate_limit: None,
             sla_notice: None,
+            durability: ::courier::Durability::Primary,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::feedback_event::FeedbackEvent;
@@ -2102,6 +2106,7 @@ pub mod channels {
                 burst: 50,
             }),
             sla_notice: None,
+            durability: ::courier::Durability::Primary,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::interaction::Interaction;
@@ -2149,6 +2154,7 @@ pub mod channels {
             }),
             rate_limit: None,
             sla_notice: None,
+            durability: ::courier::Durability::Primary,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::classified_task::ClassifiedTask;
@@ -2191,6 +2197,7 @@ pub mod channels {
             dependency: None,
             rate_limit: None,
             sla_notice: None,
+            durability: ::courier::Durability::Primary,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::sla_breach::SlaBreach;
@@ -2238,6 +2245,7 @@ pub mod channels {
             }),
             rate_limit: None,
             sla_notice: None,
+            durability: ::courier::Durability::Primary,
         };
         /// Every version of the message a consumer of this channel reads.
         pub type Message = crate::classified_task::ClassifiedTask;

@@ -1,0 +1,326 @@
+//! A local Redis Cluster: six `redis-server` processes on loopback ports,
+//! joined by `redis-cli --cluster create` into three masters with one
+//! replica each.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::{free_port, RedisOptions, RedisServer, INSTALL_HINT};
+
+/// How long a node may be unreachable before the cluster fails it over.
+/// Short, so that failover tests take seconds.
+const NODE_TIMEOUT_MS: u64 = 1000;
+
+/// A running cluster of three masters and three replicas, stopped on drop.
+#[derive(Debug)]
+pub struct RedisCluster {
+    /// The nodes, in the order given to `redis-cli --cluster create`: the
+    /// first three start as masters, the last three as their replicas.
+    nodes: Vec<RedisServer>,
+}
+
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// The node's id.
+    pub id: String,
+    /// Its client port.
+    pub port: u16,
+    /// Whether it is a master now.
+    pub master: bool,
+    /// Whether the cluster considers it failed.
+    pub failed: bool,
+    /// For a replica, the id of its master.
+    pub master_id: Option<String>,
+    /// The slot ranges it serves (masters), inclusive.
+    pub slots: Vec<(u16, u16)>,
+}
+
+impl RedisCluster {
+    /// Starts six servers and creates the cluster; returns once every slot
+    /// is served and every replica is in sync with its master.
+    pub fn start() -> Result<Self, String> {
+        let mut nodes = Vec::new();
+        for _ in 0..6 {
+            let bus = free_port()?;
+            let args = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                &NODE_TIMEOUT_MS.to_string(),
+                "--cluster-port",
+                &bus.to_string(),
+                // Replicas of a killed master may take over however long
+                // they were apart from it.
+                "--cluster-replica-validity-factor",
+                "0",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect();
+            nodes.push(RedisServer::start_with(RedisOptions {
+                args,
+                ..RedisOptions::default()
+            })?);
+        }
+        let cluster = RedisCluster { nodes };
+        let addresses: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        let cli = std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());
+        let output = Command::new(&cli)
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    format!("redis-cli was not found on PATH (set REDIS_CLI); {INSTALL_HINT}")
+                } else {
+                    format!("cannot run {cli}: {e}")
+                }
+            })?;
+        if !output.status.success() {
+            return Err(format!(
+                "redis-cli --cluster create {} failed: {}{}",
+                addresses.join(" "),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        cluster.wait_until_healthy(Duration::from_secs(30))?;
+        Ok(cluster)
+    }
+
+    /// Starts a cluster, panicking with the reason when it cannot.
+    pub fn must_start() -> Self {
+        Self::start().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The seed URLs of every node, comma-separated, as
+    /// `courier::ConnectOptions::cluster` reads them.
+    pub fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(RedisServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The nodes, in creation order.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// The node listening on `port`.
+    pub fn node(&self, port: u16) -> Option<&RedisServer> {
+        self.nodes.iter().find(|n| n.port() == port)
+    }
+
+    /// The cluster's view of itself, asked of the first live node.
+    pub fn topology(&self) -> Result<Vec<ClusterNode>, String> {
+        let mut last = String::from("no node answered");
+        for node in &self.nodes {
+            match node.command_text("CLUSTER NODES") {
+                Ok(text) if !text.starts_with('-') => return Ok(parse_nodes(&text)),
+                Ok(text) => last = text,
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// The port of the live master serving `slot`.
+    pub fn master_of(&self, slot: u16) -> Result<u16, String> {
+        self.topology()?
+            .into_iter()
+            .find(|n| {
+                n.master && !n.failed && n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
+            })
+            .map(|n| n.port)
+            .ok_or_else(|| format!("no live master serves slot {slot}"))
+    }
+
+    /// The hash slot of `key` (`CLUSTER KEYSLOT`).
+    pub fn slot(&self, key: &str) -> Result<u16, String> {
+        let reply = self
+            .nodes
+            .iter()
+            .find_map(|n| n.command(&format!("CLUSTER KEYSLOT {key}")).ok())
+            .ok_or("no node answered CLUSTER KEYSLOT")?;
+        reply
+            .trim_start_matches(':')
+            .parse()
+            .map_err(|_| format!("unexpected CLUSTER KEYSLOT reply {reply:?}"))
+    }
+
+    /// Kills the node on `port` at once (SIGKILL).
+    pub fn kill(&mut self, port: u16) {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.port() == port) {
+            node.kill();
+        }
+    }
+
+    /// Starts the node on `port` again, with its data and cluster config:
+    /// a master that was failed over rejoins as a replica of its successor.
+    pub fn restart(&mut self, port: u16) -> Result<(), String> {
+        match self.nodes.iter_mut().find(|n| n.port() == port) {
+            Some(node) => node.start_again(),
+            None => Err(format!("no node on port {port}")),
+        }
+    }
+
+    /// Waits until every slot has a live master that every live node
+    /// agrees on, and every live replica's link to its master is up.
+    pub fn wait_until_healthy(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let problem = self.problem();
+            match problem {
+                None => return Ok(()),
+                Some(p) if Instant::now() > deadline => {
+                    return Err(format!("cluster not healthy after {timeout:?}: {p}"))
+                }
+                Some(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// What keeps the cluster from being healthy, if anything.
+    fn problem(&self) -> Option<String> {
+        let mut views = Vec::new();
+        for node in &self.nodes {
+            let Ok(info) = node.command_text("CLUSTER INFO") else {
+                continue; // a killed node
+            };
+            if !info.contains("cluster_state:ok") {
+                return Some(format!("port {}: {}", node.port(), first_line(&info)));
+            }
+            let Ok(text) = node.command_text("CLUSTER NODES") else {
+                return Some(format!("port {}: no CLUSTER NODES", node.port()));
+            };
+            let topology = parse_nodes(&text);
+            let Some(me) = topology.iter().find(|n| n.port == node.port()) else {
+                return Some(format!(
+                    "port {} is not in its own CLUSTER NODES",
+                    node.port()
+                ));
+            };
+            if !me.master {
+                let replication = node.command_text("INFO replication").unwrap_or_default();
+                if !replication.contains("master_link_status:up") {
+                    return Some(format!("replica {} not in sync", node.port()));
+                }
+            }
+            let mut served: Vec<(u16, u16, u16)> = topology
+                .iter()
+                .filter(|n| n.master && !n.failed)
+                .flat_map(|n| n.slots.iter().map(move |&(a, b)| (a, b, n.port)))
+                .collect();
+            served.sort_unstable();
+            let covered: u32 = served.iter().map(|&(a, b, _)| u32::from(b - a) + 1).sum();
+            if covered != 16384 {
+                return Some(format!(
+                    "port {} sees {covered} of 16384 slots served",
+                    node.port()
+                ));
+            }
+            views.push(served);
+        }
+        if views.windows(2).any(|w| w[0] != w[1]) {
+            return Some("nodes disagree on who serves which slots".into());
+        }
+        None
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// Parses `CLUSTER NODES` output.
+pub(crate) fn parse_nodes(text: &str) -> Vec<ClusterNode> {
+    let mut nodes = Vec::new();
+    let mut ids = HashMap::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 8 {
+            continue;
+        }
+        let port = fields[1]
+            .split(['@', ','])
+            .next()
+            .and_then(|address| address.rsplit(':').next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or(0);
+        let flags: Vec<&str> = fields[2].split(',').collect();
+        let slots = fields[8..]
+            .iter()
+            .filter(|s| !s.starts_with('['))
+            .filter_map(|s| match s.split_once('-') {
+                Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                None => {
+                    let slot = s.parse().ok()?;
+                    Some((slot, slot))
+                }
+            })
+            .collect();
+        ids.insert(fields[0].to_string(), port);
+        nodes.push(ClusterNode {
+            id: fields[0].to_string(),
+            port,
+            master: flags.contains(&"master"),
+            failed: flags.contains(&"fail") || flags.contains(&"noaddr"),
+            master_id: (fields[3] != "-").then(|| fields[3].to_string()),
+            slots,
+        });
+    }
+    nodes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cluster_nodes() {
+        let text = "\
+a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7001@17001 master,fail - 0 0 2 connected 5461-10922 12000
+c3 127.0.0.1:7003@17003 slave a1 0 0 1 connected
+";
+        let nodes = parse_nodes(text);
+        assert_eq!(nodes.len(), 3);
+        assert_eq!(nodes[0].port, 7000);
+        assert!(nodes[0].master && !nodes[0].failed);
+        assert_eq!(nodes[0].slots, vec![(0, 5460)]);
+        assert!(nodes[1].failed);
+        assert_eq!(nodes[1].slots, vec![(5461, 10922), (12000, 12000)]);
+        assert!(!nodes[2].master);
+        assert_eq!(nodes[2].master_id.as_deref(), Some("a1"));
+    }
+
+    #[test]
+    fn creates_a_cluster_that_fails_over() {
+        let mut cluster = RedisCluster::must_start();
+        let topology = cluster.topology().unwrap();
+        assert_eq!(topology.iter().filter(|n| n.master).count(), 3);
+        assert_eq!(topology.iter().filter(|n| !n.master).count(), 3);
+        let slot = cluster.slot("{x}").unwrap();
+        let master = cluster.master_of(slot).unwrap();
+        cluster.kill(master);
+        cluster.wait_until_healthy(Duration::from_secs(30)).unwrap();
+        let promoted = cluster.master_of(slot).unwrap();
+        assert_ne!(promoted, master);
+        cluster.restart(master).unwrap();
+        cluster.wait_until_healthy(Duration::from_secs(30)).unwrap();
+        let rejoined = cluster.topology().unwrap();
+        let old = rejoined.iter().find(|n| n.port == master).unwrap();
+        assert!(!old.master, "{old:?}");
+    }
+}
