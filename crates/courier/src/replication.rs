@@ -2,7 +2,15 @@
 //! sends `WAIT <replicas> <timeout>` right after each write, in the same
 //! pipeline. `WAIT` counts the replicas that acknowledged every earlier
 //! write of its connection; on a cluster the pipeline goes to the
-//! partition's primary, so it waits for that primary's replicas.
+//! partition's primary, so it waits for that primary's replicas. `WAIT`
+//! holds the connection it is sent on until the replicas answer or the
+//! timeout passes, so a shard without a live replica slows every command
+//! sharing that connection by up to the timeout per publish.
+//!
+//! Only publishes wait. Settlements (acknowledgement and done mark) do not:
+//! a failover right after a settlement may deliver its message again, and
+//! its handler runs again (at-least-once); a follow-up publish with the
+//! same derived key is then refused as a duplicate.
 //!
 //! What it guarantees: a publish acknowledged to the caller is in the
 //! memory of the primary and of `replicas` replicas, so a failover that
@@ -26,63 +34,41 @@ pub(crate) fn wait(pipe: &mut Pipeline, durability: Durability) {
     }
 }
 
-/// The replies of a pipeline built with [`wait`] after each of its writes,
-/// each with the number of replicas that confirmed it (`None` when the
-/// channel asks for none).
-pub(crate) fn split<T: FromRedisValue>(
-    values: Vec<Value>,
-    durability: Durability,
-    script: &'static str,
-) -> Result<Vec<(T, Option<u64>)>, Error> {
-    let parse = |value: Value| T::from_redis_value(value).map_err(redis::RedisError::from);
-    match durability {
-        Durability::Primary => values.into_iter().map(|v| Ok((parse(v)?, None))).collect(),
-        Durability::Replicated { .. } => {
-            if values.len() % 2 != 0 {
-                return Err(Error::UnexpectedReply {
-                    script,
-                    reply: format!("{values:?}"),
-                });
-            }
-            let mut replies = Vec::with_capacity(values.len() / 2);
-            let mut values = values.into_iter();
-            while let (Some(reply), Some(count)) = (values.next(), values.next()) {
-                let count = u64::from_redis_value(count).map_err(redis::RedisError::from)?;
-                replies.push((parse(reply)?, Some(count)));
-            }
-            Ok(replies)
-        }
-    }
-}
-
-/// The replies of a publish pipeline, or [`Error::NotReplicated`] for the
-/// first partition whose write too few replicas confirmed.
+/// The replies of a publish pipeline built with [`wait`] after each script
+/// call, or [`Error::NotReplicated`] for the first partition whose write
+/// too few replicas confirmed.
 pub(crate) fn confirmed<'a, T: FromRedisValue>(
     values: Vec<Value>,
     spec: &ChannelSpec,
-    partitions: impl Iterator<Item = Option<&'a str>>,
+    mut partitions: impl Iterator<Item = Option<&'a str>>,
 ) -> Result<Vec<T>, Error> {
-    let mut replies = Vec::new();
-    for ((reply, count), partition) in split(values, spec.durability, "publish")?
-        .into_iter()
-        .zip(partitions)
-    {
-        if let (Some(confirmed), Durability::Replicated { replicas, timeout }) =
-            (count, spec.durability)
-        {
-            if confirmed < u64::from(replicas) {
-                return Err(Error::NotReplicated {
-                    channel: match partition {
-                        Some(p) => format!("{}#{p}", spec.qualified_name()),
-                        None => spec.qualified_name(),
-                    },
-                    confirmed,
-                    replicas,
-                    timeout,
-                });
-            }
+    let parse = |value: Value| T::from_redis_value(value).map_err(redis::RedisError::from);
+    let Durability::Replicated { replicas, timeout } = spec.durability else {
+        return Ok(values.into_iter().map(parse).collect::<Result<_, _>>()?);
+    };
+    if !values.len().is_multiple_of(2) {
+        return Err(Error::UnexpectedReply {
+            script: "publish",
+            reply: format!("{values:?}"),
+        });
+    }
+    let mut replies = Vec::with_capacity(values.len() / 2);
+    let mut values = values.into_iter();
+    while let (Some(reply), Some(count)) = (values.next(), values.next()) {
+        let confirmed = u64::from_redis_value(count).map_err(redis::RedisError::from)?;
+        let partition = partitions.next().flatten();
+        if confirmed < u64::from(replicas) {
+            return Err(Error::NotReplicated {
+                channel: match partition {
+                    Some(p) => format!("{}#{p}", spec.qualified_name()),
+                    None => spec.qualified_name(),
+                },
+                confirmed,
+                replicas,
+                timeout,
+            });
         }
-        replies.push(reply);
+        replies.push(parse(reply)?);
     }
     Ok(replies)
 }
