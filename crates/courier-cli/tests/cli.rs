@@ -137,6 +137,30 @@ fn specialists(client: &Client) -> courier::Consumer<ClassifiedTask> {
     channels::billing::consumer(client, "specialists")
 }
 
+/// Publishes three billing tasks, which a broken specialist dead-letters.
+async fn dead_letter_three_tasks(client: &Client) {
+    channels::billing::producer(client)
+        .publish_many(&[task(1), task(2), task(3)], &PublishOptions::default())
+        .await
+        .unwrap();
+    run_consumer(
+        specialists(client),
+        |_d| async { Outcome::fatal("CRM rejected the account number") },
+        |r| r.dead >= 3,
+    )
+    .await;
+}
+
+/// A fixed specialist handles three tasks.
+async fn process_three_tasks(client: &Client) {
+    run_consumer(
+        specialists(client),
+        |_d| async { Outcome::Done },
+        |r| r.done >= 3,
+    )
+    .await;
+}
+
 #[test]
 fn help_is_documented() {
     let help = Cli::command().render_long_help().to_string();
@@ -183,18 +207,7 @@ async fn dead_letters_are_listed_replayed_and_processed() {
     let server = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
     let ns = namespace();
     let client = Client::connect(&server.url(), &ns).await.unwrap();
-    let billing = channels::billing::producer(&client);
-    billing
-        .publish_many(&[task(1), task(2), task(3)], &PublishOptions::default())
-        .await
-        .unwrap();
-    // A broken specialist dead-letters everything.
-    run_consumer(
-        specialists(&client),
-        |_d| async { Outcome::fatal("CRM rejected the account number") },
-        |r| r.dead >= 3,
-    )
-    .await;
+    dead_letter_three_tasks(&client).await;
 
     let (_, list) = courier(&server.url(), &ns, &["dlq", "list", "--channel", "billing"]).await;
     insta::assert_snapshot!("dlq_list", stable(&list));
@@ -220,12 +233,7 @@ async fn dead_letters_are_listed_replayed_and_processed() {
     );
 
     // After the fix they are processed.
-    run_consumer(
-        specialists(&client),
-        |_d| async { Outcome::Done },
-        |r| r.done >= 3,
-    )
-    .await;
+    process_three_tasks(&client).await;
     let (_, after) = courier(&server.url(), &ns, &["dlq", "list"]).await;
     assert!(after.ends_with("0 dead letter(s)\n"), "{after}");
 }
@@ -588,16 +596,7 @@ async fn the_cli_works_on_a_redis_cluster() {
             .await
             .unwrap();
     }
-    channels::billing::producer(&client)
-        .publish_many(&[task(1), task(2), task(3)], &PublishOptions::default())
-        .await
-        .unwrap();
-    run_consumer(
-        specialists(&client),
-        |_d| async { Outcome::fatal("CRM rejected the account number") },
-        |r| r.dead >= 3,
-    )
-    .await;
+    dead_letter_three_tasks(&client).await;
 
     let (code, out) = courier(&url, &ns, &["--cluster", "status", "--json"]).await;
     assert_eq!(code, ExitCode::SUCCESS, "{out}");
@@ -630,12 +629,7 @@ async fn the_cli_works_on_a_redis_cluster() {
         replayed.ends_with("replayed 3 of 3 dead letter(s)\n"),
         "{replayed}"
     );
-    run_consumer(
-        specialists(&client),
-        |_d| async { Outcome::Done },
-        |r| r.done >= 3,
-    )
-    .await;
+    process_three_tasks(&client).await;
     let (_, doctor) = courier(&url, &ns, &["--cluster", "doctor"]).await;
     assert!(doctor.contains("cluster mode on"), "{doctor}");
 }
