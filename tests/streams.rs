@@ -299,7 +299,7 @@ async fn tls_urls_work() {
     assert!(matches!(err, Error::Connect { .. }), "{err}");
     // Trusting another CA, it is refused too.
     let wrong = courier::ConnectOptions {
-        tls_ca_file: Some(courier_testkit::tls_ca_file().with_file_name("other-ca.crt")),
+        tls_ca_file: Some(courier_testkit::other_ca_file()),
         ..Default::default()
     };
     let err = courier::Client::connect_with(&url, "t", &wrong)

@@ -82,8 +82,15 @@ const CONSUMER: &[&str] = &[
     "zscore",
 ];
 
-/// Every client: connecting, scripts by SHA.
-const ALWAYS: &[&str] = &["+@connection", "+evalsha", "+eval", "+script|load"];
+/// Every client: connecting, scripts by SHA, the cluster topology.
+const ALWAYS: &[&str] = &[
+    "+@connection",
+    "+evalsha",
+    "+eval",
+    "+script|load",
+    // The cluster client's topology query; harmless on a single server.
+    "+cluster|slots",
+];
 
 /// What one role may touch: key patterns, Pub/Sub channel patterns,
 /// commands.

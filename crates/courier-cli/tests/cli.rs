@@ -137,6 +137,26 @@ fn specialists(client: &Client) -> courier::Consumer<ClassifiedTask> {
     channels::billing::consumer(client, "specialists")
 }
 
+/// Runs the `ACL SETUSER` lines of `courier acl --format commands` on the
+/// server at `url`.
+async fn load_acl(url: &str, acl: &str) {
+    let mut admin = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    for line in acl.lines().filter(|l| l.starts_with("ACL SETUSER")) {
+        let mut cmd = redis::cmd("ACL");
+        for word in line.split_whitespace().skip(1) {
+            cmd.arg(word);
+        }
+        let _: () = cmd
+            .query_async(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+}
+
 /// Publishes three billing tasks, which a broken specialist dead-letters.
 async fn dead_letter_three_tasks(client: &Client) {
     channels::billing::producer(client)
@@ -258,21 +278,7 @@ async fn acl_users_do_their_job_and_nothing_else() {
         ],
     )
     .await;
-    let mut admin = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    for line in acl.lines().filter(|l| l.starts_with("ACL SETUSER")) {
-        let mut cmd = redis::cmd("ACL");
-        for word in line.split_whitespace().skip(1) {
-            cmd.arg(word);
-        }
-        let _: () = cmd
-            .query_async(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("{line}: {e}"));
-    }
+    load_acl(&server.url(), &acl).await;
     let as_role = |user: &str, password: &str| {
         format!("redis://{user}:{password}@127.0.0.1:{}/", server.port())
     };
@@ -632,4 +638,32 @@ async fn the_cli_works_on_a_redis_cluster() {
     process_three_tasks(&client).await;
     let (_, doctor) = courier(&url, &ns, &["--cluster", "doctor"]).await;
     assert!(doctor.contains("cluster mode on"), "{doctor}");
+
+    // ACL users work on a cluster once loaded on every node: telephony
+    // publishes intake on all three shards, and nothing else.
+    let (_, acl) = courier(
+        &url,
+        &ns,
+        &["acl", "--format", "commands", "--password", "telephony=t"],
+    )
+    .await;
+    for node in cluster.nodes() {
+        load_acl(&node.url(), &acl).await;
+    }
+    let seeds = url.replace("redis://", "redis://telephony:t@");
+    let telephony = Client::connect_cluster(&seeds, &ns).await.unwrap();
+    for (n, region) in ["amer", "emea", "apac"].into_iter().enumerate() {
+        channels::intake::producer(&telephony)
+            .publish(&interaction(10 + n as u64, region))
+            .await
+            .unwrap();
+    }
+    let refused = channels::billing::producer(&telephony)
+        .publish(&task(9))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().to_lowercase().contains("noperm"),
+        "{refused}"
+    );
 }

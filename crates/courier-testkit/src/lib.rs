@@ -11,6 +11,7 @@
 //! joined into a Redis Cluster of three masters with one replica each.
 
 mod cluster;
+mod tls;
 
 pub use cluster::RedisCluster;
 
@@ -33,8 +34,8 @@ pub struct RedisOptions {
     pub args: Vec<String>,
     /// The binary; default `$REDIS_SERVER`, else `redis-server` on PATH.
     pub binary: Option<String>,
-    /// Also listen for TLS on a second port, with the test certificates in
-    /// `crates/courier-testkit/tls/`.
+    /// Also listen for TLS on a second port, with test certificates
+    /// generated for this process ([`tls_ca_file`]).
     pub tls: bool,
 }
 
@@ -58,8 +59,19 @@ impl RedisOptions {
 }
 
 /// The test CA certificate that signs the TLS server certificate.
+/// Generated on first use (rcgen), with the server certificate it signed.
 pub fn tls_ca_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tls/ca.crt")
+    tls_file("ca.crt")
+}
+
+/// A second test CA, which signed nothing: a client trusting only it must
+/// refuse the test server.
+pub fn other_ca_file() -> PathBuf {
+    tls_file("other-ca.crt")
+}
+
+fn tls_file(name: &str) -> PathBuf {
+    tls::dir().unwrap_or_else(|e| panic!("{e}")).join(name)
 }
 
 /// A running `redis-server`, stopped and its directory removed on drop.
@@ -273,13 +285,7 @@ impl RedisServer {
         let Some(port) = self.tls_port else {
             return Vec::new();
         };
-        let file = |name: &str| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tls")
-                .join(name)
-                .display()
-                .to_string()
-        };
+        let file = |name: &str| tls_file(name).display().to_string();
         vec![
             "--tls-port".into(),
             port.to_string(),
