@@ -241,7 +241,15 @@ impl Client {
                         Err(e) => last = Some(e),
                     }
                 }
-                Err(last.expect("a cluster client has at least one seed").into())
+                Err(last
+                    .unwrap_or_else(|| {
+                        (
+                            redis::ErrorKind::InvalidClientConfig,
+                            "no cluster seed nodes",
+                        )
+                            .into()
+                    })
+                    .into())
             }
         }
     }
@@ -281,23 +289,16 @@ impl Client {
     /// as one pipeline per slot, concurrently, and the replies put back in
     /// order; such a pipeline must not `ignore()` replies.
     pub async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, Error> {
-        let mut conn = self.conn();
-        if let Conn::Cluster(_) = conn {
-            let sent = self.cluster_pipeline(pipe).await;
-            if let Err(Error::Redis(e)) = &sent {
-                if e.redirect_node().is_some() {
-                    conn::follow_redirect(&mut conn, pipe).await;
-                }
-            }
-            return sent;
+        if !self.is_cluster() {
+            return send_pipeline(self.conn(), pipe).await;
         }
-        match pipe.query_async(&mut conn).await {
-            Err(e) if scripts::is_noscript(&e) => {
-                scripts::load_all(&mut conn).await?;
-                Ok(pipe.query_async(&mut conn).await?)
+        let sent = self.cluster_pipeline(pipe).await;
+        if let Err(Error::Redis(e)) = &sent {
+            if e.redirect_node().is_some() {
+                conn::follow_redirect(&mut self.conn(), pipe).await;
             }
-            other => Ok(other?),
         }
+        sent
     }
 
     /// A pipeline on a cluster: as is when its commands share a slot, else
