@@ -638,6 +638,26 @@ async fn the_cli_works_on_a_redis_cluster() {
     process_three_tasks(&client).await;
     let (_, doctor) = courier(&url, &ns, &["--cluster", "doctor"]).await;
     assert!(doctor.contains("cluster mode on"), "{doctor}");
+    let (_, peeked) = courier(&url, &ns, &["--cluster", "peek", "intake", "--count", "5"]).await;
+    assert!(peeked.contains("contact 1"), "{peeked}");
+    let (_, capacity) = courier(&url, &ns, &["--cluster", "capacity"]).await;
+    assert!(capacity.contains("live"), "{capacity}");
+    let (_, exported) = courier(&url, &ns, &["--cluster", "export", "intake"]).await;
+    assert_eq!(exported.lines().count(), 3, "{exported}");
+    let file = std::env::temp_dir().join(format!("courier-cluster-{}.jsonl", std::process::id()));
+    std::fs::write(&file, &exported).unwrap();
+    let other = namespace();
+    let (_, imported) = courier(
+        &url,
+        &other,
+        &["--cluster", "import", "intake", file.to_str().unwrap()],
+    )
+    .await;
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(
+        imported,
+        "imported 3, 0 duplicate(s), 0 rejected into contact_center.intake\n"
+    );
 
     // ACL users work on a cluster once loaded on every node: telephony
     // publishes intake on all three shards, and nothing else.
