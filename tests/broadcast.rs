@@ -13,17 +13,8 @@ use courier::{
     CancellationToken, ChannelSpec, Consumer, Delivery, Outcome, Producer, PublishOptions,
 };
 use courier_suites::{
-    client, counting, eventually, interaction, quick, uuid, RedisServer, Running,
+    client, counting, eventually, feedback, interaction, quick, RedisServer, Running,
 };
-use serde_json::json;
-
-fn feedback(n: u64) -> contact_center_contracts::FeedbackEventV1 {
-    serde_json::from_value(json!({
-        "event_id": uuid(n), "task_id": uuid(1000 + n), "predicted_intent": "billing",
-        "outcome": "accepted", "source": "automated"
-    }))
-    .unwrap()
-}
 
 #[tokio::test]
 async fn every_live_subscriber_gets_each_broadcast() {

@@ -24,8 +24,8 @@ use courier::{
 };
 use courier_suites::history::{number, History, Publish};
 use courier_suites::{
-    counting, effect_numbers, eventually, interaction, namespace, quick, raw_cluster, task_for,
-    RedisCluster, Running,
+    counting, effect_numbers, eventually, feedback, interaction, namespace, quick, raw_cluster,
+    task_for, RedisCluster, Running,
 };
 use serde_json::json;
 
@@ -261,11 +261,7 @@ async fn broadcasts_reach_subscribers(client: &Client) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let producer = channels::feedback::producer(client);
     for n in 0..10 {
-        let event = serde_json::from_value(json!({
-            "event_id": courier_suites::uuid(n), "task_id": courier_suites::uuid(1000 + n),
-            "predicted_intent": "billing", "outcome": "accepted", "source": "automated"
-        }));
-        producer.publish(&event.unwrap()).await.unwrap();
+        producer.publish(&feedback(n)).await.unwrap();
     }
     let all = || counts.iter().all(|c| c.load(Ordering::SeqCst) == 10);
     assert!(eventually(Duration::from_secs(5), all).await, "{counts:?}");

@@ -100,6 +100,15 @@ pub fn interaction(n: u64) -> InteractionV1 {
     .unwrap()
 }
 
+/// Feedback event number `n`, for broadcasts.
+pub fn feedback(n: u64) -> contact_center_contracts::FeedbackEventV1 {
+    serde_json::from_value(json!({
+        "event_id": uuid(n), "task_id": uuid(1000 + n), "predicted_intent": "billing",
+        "outcome": "accepted", "source": "automated"
+    }))
+    .unwrap()
+}
+
 /// The task a classifier derives from interaction `n`: the same input
 /// always gives the same task and idempotency key.
 pub fn task_for(n: u64) -> ClassifiedTaskV2 {
