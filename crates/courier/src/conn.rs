@@ -72,12 +72,12 @@ pub(crate) enum Backend {
         /// The CA to trust, for `rediss://` seeds.
         certificates: Option<redis::TlsCertificates>,
         /// One client per seed node, for Pub/Sub (any node hears every
-        /// publish of the cluster) and per-node commands.
+        /// publish of the cluster).
         seeds: Vec<redis::Client>,
     },
 }
 
-/// Builds the cluster clients for comma-separated seed `urls`.
+/// A cluster client of the seed `urls`.
 pub(crate) fn cluster_client(
     urls: &[String],
     certificates: Option<&redis::TlsCertificates>,
