@@ -22,10 +22,10 @@ use courier::{
     Backoff, CancellationToken, ChannelSpec, Client, Consumer, Delivery, DlqFilter, Durability,
     Fence, Lease, Outcome, PartitionSpec, Producer, PublishOptions, RateLimit, Transport,
 };
-use courier_suites::history::{number, History, Publish};
+use courier_suites::history::{number, publish, History};
 use courier_suites::{
-    counting, effect_numbers, eventually, feedback, interaction, namespace, quick, raw_cluster,
-    task_for, RedisCluster, Running,
+    counting, eventually, feedback, interaction, namespace, quick, raw_cluster, task_for,
+    wait_for_effects, RedisCluster, Running,
 };
 use serde_json::json;
 
@@ -318,15 +318,9 @@ async fn a_failover_loses_no_acknowledged_publish(cluster: &mut RedisCluster) {
         producers.push(tokio::spawn(async move {
             let mut n = first;
             while Instant::now() < stop_at {
-                history.attempted(n);
-                let outcome = match producer.publish_with(&interaction(n), &patient).await {
-                    Ok(_) => Publish::Acknowledged,
-                    Err(e) => {
-                        eprintln!("publish {n}: {e}");
-                        Publish::Unknown
-                    }
-                };
-                history.published(n, outcome);
+                if let Err(e) = publish(&producer, &history, n, &patient).await {
+                    eprintln!("publish {n}: {e}");
+                }
                 n += 2;
             }
         }));
@@ -365,15 +359,10 @@ async fn a_failover_loses_no_acknowledged_publish(cluster: &mut RedisCluster) {
     let mut raw = raw_cluster(cluster).await;
     let stream = client.keys(&EFFECTS, None).stream();
     let acknowledged = history.acknowledged();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let found = loop {
-        let found = effect_numbers(&mut raw, &stream).await;
-        let seen: BTreeSet<u64> = found.iter().copied().collect();
-        if acknowledged.is_subset(&seen) || Instant::now() > deadline {
-            break found;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let found = wait_for_effects(&mut raw, &stream, Duration::from_secs(30), |found| {
+        acknowledged.is_subset(&found.iter().copied().collect())
+    })
+    .await;
     let mut reports = Vec::new();
     for running in consumers {
         reports.push(running.stop().await);

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use courier::{Client, DlqFilter, Producer};
 use courier_suites::history::{History, Publish};
+use courier_suites::wait_for_effects as support_wait;
 use courier_suites::{client, effect_numbers, interaction, raw, RedisServer, EFFECTS, WORK};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
@@ -90,14 +91,12 @@ async fn effects(server: &RedisServer, client: &Client) -> Vec<u64> {
 
 /// Waits until `n` effects exist, up to 15 s.
 async fn wait_for_effects(server: &RedisServer, client: &Client, n: usize) -> Vec<u64> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let found = effects(server, client).await;
-        if found.len() >= n || tokio::time::Instant::now() > deadline {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let stream = client.keys(&EFFECTS, None).stream();
+    let limit = Duration::from_secs(15);
+    support_wait(&mut raw(server).await, &stream, limit, |found| {
+        found.len() >= n
+    })
+    .await
 }
 
 /// Fault 1: the consumer process is SIGKILLed after reading message 5,

@@ -81,6 +81,24 @@ pub async fn effect_numbers(conn: &mut impl redis::aio::ConnectionLike, stream: 
         .collect()
 }
 
+/// Reads the effects on `stream` every 50 ms until `enough` holds for
+/// them or `limit` passes; returns the last read.
+pub async fn wait_for_effects(
+    conn: &mut impl redis::aio::ConnectionLike,
+    stream: &str,
+    limit: std::time::Duration,
+    enough: impl Fn(&[u64]) -> bool,
+) -> Vec<u64> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let found = effect_numbers(conn, stream).await;
+        if enough(&found) || std::time::Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A UUID made from a number, so tests can name messages.
 pub fn uuid(n: u64) -> String {
     format!("00000000-0000-4000-8000-{n:012}")

@@ -5,6 +5,17 @@
 
 use clap::Parser;
 
+/// Nothing lost, and each of `interactions` resolved (automatically or by
+/// a human) or dead-lettered.
+fn assert_accounted(report: &contact_center::Report, interactions: u64) {
+    assert_eq!(report.lost, 0, "{report:#?}");
+    assert_eq!(
+        report.resolved_automated + report.resolved_by_humans + report.dead_lettered,
+        interactions,
+        "{report:#?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reduced_day_accounts_for_every_interaction() {
     let args = contact_center::Args::parse_from([
@@ -20,12 +31,7 @@ async fn a_reduced_day_accounts_for_every_interaction() {
         "120",
     ]);
     let report = contact_center::run(args).await.unwrap();
-    assert_eq!(report.lost, 0, "{report:#?}");
-    assert_eq!(
-        report.resolved_automated + report.resolved_by_humans + report.dead_lettered,
-        300,
-        "{report:#?}"
-    );
+    assert_accounted(&report, 300);
     let retried: u64 = report.channels.values().map(|c| c.retried).sum();
     assert!(
         retried > 0,
@@ -127,12 +133,7 @@ async fn a_reduced_day_on_a_redis_cluster_loses_nothing() {
         "120",
     ]);
     let report = contact_center::run(args).await.unwrap();
-    assert_eq!(report.lost, 0, "{report:#?}");
-    assert_eq!(
-        report.resolved_automated + report.resolved_by_humans + report.dead_lettered,
-        200,
-        "{report:#?}"
-    );
+    assert_accounted(&report, 200);
     // At ×20,000 the latency checks are out of reach of any Redis; these
     // two are what the cluster must keep.
     for check in ["nothing lost", "nothing resolved twice"] {

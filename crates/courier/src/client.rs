@@ -28,6 +28,7 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     /// For dedicated connections (blocking reads, Pub/Sub).
     backend: Backend,
@@ -133,7 +134,7 @@ impl Client {
             let conn = shared.get_async_connection().await.map_err(connect_error)?;
             let backend = Backend::Cluster {
                 urls,
-                certificates: certificates.clone(),
+                certificates,
                 seeds,
             };
             (backend, Conn::Cluster(conn))
@@ -160,17 +161,10 @@ impl Client {
 
     /// Names this client in envelopes (`producer`) and consumer names.
     pub fn with_name(self, name: &str) -> Client {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            backend: shared.backend.clone(),
-            conn: shared.conn.clone(),
-            namespace: shared.namespace.clone(),
-            name: shared.name.clone(),
-        });
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.name = name.to_string();
         Client {
-            inner: Arc::new(Inner {
-                name: name.to_string(),
-                ..inner
-            }),
+            inner: Arc::new(inner),
         }
     }
 
