@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use courier::Transport;
 use courier_schema::Validator;
 
+use crate::entries::{self, Entry, Range};
 use crate::Context;
 
 /// `courier peek` options.
@@ -30,7 +31,8 @@ pub struct ValidateArgs {
 }
 
 /// Runs `courier peek`: recent messages with their envelopes, consuming
-/// nothing.
+/// nothing. An entry that is not a message is shown too, after a marker
+/// line naming its flag (see the `entries` module).
 pub async fn peek(ctx: &Context, args: &PeekArgs, out: &mut dyn Write) -> Result<ExitCode> {
     let (_, spec) = ctx.channel(&args.channel)?;
     if spec.transport == Transport::Pubsub {
@@ -40,62 +42,32 @@ pub async fn peek(ctx: &Context, args: &PeekArgs, out: &mut dyn Write) -> Result
         );
     }
     let client = ctx.client().await?;
-    let mut shown = 0;
+    let (mut shown, mut flagged) = (0, 0);
     for partition in courier::partition::all(spec) {
-        let keys = client.keys(spec, partition.as_deref());
-        let inbox = keys.inbox(spec.transport);
-        let count = args.count.max(1);
-        let records: Vec<String> = match spec.transport {
-            Transport::Stream => {
-                let entries: Vec<(String, Vec<(String, String)>)> = client
-                    .query(
-                        redis::cmd("XREVRANGE")
-                            .arg(&inbox)
-                            .arg("+")
-                            .arg("-")
-                            .arg("COUNT")
-                            .arg(count),
-                    )
-                    .await?;
-                entries
-                    .into_iter()
-                    .filter_map(|(_, fields)| {
-                        fields.into_iter().find(|(f, _)| f == "m").map(|(_, v)| v)
-                    })
-                    .collect()
-            }
-            Transport::List => {
-                client
-                    .query(
-                        redis::cmd("LRANGE")
-                            .arg(&inbox)
-                            .arg(0)
-                            .arg(count as i64 - 1),
-                    )
-                    .await?
-            }
-            _ => {
-                client
-                    .query(
-                        redis::cmd("ZRANGE")
-                            .arg(&inbox)
-                            .arg(0)
-                            .arg(count as i64 - 1),
-                    )
-                    .await?
-            }
-        };
-        for record in records {
+        let range = Range::Head(args.count);
+        for entry in entries::read(&client, spec, partition.as_deref(), range).await? {
             shown += 1;
-            let value = crate::transfer::envelope_of(&record);
-            writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+            match entry {
+                Entry::Message(envelope) => {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&envelope)?)?;
+                }
+                Entry::Flagged(entry) => {
+                    flagged += 1;
+                    writeln!(out, "{}", entry.marker())?;
+                    writeln!(out, "{}", serde_json::to_string_pretty(&entry)?)?;
+                }
+            }
         }
     }
-    writeln!(
+    write!(
         out,
         "{shown} message(s) shown from {}",
         spec.qualified_name()
     )?;
+    if flagged > 0 {
+        write!(out, ", {flagged} flagged")?;
+    }
+    writeln!(out)?;
     Ok(ExitCode::SUCCESS)
 }
 

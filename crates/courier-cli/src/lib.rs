@@ -14,11 +14,14 @@
 //! - [`capacity`]: `courier capacity`, projected memory and shards.
 //! - [`doctor`]: `courier doctor`, what a Redis needs for courier.
 //! - [`transfer`]: `courier export` and `courier import`.
+//! - `entries`: a queue's entries read as bytes, each a message or flagged
+//!   (`not_utf8`, `no_envelope`, `not_json`), for `peek` and `export`.
 
 pub mod acl;
 pub mod capacity;
 pub mod dead;
 pub mod doctor;
+mod entries;
 pub mod inspect;
 pub mod status;
 pub mod transfer;
@@ -31,6 +34,18 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 use courier::{ChannelSpec, Client};
 use courier_schema::{Domain, Registry};
+
+/// The flags of `peek` and `export` (`entries::Flag`), for their `--help`;
+/// a macro because `concat!` takes literals only.
+macro_rules! flags_help {
+    () => {
+        "  not_utf8     bytes that are not UTF-8 text
+  no_envelope  a stream entry without the envelope field `m` (\"fields\" lists its fields)
+  not_json     text that is not JSON
+In \"raw\" and \"fields\", `\\` is written `\\\\` and a byte that is not UTF-8 `\\xNN`.
+"
+    };
+}
 
 /// Operate courier channels: status, dead letters, validation, ACLs.
 #[derive(Debug, Parser)]
@@ -96,8 +111,14 @@ pub enum Command {
         after_help = "Examples:\n  courier dlq list --channel billing --reason max_attempts\n  courier dlq show --channel billing 1732780800000-0\n  courier dlq replay --channel billing --since 2026-11-28T09:00:00Z --dry-run\n  courier dlq purge --reason expired --yes"
     )]
     Dlq(dead::Command),
-    /// Recent messages of a channel, decoded with their envelopes.
-    #[command(after_help = "Example:\n  courier peek contact_center.intake --count 3")]
+    /// Recent messages of a channel, decoded with their envelopes; entries
+    /// that are not messages are shown too, flagged.
+    #[command(after_help = concat!(
+        "Entries that are not messages are shown, not skipped, each after a line\n",
+        "`! <flag>: <where>: <what>` and with its flag in the JSON:\n",
+        flags_help!(),
+        "\nExample:\n  courier peek contact_center.intake --count 3",
+    ))]
     Peek(inspect::PeekArgs),
     /// Validate a payload against a message schema; every error with its pointer.
     #[command(
@@ -123,9 +144,14 @@ pub enum Command {
     #[command(after_help = "Example:\n  courier --redis redis://redis.internal:6379/ doctor")]
     Doctor,
     /// Write a channel's messages (or dead letters) as JSON lines, consuming nothing.
-    #[command(
-        after_help = "Examples:\n  courier export intake > intake.jsonl\n  courier export billing --dlq > billing-dead.jsonl"
-    )]
+    #[command(after_help = concat!(
+        "A message is written {\"envelope\": ...}. An entry that is not a message is\n",
+        "written as found, with \"flag\", \"partition\", \"id\" (streams) or \"index\"\n",
+        "(lists, priority queues), and \"raw\" or \"fields\"; the export goes on, and\n",
+        "import refuses those lines:\n",
+        flags_help!(),
+        "\nExamples:\n  courier export intake > intake.jsonl\n  courier export billing --dlq > billing-dead.jsonl",
+    ))]
     Export(transfer::ExportArgs),
     /// Validate and publish messages from JSON lines, keeping their idempotency keys.
     #[command(

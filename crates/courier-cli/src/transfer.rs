@@ -11,7 +11,8 @@ use anyhow::{bail, Context as _, Result};
 use courier::{Envelope, PublishOptions, Transport};
 use courier_schema::Validator;
 
-use crate::Context;
+use crate::entries::{Entry, Range};
+use crate::{entries, Context};
 
 /// `courier export` options.
 #[derive(Debug, clap::Args)]
@@ -37,7 +38,8 @@ pub struct ImportArgs {
 
 /// Runs `courier export`: one JSON object per line, `{"envelope": ...}`
 /// (with `"history"` when a message was retried) or a whole dead letter;
-/// nothing is consumed.
+/// nothing is consumed. An entry that is not a message is written as found,
+/// with its flag (see the `entries` module), and the export goes on.
 pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Result<ExitCode> {
     let (_, spec) = ctx.channel(&args.channel)?;
     let client = ctx.client().await?;
@@ -63,71 +65,36 @@ pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Re
             spec.qualified_name()
         );
     }
+    let mut flagged = 0;
     for partition in courier::partition::all(spec) {
-        let inbox = client
-            .keys(spec, partition.as_deref())
-            .inbox(spec.transport);
-        let records: Vec<String> = match spec.transport {
-            Transport::Stream => {
-                let mut records = Vec::new();
-                let mut start = "-".to_string();
-                loop {
-                    let page: Vec<(String, Vec<(String, String)>)> = client
-                        .query(
-                            redis::cmd("XRANGE")
-                                .arg(&inbox)
-                                .arg(&start)
-                                .arg("+")
-                                .arg("COUNT")
-                                .arg(500),
-                        )
-                        .await?;
-                    let done = page.len() < 500;
-                    for (id, fields) in page {
-                        start = format!("({id}");
-                        if let Some((_, m)) = fields.into_iter().find(|(f, _)| f == "m") {
-                            records.push(m);
-                        }
-                    }
-                    if done {
-                        break;
-                    }
+        for entry in entries::read(&client, spec, partition.as_deref(), Range::All).await? {
+            let line = match entry {
+                Entry::Message(envelope) => serde_json::json!({ "envelope": envelope }),
+                Entry::Flagged(entry) => {
+                    flagged += 1;
+                    serde_json::to_value(&entry)?
                 }
-                records
-            }
-            Transport::List => {
-                client
-                    .query(redis::cmd("LRANGE").arg(&inbox).arg(0).arg(-1))
-                    .await?
-            }
-            _ => {
-                client
-                    .query(redis::cmd("ZRANGE").arg(&inbox).arg(0).arg(-1))
-                    .await?
-            }
-        };
-        for record in records {
-            writeln!(
-                out,
-                "{}",
-                serde_json::json!({ "envelope": envelope_of(&record) })
-            )?;
+            };
+            writeln!(out, "{line}")?;
             count += 1;
         }
     }
-    eprintln!("exported {count} message(s) of {}", spec.qualified_name());
+    let flagged = if flagged > 0 {
+        format!(", {flagged} flagged")
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "exported {count} message(s) of {}{flagged}",
+        spec.qualified_name()
+    );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The envelope inside a stored record, as JSON (text when it is not).
-pub(crate) fn envelope_of(record: &str) -> serde_json::Value {
-    let envelope = courier::envelope::parse_record(record).envelope;
-    serde_json::from_str(&envelope).unwrap_or(serde_json::Value::String(envelope))
 }
 
 /// Runs `courier import`: validates each line's payload against its
 /// message version and publishes it with its idempotency key; prints the
-/// counts. A line that does not validate is reported and skipped.
+/// counts. A line that does not validate, or that export flagged as not a
+/// message, is reported and skipped.
 pub async fn import(ctx: &Context, args: &ImportArgs, out: &mut dyn Write) -> Result<ExitCode> {
     let (_, spec) = ctx.channel(&args.channel)?;
     let registry = ctx.registry()?;
@@ -159,6 +126,11 @@ pub async fn import(ctx: &Context, args: &ImportArgs, out: &mut dyn Write) -> Re
                 continue;
             }
         };
+        if let Some(flag) = value.get("flag").and_then(serde_json::Value::as_str) {
+            rejected += 1;
+            writeln!(out, "{at}: exported as {flag}, not a message")?;
+            continue;
+        }
         let Some(envelope) = value.get("envelope").cloned() else {
             rejected += 1;
             writeln!(out, "{at}: no \"envelope\"")?;

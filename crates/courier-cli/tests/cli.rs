@@ -1,7 +1,8 @@
 //! The `courier` CLI against a real `redis-server` seeded by each test:
 //! snapshots of `status`, `dlq list` and `--help`; replay moving dead
 //! letters back to be processed; ACL users that let each role do its job
-//! and nothing else; `doctor` flagging an evicting Redis; `validate`.
+//! and nothing else; `doctor` flagging an evicting Redis; `validate`;
+//! `peek` and `export` showing entries that are not messages, flagged.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
 use contact_center_contracts::{channels, ClassifiedTask, ClassifiedTaskV2, InteractionV1};
-use courier::{CancellationToken, Client, ConsumerOptions, Delivery, Outcome, PublishOptions};
+use courier::{
+    CancellationToken, ChannelSpec, Client, ConsumerOptions, Delivery, Outcome, PublishOptions,
+    Transport,
+};
 use courier_cli::Cli;
 use courier_testkit::{RedisCluster, RedisOptions, RedisServer};
 use serde_json::json;
@@ -157,6 +161,55 @@ async fn load_acl(url: &str, acl: &str) {
     }
 }
 
+/// A raw connection to `server`, for what must not go through courier.
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Writes one raw entry on the queue of `spec`'s `partition`, as a foreign
+/// or broken producer would: a stream entry of `fields`, or on a list or
+/// priority queue the value of the one field as an element.
+async fn inject(
+    server: &RedisServer,
+    client: &Client,
+    spec: &ChannelSpec,
+    partition: Option<&str>,
+    fields: &[(&str, &[u8])],
+) {
+    let inbox = client.keys(spec, partition).inbox(spec.transport);
+    let mut cmd = match spec.transport {
+        Transport::Stream => {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(&inbox).arg("*");
+            for (name, value) in fields {
+                cmd.arg(*name).arg(*value);
+            }
+            cmd
+        }
+        Transport::List => redis::cmd("LPUSH"),
+        Transport::Priority => {
+            let mut cmd = redis::cmd("ZADD");
+            cmd.arg(&inbox).arg(9e13);
+            cmd
+        }
+        Transport::Pubsub => panic!("Redis keeps no broadcast"),
+    };
+    if spec.transport == Transport::List {
+        cmd.arg(&inbox);
+    }
+    if spec.transport != Transport::Stream {
+        let [(_, value)] = fields else {
+            panic!("a list or priority element is one value")
+        };
+        cmd.arg(*value);
+    }
+    let _: redis::Value = cmd.query_async(&mut raw(server).await).await.unwrap();
+}
+
 /// Publishes three billing tasks, which a broken specialist dead-letters.
 async fn dead_letter_three_tasks(client: &Client) {
     channels::billing::producer(client)
@@ -188,6 +241,13 @@ fn help_is_documented() {
     let mut command = Cli::command();
     let dlq = command.find_subcommand_mut("dlq").unwrap();
     insta::assert_snapshot!("dlq_help", dlq.render_long_help().to_string());
+    for name in ["peek", "export"] {
+        let command = command.find_subcommand_mut(name).unwrap();
+        insta::assert_snapshot!(
+            format!("{name}_help"),
+            command.render_long_help().to_string()
+        );
+    }
 }
 
 #[tokio::test]
@@ -532,6 +592,108 @@ async fn export_then_import_moves_messages_to_another_redis() {
 }
 
 #[tokio::test]
+async fn peek_and_export_show_stream_entries_that_are_not_messages() {
+    let server = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace();
+    let client = Client::connect(&server.url(), &ns).await.unwrap();
+    let (intake, spec) = (channels::intake::producer(&client), &channels::intake::SPEC);
+    intake.publish(&interaction(1, "emea")).await.unwrap();
+    // Latin-1 where UTF-8 belongs, then an entry with other field names.
+    let latin1: &[u8] = b"{\"schema\":\"contact_center.interaction\",\"text\":\"caf\xe9\"}";
+    inject(&server, &client, spec, Some("emea"), &[("m", latin1)]).await;
+    let fields: &[(&str, &[u8])] = &[("body", b"hello"), ("from", b"legacy\\\xff")];
+    inject(&server, &client, spec, Some("emea"), fields).await;
+    intake.publish(&interaction(2, "emea")).await.unwrap();
+
+    let (code, peeked) = courier(&server.url(), &ns, &["peek", "intake"]).await;
+    assert_eq!(code, ExitCode::SUCCESS, "{peeked}");
+    assert!(
+        peeked.ends_with("4 message(s) shown from contact_center.intake, 2 flagged\n"),
+        "{peeked}"
+    );
+    for shown in [
+        "contact 1",
+        "contact 2",
+        "of partition emea: not UTF-8 text",
+        r#""raw": "{\"schema\":\"contact_center.interaction\",\"text\":\"caf\\xe9\"}""#,
+        "of partition emea: a stream entry without the envelope field `m`",
+        r#""legacy\\\\\\xff""#,
+    ] {
+        assert!(peeked.contains(shown), "{shown} in {peeked}");
+    }
+    assert_eq!(peeked.matches("\n! not_utf8: stream entry ").count(), 1);
+    assert_eq!(peeked.matches("\n! no_envelope: stream entry ").count(), 1);
+
+    let (code, exported) = courier(&server.url(), &ns, &["export", "intake"]).await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    let lines: Vec<serde_json::Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{exported}");
+    assert_eq!(lines[0]["envelope"]["payload"]["text"], "contact 1");
+    assert_eq!(
+        (&lines[1]["flag"], &lines[1]["partition"], &lines[1]["raw"]),
+        (
+            &json!("not_utf8"),
+            &json!("emea"),
+            &json!("{\"schema\":\"contact_center.interaction\",\"text\":\"caf\\xe9\"}")
+        )
+    );
+    assert_eq!(
+        (&lines[2]["flag"], &lines[2]["fields"]),
+        (
+            &json!("no_envelope"),
+            &json!([["body", "hello"], ["from", "legacy\\\\\\xff"]])
+        )
+    );
+    assert!(lines[1]["id"].is_string() && lines[2]["id"].is_string());
+    assert_eq!(lines[3]["envelope"]["payload"]["text"], "contact 2");
+
+    // Import takes the messages and refuses the flagged lines by number.
+    let file = std::env::temp_dir().join(format!("courier-flagged-{}.jsonl", std::process::id()));
+    std::fs::write(&file, &exported).unwrap();
+    let path = file.to_str().unwrap();
+    let (code, out) = courier(&server.url(), &namespace(), &["import", "intake", path]).await;
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(code, ExitCode::FAILURE);
+    assert_eq!(
+        out,
+        format!(
+            "{path}:2: exported as not_utf8, not a message\n\
+             {path}:3: exported as no_envelope, not a message\n\
+             imported 2, 0 duplicate(s), 2 rejected into contact_center.intake\n"
+        )
+    );
+}
+
+#[tokio::test]
+async fn peek_and_export_show_list_and_priority_elements_that_are_not_messages() {
+    let server = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace();
+    let client = Client::connect(&server.url(), &ns).await.unwrap();
+    for spec in [&channels::billing::SPEC, &channels::escalations::SPEC] {
+        let envelope = format!(r#"{{"schema":"{}","version":1}}"#, spec.schema);
+        for element in [envelope.as_bytes(), b"\xff\xfeok", b"not json"] {
+            inject(&server, &client, spec, None, &[("m", element)]).await;
+        }
+        let (code, peeked) = courier(&server.url(), &ns, &["peek", spec.name]).await;
+        assert_eq!(code, ExitCode::SUCCESS);
+        insta::assert_snapshot!(format!("peek_flagged_{}", spec.name), peeked);
+
+        let (code, exported) = courier(&server.url(), &ns, &["export", spec.name]).await;
+        assert_eq!(code, ExitCode::SUCCESS);
+        let flags: Vec<serde_json::Value> = exported
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["flag"].clone())
+            .collect();
+        let mut flags: Vec<&str> = flags.iter().map(|f| f.as_str().unwrap_or("-")).collect();
+        flags.sort_unstable();
+        assert_eq!(flags, ["-", "not_json", "not_utf8"], "{exported}");
+    }
+}
+
+#[tokio::test]
 async fn capacity_projects_memory_from_contracts_and_live_figures() {
     let offline = courier(
         "redis://127.0.0.1:1/",
@@ -564,11 +726,6 @@ async fn status_warns_of_messages_lost_by_trim() {
     let ns = namespace();
     let client = Client::connect(&server.url(), &ns).await.unwrap();
     // What a consumer records when it finds pending entries trimmed away.
-    let mut raw = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
     let _: () = redis::cmd("SET")
         .arg(
             client
@@ -576,7 +733,7 @@ async fn status_warns_of_messages_lost_by_trim() {
                 .lost_by_trim(),
         )
         .arg(2)
-        .query_async(&mut raw)
+        .query_async(&mut raw(&server).await)
         .await
         .unwrap();
     let (_, out) = courier(&server.url(), &ns, &["status"]).await;
