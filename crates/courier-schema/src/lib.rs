@@ -19,6 +19,8 @@
 //! - [`compat`]: whether one schema accepts every document another accepts,
 //!   under stable rule ids.
 //! - [`position`]: line and column of a JSON pointer in a file.
+//! - [`rules`]: every stable rule id of the checks; imports nothing of
+//!   this crate.
 //! - [`review`]: the CI review of a schema change: compatibility per channel
 //!   mode, generated-code breaks, released-version immutability, reports.
 
@@ -29,6 +31,7 @@ pub mod position;
 pub mod problem;
 pub mod registry;
 pub mod review;
+pub mod rules;
 pub mod validate;
 
 pub use channel::{

@@ -460,7 +460,7 @@ fn load_exceptions(
                 format!("no message {}.v{}", exception.message, exception.version),
             );
         }
-        if crate::review::rule_known(&exception.rule).is_none() {
+        if crate::rules::rule_known(&exception.rule).is_none() {
             problems.push(
                 path,
                 at("rule"),

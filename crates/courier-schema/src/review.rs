@@ -10,9 +10,15 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::compat::{accepts, pairs, Direction, Rule};
+use crate::compat::{accepts, pairs, Direction};
 use crate::position::Positions;
 use crate::registry::{parse_version_file_name, resolve_ref, CompatException, Message, Registry};
+// The rule lists were defined here; the re-export keeps their old paths.
+pub use crate::rules::{rule_known, CODEGEN_RULES, IMMUTABILITY_RULES};
+use crate::rules::{
+    CODEGEN_FIELD_OPTIONALITY_CHANGED, CODEGEN_FIELD_REMOVED, CODEGEN_FIELD_TYPE_CHANGED,
+    CODEGEN_TYPE_REMOVED, RELEASED_VERSION_CHANGED, RELEASED_VERSION_DELETED,
+};
 use crate::Compatibility;
 
 /// How serious a violation is.
@@ -72,28 +78,6 @@ pub struct Violation {
     /// Backward or forward.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
-}
-
-/// Rules of the generated-code and immutability checks, beside the
-/// compatibility rules of [`Rule`].
-pub const CODEGEN_RULES: &[&str] = &[
-    "CODEGEN_FIELD_REMOVED",
-    "CODEGEN_FIELD_OPTIONALITY_CHANGED",
-    "CODEGEN_FIELD_TYPE_CHANGED",
-    "CODEGEN_TYPE_REMOVED",
-];
-/// Immutability rules.
-pub const IMMUTABILITY_RULES: &[&str] = &["RELEASED_VERSION_CHANGED", "RELEASED_VERSION_DELETED"];
-
-/// Whether `id` names a rule of any category.
-pub fn rule_known(id: &str) -> Option<&str> {
-    Rule::from_id(id).map(Rule::id).or_else(|| {
-        CODEGEN_RULES
-            .iter()
-            .chain(IMMUTABILITY_RULES)
-            .copied()
-            .find(|r| *r == id)
-    })
 }
 
 /// What a review found, and which exceptions it used.
@@ -296,7 +280,7 @@ fn codegen_breaks(message: &Message, severity: Severity) -> Vec<Violation> {
         );
         let Some(new_prop) = new_props.get(name) else {
             push(
-                "CODEGEN_FIELD_REMOVED",
+                CODEGEN_FIELD_REMOVED,
                 "/properties".into(),
                 format!("field `{name}` disappears from the generated type; code reading it stops compiling"),
             );
@@ -310,7 +294,7 @@ fn codegen_breaks(message: &Message, severity: Severity) -> Vec<Violation> {
                 ("Option<T>", "T")
             };
             push(
-                "CODEGEN_FIELD_OPTIONALITY_CHANGED",
+                CODEGEN_FIELD_OPTIONALITY_CHANGED,
                 at.clone(),
                 format!("field `{name}` changes from {from} to {to} in the generated type"),
             );
@@ -321,7 +305,7 @@ fn codegen_breaks(message: &Message, severity: Severity) -> Vec<Violation> {
         );
         if old_type != new_type {
             push(
-                "CODEGEN_FIELD_TYPE_CHANGED",
+                CODEGEN_FIELD_TYPE_CHANGED,
                 at,
                 format!(
                     "field `{name}` changes type ({} to {}) in the generated type",
@@ -340,7 +324,7 @@ fn codegen_breaks(message: &Message, severity: Severity) -> Vec<Violation> {
     };
     for name in defs(&old.schema).difference(&defs(&new.schema)) {
         push(
-            "CODEGEN_TYPE_REMOVED",
+            CODEGEN_TYPE_REMOVED,
             "/$defs".into(),
             format!("type `{name}` is no longer generated (renamed or removed); code naming it stops compiling"),
         );
@@ -362,11 +346,11 @@ pub fn immutability(workspace: &Path, base: &[(PathBuf, Vec<u8>)]) -> Vec<Violat
         let (rule, message) = match std::fs::read(workspace.join(path)) {
             Ok(bytes) if &bytes == old_bytes => continue,
             Ok(_) => (
-                "RELEASED_VERSION_CHANGED",
+                RELEASED_VERSION_CHANGED,
                 "a released version never changes; revert this file and add the change as a new version file".to_string(),
             ),
             Err(_) => (
-                "RELEASED_VERSION_DELETED",
+                RELEASED_VERSION_DELETED,
                 "a released version is never deleted: old messages and agents still use it; restore the file".to_string(),
             ),
         };
