@@ -2,12 +2,13 @@
 //!
 //! Each task is a thin shell over a library crate that holds its logic.
 //!
-//! - `cargo xtask codegen`: regenerate `crates/contracts/*` from `schemas/`.
-//! - `cargo xtask codegen --check`: fail, naming each file, when the
-//!   committed generated code differs from what the schemas generate.
+//! - `cargo xtask codegen`: regenerate everything derived from `schemas/`:
+//!   `crates/contracts/*` and the contract catalog in `docs/contracts/`.
+//! - `cargo xtask codegen --check`: fail, naming each file, when anything
+//!   committed differs from what the schemas generate.
 //! - `cargo xtask lint [DIR]`: check a schemas folder (default `schemas/`)
 //!   and print every problem as `file:pointer: message`.
-//! - `cargo xtask docs [--check]`: the contract catalog in `docs/contracts/`.
+//! - `cargo xtask docs [--check]`: the contract catalog alone.
 //! - `cargo xtask compat`: refuse schema changes that break a reader or a
 //!   writer of another version, or edit a released version (see
 //!   [`compat`]).
@@ -25,9 +26,10 @@ use courier_schema::Registry;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  codegen           regenerate crates/contracts/<domain> from schemas/
-  codegen --check   fail when the committed generated code is stale
-  docs              regenerate the contract catalog in docs/contracts/
+  codegen           regenerate everything derived from schemas/: crates/contracts/<domain>
+                    and the contract catalog in docs/contracts/
+  codegen --check   fail when any committed generated file is stale
+  docs              regenerate the contract catalog alone
   docs --check      fail when the committed catalog is stale
   lint [DIR]        check a schemas folder (default schemas/), print every problem
   compat [--base REV] [--format text|json|github] [--codegen warn|fail] [--schemas DIR]
@@ -133,8 +135,8 @@ fn codegen(check: bool) -> Result<ExitCode> {
         Ok(registry) => registry,
         Err(code) => return Ok(code),
     };
-    let files =
-        courier_codegen::generate(&registry, &root).context("generating contract crates")?;
+    let files = courier_codegen::generate_all(&registry, &root)
+        .context("generating contract crates and docs")?;
     sync(&root, &files, check, "cargo xtask codegen")
 }
 

@@ -16,6 +16,8 @@
 //!
 //! - [`names`]: Rust names for messages, versions and channels.
 //! - [`typify_input`]: turns a checked message schema into typify's input.
+//! - [`shared`]: which named types a domain's versions share, and which
+//!   convert into each other.
 //! - [`render`]: renders a domain's crate.
 //! - [`format`]: rustfmt and prettyplease.
 //! - [`docs`]: the contract catalog under `docs/contracts/`.
@@ -24,6 +26,7 @@ pub mod docs;
 pub mod format;
 pub mod names;
 pub mod render;
+pub mod shared;
 pub mod typify_input;
 
 use std::path::{Path, PathBuf};
@@ -114,6 +117,17 @@ pub fn generate(registry: &Registry, workspace_root: &Path) -> Result<Vec<Genera
         let crate_dir = Path::new(CONTRACTS_DIR).join(&domain.name);
         files.extend(render::domain_crate(domain, &crate_dir, workspace_root)?);
     }
+    Ok(files)
+}
+
+/// Everything derived from `schemas/`: every domain's crate and the
+/// contract catalog, so that one command keeps both fresh.
+pub fn generate_all(
+    registry: &Registry,
+    workspace_root: &Path,
+) -> Result<Vec<GeneratedFile>, Error> {
+    let mut files = generate(registry, workspace_root)?;
+    files.extend(docs::generate(registry));
     Ok(files)
 }
 

@@ -8,9 +8,11 @@ use std::time::Duration;
 use courier_schema::{
     Channel, Compatibility, Domain, Durability, Message, MessageVersion, Partitions, Transport,
 };
-use typify::{TypeSpace, TypeSpaceSettings};
+use serde_json::Value;
+use typify::{TypeSpace, TypeSpaceImpl, TypeSpaceSettings};
 
 use crate::names::{crate_name, ident, pascal_case, version_module, version_type};
+use crate::shared::{self, Shared};
 use crate::typify_input::typify_input;
 use crate::{format, Error, GeneratedFile, HEADER};
 
@@ -132,6 +134,24 @@ fn lib_rs(domain: &Domain) -> Result<(String, Uses), Error> {
         );
     }
 
+    let shared = shared::analyse(domain);
+    // A shared type is also reachable at the crate root, unless a message
+    // type has its name there.
+    let root_names: Vec<String> = domain
+        .messages
+        .values()
+        .flat_map(|m| {
+            m.versions
+                .iter()
+                .map(|v| version_type(&m.name, v.version))
+                .chain([pascal_case(&m.name)])
+        })
+        .collect();
+    for name in shared.types.keys() {
+        if !root_names.contains(name) {
+            let _ = writeln!(out, "pub use {}::{name};", shared.module);
+        }
+    }
     for message in domain.messages.values() {
         for version in &message.versions {
             let _ = writeln!(
@@ -149,8 +169,14 @@ fn lib_rs(domain: &Domain) -> Result<(String, Uses), Error> {
         );
     }
 
+    if !shared.types.is_empty() {
+        out.push_str(&shared_module(domain, &shared, &mut uses)?);
+    }
     for message in domain.messages.values() {
-        out.push_str(&message_module(message, &mut uses)?);
+        out.push_str(&message_module(message, &shared, &mut uses)?);
+    }
+    for widening in &shared.widenings {
+        out.push_str(&widening_impl(widening));
     }
 
     doc(
@@ -168,7 +194,7 @@ fn lib_rs(domain: &Domain) -> Result<(String, Uses), Error> {
     Ok((out, uses))
 }
 
-fn message_module(message: &Message, uses: &mut Uses) -> Result<String, Error> {
+fn message_module(message: &Message, shared: &Shared, uses: &mut Uses) -> Result<String, Error> {
     let schema_name = message.schema_name();
     let enum_name = pascal_case(&message.name);
     let mut out = String::new();
@@ -195,11 +221,46 @@ fn message_module(message: &Message, uses: &mut Uses) -> Result<String, Error> {
         );
         // typify's output is not written to the workspace's lint standard.
         let _ = writeln!(out, "#[allow(clippy::all, clippy::pedantic, missing_docs)]");
-        let _ = writeln!(
-            out,
-            "pub mod {module} {{ {} }}",
-            typify(version, &type_name, uses)?
-        );
+        let hoist = shared.hoisted(&message.name, version.version);
+        let input =
+            typify_input(&version.schema, &type_name, hoist).map_err(|reason| Error::Typify {
+                file: version.file.clone(),
+                reason,
+            })?;
+        // The shared types this version uses, generated once in `shared`.
+        let used: Vec<String> = input
+            .definitions
+            .keys()
+            .filter(|name| shared.is_shared(name))
+            .cloned()
+            .collect();
+        let mut settings = settings();
+        for name in &used {
+            let impls = replacement_impls(&shared.types[name]);
+            settings.with_replacement(
+                name,
+                format!("crate::{}::{name}", shared.module),
+                impls.into_iter(),
+            );
+        }
+        let code = typify(&settings, uses, |space| {
+            space.add_root_schema(input).map(|_| ())
+        })
+        .map_err(|reason| Error::Typify {
+            file: version.file.clone(),
+            reason,
+        })?;
+        let mut extra = String::new();
+        for name in &used {
+            let _ = writeln!(extra, "pub use crate::{}::{name};", shared.module);
+        }
+        extra.push_str(&string_constructors(
+            &version.schema,
+            &type_name,
+            hoist,
+            Some(shared),
+        ));
+        let _ = writeln!(out, "pub mod {module} {{ {code} {extra} }}");
         out.push_str(&contract_impl(&schema_name, &type_name, version));
     }
 
@@ -248,22 +309,41 @@ fn message_module(message: &Message, uses: &mut Uses) -> Result<String, Error> {
     Ok(out)
 }
 
-/// typify's code for one version, as text. A panic inside typify becomes an
-/// error naming the file: the generator must never crash on a schema.
-fn typify(version: &MessageVersion, type_name: &str, uses: &mut Uses) -> Result<String, Error> {
-    let error = |reason: String| Error::Typify {
-        file: version.file.clone(),
-        reason,
-    };
-    let input = typify_input(&version.schema, type_name).map_err(&error)?;
+/// typify's settings for every generated type.
+fn settings() -> TypeSpaceSettings {
     let mut settings = TypeSpaceSettings::default();
+    // typify's builders check required fields at run time; a struct
+    // literal of the generated type checks them at compile time.
     settings
         .with_derive("PartialEq".to_string())
         .with_struct_builder(false)
         .with_map_type("::std::collections::BTreeMap");
+    settings
+}
+
+/// What a replaced (shared) type implements, for typify's own checks.
+fn replacement_impls(schema: &Value) -> Vec<TypeSpaceImpl> {
+    match (
+        schema.get("type").and_then(Value::as_str),
+        schema.get("enum"),
+    ) {
+        (Some("string"), Some(_)) => vec![TypeSpaceImpl::FromStr, TypeSpaceImpl::Display],
+        (Some("string"), None) => vec![TypeSpaceImpl::FromStr],
+        _ => vec![],
+    }
+}
+
+/// typify's code for what `add` puts into a type space, as text. A panic
+/// inside typify becomes an error: the generator must never crash on a
+/// schema.
+fn typify(
+    settings: &TypeSpaceSettings,
+    uses: &mut Uses,
+    add: impl FnOnce(&mut TypeSpace) -> Result<(), typify::Error>,
+) -> Result<String, String> {
     let generated = catch_unwind(AssertUnwindSafe(|| {
-        let mut space = TypeSpace::new(&settings);
-        space.add_root_schema(input).map(|_| {
+        let mut space = TypeSpace::new(settings);
+        add(&mut space).map(|_| {
             (
                 space.to_stream().to_string(),
                 space.uses_chrono(),
@@ -279,16 +359,136 @@ fn typify(version: &MessageVersion, type_name: &str, uses: &mut Uses) -> Result<
             uses.uuid |= uuid;
             Ok(code)
         }
-        Ok(Err(e)) => Err(error(e.to_string())),
+        Ok(Err(e)) => Err(e.to_string()),
         Err(panic) => {
             let reason = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "typify panicked".into());
-            Err(error(format!("typify panicked: {reason}")))
+            Err(format!("typify panicked: {reason}"))
         }
     }
+}
+
+/// The `shared` module: every type several versions of the domain share,
+/// generated once.
+fn shared_module(domain: &Domain, shared: &Shared, uses: &mut Uses) -> Result<String, Error> {
+    let definitions = shared
+        .types
+        .iter()
+        .map(|(name, schema)| {
+            serde_json::from_value::<schemars::schema::Schema>(schema.clone())
+                .map(|schema| (name.clone(), schema))
+        })
+        .collect::<Result<Vec<_>, _>>();
+    let error = |reason: String| Error::Typify {
+        file: domain.dir.clone(),
+        reason: format!("shared types: {reason}"),
+    };
+    let definitions = definitions.map_err(|e| error(e.to_string()))?;
+    let code =
+        typify(&settings(), uses, |space| space.add_ref_types(definitions)).map_err(error)?;
+    let mut extra = String::new();
+    for (name, schema) in &shared.types {
+        if is_constrained_string(schema) {
+            extra.push_str(&string_constructor(name, &shared.fields[name], schema));
+        } else {
+            extra.push_str(&string_constructors(schema, name, &[], None));
+        }
+    }
+    Ok(format!(
+        "/// Types that several messages or versions of `{}` share: one Rust type each, so a \
+         field copies from one message into another as it is.\n\
+         #[allow(clippy::all, clippy::pedantic, missing_docs)]\n\
+         pub mod {module} {{ {code} {extra} }}\n",
+        domain.name,
+        module = shared.module,
+    ))
+}
+
+/// Whether typify makes a checked newtype of this schema.
+fn is_constrained_string(schema: &Value) -> bool {
+    schema.get("type") == Some(&Value::from("string"))
+        && schema.get("enum").is_none()
+        && schema.get("format").is_none()
+        && ["pattern", "minLength", "maxLength"]
+            .iter()
+            .any(|k| schema.get(k).is_some())
+}
+
+/// Fallible constructors for the checked string fields of an object
+/// schema whose type is `owner` (typify names them `<owner><Field>`),
+/// and of its `$defs` objects; fields in `hoisted` and definitions in
+/// `shared` are generated in the `shared` module.
+fn string_constructors(
+    schema: &Value,
+    owner: &str,
+    hoisted: &[(String, String)],
+    shared: Option<&Shared>,
+) -> String {
+    let mut out = String::new();
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        for (field, property) in properties {
+            if is_constrained_string(property) && !hoisted.iter().any(|(p, _)| p == field) {
+                let type_name = format!("{owner}{}", pascal_case(field));
+                out.push_str(&string_constructor(&type_name, field, property));
+            }
+        }
+    }
+    if let Some(defs) = schema.get("$defs").and_then(Value::as_object) {
+        for (name, def) in defs {
+            let name = pascal_case(name);
+            if !shared.is_some_and(|shared| shared.is_shared(&name)) {
+                out.push_str(&string_constructors(def, &name, &[], None));
+            }
+        }
+    }
+    out
+}
+
+/// `Type::new(value)`: the checked constructor of a string newtype, whose
+/// error names the field and the rule.
+fn string_constructor(type_name: &str, field: &str, schema: &Value) -> String {
+    let mut rules = Vec::new();
+    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+        rules.push(format!("matches `{pattern}`"));
+    }
+    if let Some(min) = schema.get("minLength") {
+        rules.push(format!("at least {min} characters"));
+    }
+    if let Some(max) = schema.get("maxLength") {
+        rules.push(format!("at most {max} characters"));
+    }
+    format!(
+        "impl {type_name} {{\n\
+         /// A `{field}` value: {rules}. The error names the field and the rule it broke.\n\
+         pub fn new(value: impl ::std::convert::Into<::std::string::String>) -> ::std::result::Result<Self, ::courier::FieldError> {{\n\
+         let value: ::std::string::String = value.into();\n\
+         value.parse().map_err(|e: self::error::ConversionError| ::courier::FieldError::new({field:?}, e.to_string()))\n\
+         }}\n}}\n",
+        rules = rules.join(", "),
+    )
+}
+
+/// `impl From<narrower enum> for wider enum`, variant by variant.
+fn widening_impl(widening: &shared::Widening) -> String {
+    let arms: Vec<String> = widening
+        .values
+        .iter()
+        .map(|value| {
+            let variant = pascal_case(value);
+            format!("{}::{variant} => Self::{variant},", widening.from)
+        })
+        .collect();
+    format!(
+        "impl ::std::convert::From<{from}> for {to} {{\n\
+         fn from(value: {from}) -> Self {{\n\
+         match value {{ {arms} }}\n}}\n}}\n",
+        from = widening.from,
+        to = widening.to,
+        arms = arms.join("\n"),
+    )
 }
 
 fn contract_impl(schema_name: &str, type_name: &str, version: &MessageVersion) -> String {

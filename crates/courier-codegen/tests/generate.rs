@@ -25,7 +25,7 @@ fn fixture_output_matches_snapshots_and_compiles() {
     let registry = load_fixture("valid").unwrap_or_else(|problems| panic!("{problems}"));
     assert_eq!(
         registry.domains.keys().collect::<Vec<_>>(),
-        ["formats", "nested", "variants"]
+        ["formats", "nested", "shared", "variants"]
     );
     let files = courier_codegen::generate(&registry, &workspace_root()).unwrap();
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("codegen-fixtures");
@@ -51,11 +51,56 @@ fn fixture_output_matches_snapshots_and_compiles() {
             // The crate root becomes a binary's root: `crate::` paths in the
             // generated code still resolve.
             let program = out_dir.join(format!("{domain}.rs"));
-            std::fs::write(&program, format!("{}\nfn main() {{}}\n", file.contents)).unwrap();
+            let main = if domain == "shared" {
+                SHARED_MAIN
+            } else {
+                "fn main() {}"
+            };
+            std::fs::write(&program, format!("{}\n{main}\n", file.contents)).unwrap();
             cases.pass(program);
         }
     }
 }
+
+/// Runs against the `shared` fixture's crate: one type where versions and
+/// messages repeat a schema, `From` where a later version adds values, and
+/// checked constructors whose errors name the field and the rule.
+const SHARED_MAIN: &str = r#"
+fn main() {
+    // `Size` is one type in ticket v1, ticket v2 and note v1 (there an
+    // inline property of the same schema); `Code` likewise.
+    let size: crate::Size = crate::ticket::v1::Size::Small;
+    let code = crate::Code::new("AB-12").unwrap();
+    let old = crate::TicketV1 {
+        id: ::uuid::Uuid::nil(),
+        code: code.clone(),
+        color: crate::ticket::v1::Color::Green,
+        size,
+    };
+    let new = crate::TicketV2 {
+        id: old.id,
+        code: old.code.clone(),
+        color: old.color.into(),
+        size: old.size,
+    };
+    assert_eq!(new.color, crate::ticket::v2::Color::Green);
+    let note = crate::NoteV1 {
+        id: new.id,
+        code: new.code,
+        size: new.size,
+        text: crate::note::v1::NoteV1Text::new("checked").unwrap(),
+    };
+    assert_eq!(note.size, crate::shared::Size::Small);
+    let error = crate::Code::new("ab").unwrap_err();
+    assert_eq!(error.field, "code");
+    assert_eq!(
+        error.to_string(),
+        "field `code`: doesn't match pattern \"^[A-Z]{2}-[0-9]+$\""
+    );
+    let error = crate::note::v1::NoteV1Text::new("").unwrap_err();
+    assert_eq!(error.to_string(), "field `text`: shorter than 1 characters");
+}
+"#;
 
 #[test]
 fn broken_domain_reports_every_problem_and_generates_nothing() {
@@ -78,6 +123,23 @@ fn generated_code_is_fresh() {
         "generated code is stale; run `cargo xtask codegen`:\n{}",
         report.join("\n")
     );
+}
+
+#[test]
+fn one_call_generates_crates_and_docs_for_every_domain() {
+    let registry = load_fixture("valid").unwrap_or_else(|problems| panic!("{problems}"));
+    let files = courier_codegen::generate_all(&registry, &workspace_root()).unwrap();
+    for domain in registry.domains.keys() {
+        for expected in [
+            format!("crates/contracts/{domain}/src/lib.rs"),
+            format!("docs/contracts/{domain}.md"),
+        ] {
+            assert!(
+                files.iter().any(|f| f.path == Path::new(&expected)),
+                "{expected} is not generated"
+            );
+        }
+    }
 }
 
 #[test]

@@ -30,6 +30,8 @@
 //! - [`lease`]: [`Lease`] locks with fencing tokens, and the [`Fence`] check.
 //! - [`ratelimit`]: [`RateLimit`], a rate limit shared by every worker.
 //! - [`error`]: [`Error`] and its [`ErrorKind`] policy.
+//! - [`field`]: [`FieldError`], a value a generated type's checked
+//!   constructor refuses.
 //! - `scripts` and `lua/`: one Lua script per atomic operation; publish
 //!   and settle scripts take a batch of messages per call.
 //! - `batch`: coalescing of the done checks and settlements of handlers in
@@ -45,6 +47,7 @@ pub mod contract;
 pub mod dlq;
 pub mod envelope;
 pub mod error;
+pub mod field;
 pub mod keys;
 pub mod lease;
 pub mod metrics;
@@ -82,6 +85,7 @@ pub use courier_schema::{
 pub use dlq::{DeadLetter, DeadReason, Dlq, DlqFilter};
 pub use envelope::Envelope;
 pub use error::{Error, ErrorKind};
+pub use field::FieldError;
 pub use lease::{Fence, Lease, LeaseHolder};
 pub use ratelimit::RateLimit;
 pub use spec::{ChannelSpec, DependencySpec, PartitionSpec, RateSpec, SlaNoticeSpec};

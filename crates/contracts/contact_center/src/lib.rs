@@ -34,8 +34,279 @@ pub use human_escalation::HumanEscalation;
 pub use human_escalation::HumanEscalationV1;
 pub use interaction::Interaction;
 pub use interaction::InteractionV1;
+pub use shared::CustomerId;
+pub use shared::Intent;
+pub use shared::Region;
+pub use shared::Summary;
 pub use sla_breach::SlaBreach;
 pub use sla_breach::SlaBreachV1;
+/// Types that several messages or versions of `contact_center` share: one Rust type each, so a field copies from one message into another as it is.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod shared {
+    ///The customer's account number.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomerId(::std::string::String);
+    impl ::std::ops::Deref for CustomerId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomerId> for ::std::string::String {
+        fn from(value: CustomerId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for CustomerId {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> =
+                ::std::sync::LazyLock::new(|| ::regress::Regex::new("^C[0-9]{6,10}$").unwrap());
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^C[0-9]{6,10}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomerId {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomerId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomerId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///Which specialist queue handles the task.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum Intent {
+        #[serde(rename = "billing")]
+        Billing,
+        #[serde(rename = "technical_support")]
+        TechnicalSupport,
+        #[serde(rename = "retention")]
+        Retention,
+    }
+    impl ::std::fmt::Display for Intent {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Billing => f.write_str("billing"),
+                Self::TechnicalSupport => f.write_str("technical_support"),
+                Self::Retention => f.write_str("retention"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for Intent {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "billing" => Ok(Self::Billing),
+                "technical_support" => Ok(Self::TechnicalSupport),
+                "retention" => Ok(Self::Retention),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for Intent {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for Intent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Operating region; intake is partitioned by it.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum Region {
+        #[serde(rename = "amer")]
+        Amer,
+        #[serde(rename = "emea")]
+        Emea,
+        #[serde(rename = "apac")]
+        Apac,
+    }
+    impl ::std::fmt::Display for Region {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Amer => f.write_str("amer"),
+                Self::Emea => f.write_str("emea"),
+                Self::Apac => f.write_str("apac"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for Region {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "amer" => Ok(Self::Amer),
+                "emea" => Ok(Self::Emea),
+                "apac" => Ok(Self::Apac),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for Region {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for Region {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Short summary of the customer's request for the specialist.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct Summary(::std::string::String);
+    impl ::std::ops::Deref for Summary {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<Summary> for ::std::string::String {
+        fn from(value: Summary) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for Summary {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 500usize {
+                return Err("longer than 500 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for Summary {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for Summary {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Summary {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /// Error types.
+    pub mod error {
+        /// Error from a `TryFrom` or `FromStr` implementation.
+        pub struct ConversionError(::std::borrow::Cow<'static, str>);
+        impl ::std::error::Error for ConversionError {}
+        impl ::std::fmt::Display for ConversionError {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+        impl ::std::fmt::Debug for ConversionError {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+        impl From<&'static str> for ConversionError {
+            fn from(value: &'static str) -> Self {
+                Self(value.into())
+            }
+        }
+        impl From<String> for ConversionError {
+            fn from(value: String) -> Self {
+                Self(value.into())
+            }
+        }
+    }
+    impl CustomerId {
+        /// A `customer_id` value: matches `^C[0-9]{6,10}$`. The error names the field and the rule it broke.
+        pub fn new(
+            value: impl ::std::convert::Into<::std::string::String>,
+        ) -> ::std::result::Result<Self, ::courier::FieldError> {
+            let value: ::std::string::String = value.into();
+            value.parse().map_err(|e: self::error::ConversionError| {
+                ::courier::FieldError::new("customer_id", e.to_string())
+            })
+        }
+    }
+    impl Summary {
+        /// A `summary` value: at least 1 characters, at most 500 characters. The error names the field and the rule it broke.
+        pub fn new(
+            value: impl ::std::convert::Into<::std::string::String>,
+        ) -> ::std::result::Result<Self, ::courier::FieldError> {
+            let value: ::std::string::String = value.into();
+            value.parse().map_err(|e: self::error::ConversionError| {
+                ::courier::FieldError::new("summary", e.to_string())
+            })
+        }
+    }
+}
 /// An interaction after the classification agent decided its intent: the work item of a specialist queue. Version 2 adds the customer sentiment the classifier detected.
 pub mod classified_task {
     pub use self::v1::ClassifiedTaskV1;
@@ -48,230 +319,15 @@ pub mod classified_task {
         pub struct ClassifiedTaskV1 {
             ///Classifier confidence in the intent.
             pub confidence: f64,
-            pub customer_id: ClassifiedTaskV1CustomerId,
-            pub intent: Intent,
+            pub customer_id: crate::shared::CustomerId,
+            pub intent: crate::shared::Intent,
             ///The interaction it came from.
             pub interaction_id: ::uuid::Uuid,
-            pub region: Region,
+            pub region: crate::shared::Region,
             ///Short summary of the customer's request for the specialist.
-            pub summary: ClassifiedTaskV1Summary,
+            pub summary: crate::shared::Summary,
             ///Id of this task.
             pub task_id: ::uuid::Uuid,
-        }
-        ///`ClassifiedTaskV1CustomerId`
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct ClassifiedTaskV1CustomerId(::std::string::String);
-        impl ::std::ops::Deref for ClassifiedTaskV1CustomerId {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<ClassifiedTaskV1CustomerId> for ::std::string::String {
-            fn from(value: ClassifiedTaskV1CustomerId) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for ClassifiedTaskV1CustomerId {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                static PATTERN: ::std::sync::LazyLock<::regress::Regex> =
-                    ::std::sync::LazyLock::new(|| ::regress::Regex::new("^C[0-9]{6,10}$").unwrap());
-                if PATTERN.find(value).is_none() {
-                    return Err("doesn't match pattern \"^C[0-9]{6,10}$\"".into());
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for ClassifiedTaskV1CustomerId {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for ClassifiedTaskV1CustomerId {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for ClassifiedTaskV1CustomerId {
-            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-            where
-                D: ::serde::Deserializer<'de>,
-            {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
-            }
-        }
-        ///Short summary of the customer's request for the specialist.
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct ClassifiedTaskV1Summary(::std::string::String);
-        impl ::std::ops::Deref for ClassifiedTaskV1Summary {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<ClassifiedTaskV1Summary> for ::std::string::String {
-            fn from(value: ClassifiedTaskV1Summary) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for ClassifiedTaskV1Summary {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                if value.chars().count() > 500usize {
-                    return Err("longer than 500 characters".into());
-                }
-                if value.chars().count() < 1usize {
-                    return Err("shorter than 1 characters".into());
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for ClassifiedTaskV1Summary {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for ClassifiedTaskV1Summary {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for ClassifiedTaskV1Summary {
-            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-            where
-                D: ::serde::Deserializer<'de>,
-            {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
-            }
-        }
-        ///Which specialist queue handles the task.
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Copy,
-            Debug,
-            Eq,
-            Hash,
-            Ord,
-            PartialEq,
-            PartialOrd,
-        )]
-        pub enum Intent {
-            #[serde(rename = "billing")]
-            Billing,
-            #[serde(rename = "technical_support")]
-            TechnicalSupport,
-            #[serde(rename = "retention")]
-            Retention,
-        }
-        impl ::std::fmt::Display for Intent {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match *self {
-                    Self::Billing => f.write_str("billing"),
-                    Self::TechnicalSupport => f.write_str("technical_support"),
-                    Self::Retention => f.write_str("retention"),
-                }
-            }
-        }
-        impl ::std::str::FromStr for Intent {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                match value {
-                    "billing" => Ok(Self::Billing),
-                    "technical_support" => Ok(Self::TechnicalSupport),
-                    "retention" => Ok(Self::Retention),
-                    _ => Err("invalid value".into()),
-                }
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for Intent {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for Intent {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        ///`Region`
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Copy,
-            Debug,
-            Eq,
-            Hash,
-            Ord,
-            PartialEq,
-            PartialOrd,
-        )]
-        pub enum Region {
-            #[serde(rename = "amer")]
-            Amer,
-            #[serde(rename = "emea")]
-            Emea,
-            #[serde(rename = "apac")]
-            Apac,
-        }
-        impl ::std::fmt::Display for Region {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match *self {
-                    Self::Amer => f.write_str("amer"),
-                    Self::Emea => f.write_str("emea"),
-                    Self::Apac => f.write_str("apac"),
-                }
-            }
-        }
-        impl ::std::str::FromStr for Region {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                match value {
-                    "amer" => Ok(Self::Amer),
-                    "emea" => Ok(Self::Emea),
-                    "apac" => Ok(Self::Apac),
-                    _ => Err("invalid value".into()),
-                }
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for Region {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for Region {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
         }
         /// Error types.
         pub mod error {
@@ -299,6 +355,10 @@ pub mod classified_task {
                 }
             }
         }
+        pub use crate::shared::CustomerId;
+        pub use crate::shared::Intent;
+        pub use crate::shared::Region;
+        pub use crate::shared::Summary;
     }
     impl ::courier::Contract for ClassifiedTaskV1 {
         const SCHEMA: &'static str = "contact_center.classified_task";
@@ -321,233 +381,18 @@ pub mod classified_task {
         pub struct ClassifiedTaskV2 {
             ///Classifier confidence in the intent.
             pub confidence: f64,
-            pub customer_id: ClassifiedTaskV2CustomerId,
-            pub intent: Intent,
+            pub customer_id: crate::shared::CustomerId,
+            pub intent: crate::shared::Intent,
             ///The interaction it came from.
             pub interaction_id: ::uuid::Uuid,
-            pub region: Region,
+            pub region: crate::shared::Region,
             ///Detected customer sentiment, from -1 (angry) to 1 (delighted); absent when the classifier could not tell.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub sentiment: ::std::option::Option<f64>,
             ///Short summary of the customer's request for the specialist.
-            pub summary: ClassifiedTaskV2Summary,
+            pub summary: crate::shared::Summary,
             ///Id of this task.
             pub task_id: ::uuid::Uuid,
-        }
-        ///`ClassifiedTaskV2CustomerId`
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct ClassifiedTaskV2CustomerId(::std::string::String);
-        impl ::std::ops::Deref for ClassifiedTaskV2CustomerId {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<ClassifiedTaskV2CustomerId> for ::std::string::String {
-            fn from(value: ClassifiedTaskV2CustomerId) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for ClassifiedTaskV2CustomerId {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                static PATTERN: ::std::sync::LazyLock<::regress::Regex> =
-                    ::std::sync::LazyLock::new(|| ::regress::Regex::new("^C[0-9]{6,10}$").unwrap());
-                if PATTERN.find(value).is_none() {
-                    return Err("doesn't match pattern \"^C[0-9]{6,10}$\"".into());
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for ClassifiedTaskV2CustomerId {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for ClassifiedTaskV2CustomerId {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for ClassifiedTaskV2CustomerId {
-            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-            where
-                D: ::serde::Deserializer<'de>,
-            {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
-            }
-        }
-        ///Short summary of the customer's request for the specialist.
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct ClassifiedTaskV2Summary(::std::string::String);
-        impl ::std::ops::Deref for ClassifiedTaskV2Summary {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<ClassifiedTaskV2Summary> for ::std::string::String {
-            fn from(value: ClassifiedTaskV2Summary) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for ClassifiedTaskV2Summary {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                if value.chars().count() > 500usize {
-                    return Err("longer than 500 characters".into());
-                }
-                if value.chars().count() < 1usize {
-                    return Err("shorter than 1 characters".into());
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for ClassifiedTaskV2Summary {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for ClassifiedTaskV2Summary {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for ClassifiedTaskV2Summary {
-            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-            where
-                D: ::serde::Deserializer<'de>,
-            {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
-            }
-        }
-        ///Which specialist queue handles the task.
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Copy,
-            Debug,
-            Eq,
-            Hash,
-            Ord,
-            PartialEq,
-            PartialOrd,
-        )]
-        pub enum Intent {
-            #[serde(rename = "billing")]
-            Billing,
-            #[serde(rename = "technical_support")]
-            TechnicalSupport,
-            #[serde(rename = "retention")]
-            Retention,
-        }
-        impl ::std::fmt::Display for Intent {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match *self {
-                    Self::Billing => f.write_str("billing"),
-                    Self::TechnicalSupport => f.write_str("technical_support"),
-                    Self::Retention => f.write_str("retention"),
-                }
-            }
-        }
-        impl ::std::str::FromStr for Intent {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                match value {
-                    "billing" => Ok(Self::Billing),
-                    "technical_support" => Ok(Self::TechnicalSupport),
-                    "retention" => Ok(Self::Retention),
-                    _ => Err("invalid value".into()),
-                }
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for Intent {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for Intent {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        ///`Region`
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Copy,
-            Debug,
-            Eq,
-            Hash,
-            Ord,
-            PartialEq,
-            PartialOrd,
-        )]
-        pub enum Region {
-            #[serde(rename = "amer")]
-            Amer,
-            #[serde(rename = "emea")]
-            Emea,
-            #[serde(rename = "apac")]
-            Apac,
-        }
-        impl ::std::fmt::Display for Region {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match *self {
-                    Self::Amer => f.write_str("amer"),
-                    Self::Emea => f.write_str("emea"),
-                    Self::Apac => f.write_str("apac"),
-                }
-            }
-        }
-        impl ::std::str::FromStr for Region {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                match value {
-                    "amer" => Ok(Self::Amer),
-                    "emea" => Ok(Self::Emea),
-                    "apac" => Ok(Self::Apac),
-                    _ => Err("invalid value".into()),
-                }
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for Region {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for Region {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
         }
         /// Error types.
         pub mod error {
@@ -575,6 +420,10 @@ pub mod classified_task {
                 }
             }
         }
+        pub use crate::shared::CustomerId;
+        pub use crate::shared::Intent;
+        pub use crate::shared::Region;
+        pub use crate::shared::Summary;
     }
     impl ::courier::Contract for ClassifiedTaskV2 {
         const SCHEMA: &'static str = "contact_center.classified_task";
@@ -624,7 +473,7 @@ pub mod evaluation_result {
         pub struct EvaluationResultV1 {
             ///Time the specialist spent on the task, in simulated milliseconds.
             pub handling_ms: i64,
-            pub intent: EvaluationResultV1Intent,
+            pub intent: crate::shared::Intent,
             ///What the specialist did or proposes.
             pub resolution: EvaluationResultV1Resolution,
             ///Which specialist agent handled the task.
@@ -633,61 +482,6 @@ pub mod evaluation_result {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub tags: ::std::option::Option<::std::vec::Vec<EvaluationResultV1TagsItem>>,
             pub task_id: ::uuid::Uuid,
-        }
-        ///`EvaluationResultV1Intent`
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Copy,
-            Debug,
-            Eq,
-            Hash,
-            Ord,
-            PartialEq,
-            PartialOrd,
-        )]
-        pub enum EvaluationResultV1Intent {
-            #[serde(rename = "billing")]
-            Billing,
-            #[serde(rename = "technical_support")]
-            TechnicalSupport,
-            #[serde(rename = "retention")]
-            Retention,
-        }
-        impl ::std::fmt::Display for EvaluationResultV1Intent {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match *self {
-                    Self::Billing => f.write_str("billing"),
-                    Self::TechnicalSupport => f.write_str("technical_support"),
-                    Self::Retention => f.write_str("retention"),
-                }
-            }
-        }
-        impl ::std::str::FromStr for EvaluationResultV1Intent {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                match value {
-                    "billing" => Ok(Self::Billing),
-                    "technical_support" => Ok(Self::TechnicalSupport),
-                    "retention" => Ok(Self::Retention),
-                    _ => Err("invalid value".into()),
-                }
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for EvaluationResultV1Intent {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for EvaluationResultV1Intent {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
         }
         ///What the specialist did or proposes.
         #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -874,6 +668,29 @@ pub mod evaluation_result {
                 }
             }
         }
+        pub use crate::shared::Intent;
+        impl EvaluationResultV1Resolution {
+            /// A `resolution` value: at least 1 characters, at most 2000 characters. The error names the field and the rule it broke.
+            pub fn new(
+                value: impl ::std::convert::Into<::std::string::String>,
+            ) -> ::std::result::Result<Self, ::courier::FieldError> {
+                let value: ::std::string::String = value.into();
+                value.parse().map_err(|e: self::error::ConversionError| {
+                    ::courier::FieldError::new("resolution", e.to_string())
+                })
+            }
+        }
+        impl EvaluationResultV1Specialist {
+            /// A `specialist` value: at least 1 characters, at most 64 characters. The error names the field and the rule it broke.
+            pub fn new(
+                value: impl ::std::convert::Into<::std::string::String>,
+            ) -> ::std::result::Result<Self, ::courier::FieldError> {
+                let value: ::std::string::String = value.into();
+                value.parse().map_err(|e: self::error::ConversionError| {
+                    ::courier::FieldError::new("specialist", e.to_string())
+                })
+            }
+        }
     }
     impl ::courier::Contract for EvaluationResultV1 {
         const SCHEMA: &'static str = "contact_center.evaluation_result";
@@ -920,10 +737,10 @@ pub mod feedback_event {
         pub struct FeedbackEventV1 {
             ///The intent a reviewer found, when it differs from the prediction.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub actual_intent: ::std::option::Option<Intent>,
+            pub actual_intent: ::std::option::Option<crate::shared::Intent>,
             pub event_id: ::uuid::Uuid,
             pub outcome: FeedbackEventV1Outcome,
-            pub predicted_intent: Intent,
+            pub predicted_intent: crate::shared::Intent,
             ///Whether the automated evaluator or a human decided.
             pub source: FeedbackEventV1Source,
             pub task_id: ::uuid::Uuid,
@@ -1034,61 +851,6 @@ pub mod feedback_event {
                 value.parse()
             }
         }
-        ///`Intent`
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Copy,
-            Debug,
-            Eq,
-            Hash,
-            Ord,
-            PartialEq,
-            PartialOrd,
-        )]
-        pub enum Intent {
-            #[serde(rename = "billing")]
-            Billing,
-            #[serde(rename = "technical_support")]
-            TechnicalSupport,
-            #[serde(rename = "retention")]
-            Retention,
-        }
-        impl ::std::fmt::Display for Intent {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match *self {
-                    Self::Billing => f.write_str("billing"),
-                    Self::TechnicalSupport => f.write_str("technical_support"),
-                    Self::Retention => f.write_str("retention"),
-                }
-            }
-        }
-        impl ::std::str::FromStr for Intent {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                match value {
-                    "billing" => Ok(Self::Billing),
-                    "technical_support" => Ok(Self::TechnicalSupport),
-                    "retention" => Ok(Self::Retention),
-                    _ => Err("invalid value".into()),
-                }
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for Intent {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for Intent {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
         /// Error types.
         pub mod error {
             /// Error from a `TryFrom` or `FromStr` implementation.
@@ -1115,6 +877,7 @@ pub mod feedback_event {
                 }
             }
         }
+        pub use crate::shared::Intent;
     }
     impl ::courier::Contract for FeedbackEventV1 {
         const SCHEMA: &'static str = "contact_center.feedback_event";
@@ -1312,6 +1075,17 @@ pub mod human_escalation {
                 }
             }
         }
+        impl EvaluationNotes {
+            /// A `notes` value: at most 1000 characters. The error names the field and the rule it broke.
+            pub fn new(
+                value: impl ::std::convert::Into<::std::string::String>,
+            ) -> ::std::result::Result<Self, ::courier::FieldError> {
+                let value: ::std::string::String = value.into();
+                value.parse().map_err(|e: self::error::ConversionError| {
+                    ::courier::FieldError::new("notes", e.to_string())
+                })
+            }
+        }
     }
     impl ::courier::Contract for HumanEscalationV1 {
         const SCHEMA: &'static str = "contact_center.human_escalation";
@@ -1357,7 +1131,7 @@ pub mod interaction {
         #[serde(deny_unknown_fields)]
         pub struct InteractionV1 {
             ///The customer's account number.
-            pub customer_id: InteractionV1CustomerId,
+            pub customer_id: crate::shared::CustomerId,
             ///Id that telephony gives the contact; a resend of the same contact keeps it.
             pub interaction_id: ::uuid::Uuid,
             ///ISO 639-1 language code, when telephony detected one.
@@ -1367,61 +1141,9 @@ pub mod interaction {
             pub medium: InteractionV1Medium,
             ///When the contact reached intake.
             pub received_at: ::chrono::DateTime<::chrono::offset::Utc>,
-            pub region: Region,
+            pub region: crate::shared::Region,
             ///Transcript or message body.
             pub text: InteractionV1Text,
-        }
-        ///The customer's account number.
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct InteractionV1CustomerId(::std::string::String);
-        impl ::std::ops::Deref for InteractionV1CustomerId {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<InteractionV1CustomerId> for ::std::string::String {
-            fn from(value: InteractionV1CustomerId) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for InteractionV1CustomerId {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                static PATTERN: ::std::sync::LazyLock<::regress::Regex> =
-                    ::std::sync::LazyLock::new(|| ::regress::Regex::new("^C[0-9]{6,10}$").unwrap());
-                if PATTERN.find(value).is_none() {
-                    return Err("doesn't match pattern \"^C[0-9]{6,10}$\"".into());
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for InteractionV1CustomerId {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for InteractionV1CustomerId {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for InteractionV1CustomerId {
-            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-            where
-                D: ::serde::Deserializer<'de>,
-            {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
-            }
         }
         ///ISO 639-1 language code, when telephony detected one.
         #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -1583,61 +1305,6 @@ pub mod interaction {
                     })
             }
         }
-        ///Operating region; intake is partitioned by it.
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Copy,
-            Debug,
-            Eq,
-            Hash,
-            Ord,
-            PartialEq,
-            PartialOrd,
-        )]
-        pub enum Region {
-            #[serde(rename = "amer")]
-            Amer,
-            #[serde(rename = "emea")]
-            Emea,
-            #[serde(rename = "apac")]
-            Apac,
-        }
-        impl ::std::fmt::Display for Region {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match *self {
-                    Self::Amer => f.write_str("amer"),
-                    Self::Emea => f.write_str("emea"),
-                    Self::Apac => f.write_str("apac"),
-                }
-            }
-        }
-        impl ::std::str::FromStr for Region {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                match value {
-                    "amer" => Ok(Self::Amer),
-                    "emea" => Ok(Self::Emea),
-                    "apac" => Ok(Self::Apac),
-                    _ => Err("invalid value".into()),
-                }
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for Region {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for Region {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
         /// Error types.
         pub mod error {
             /// Error from a `TryFrom` or `FromStr` implementation.
@@ -1662,6 +1329,30 @@ pub mod interaction {
                 fn from(value: String) -> Self {
                     Self(value.into())
                 }
+            }
+        }
+        pub use crate::shared::CustomerId;
+        pub use crate::shared::Region;
+        impl InteractionV1Language {
+            /// A `language` value: matches `^[a-z]{2}$`. The error names the field and the rule it broke.
+            pub fn new(
+                value: impl ::std::convert::Into<::std::string::String>,
+            ) -> ::std::result::Result<Self, ::courier::FieldError> {
+                let value: ::std::string::String = value.into();
+                value.parse().map_err(|e: self::error::ConversionError| {
+                    ::courier::FieldError::new("language", e.to_string())
+                })
+            }
+        }
+        impl InteractionV1Text {
+            /// A `text` value: at least 1 characters, at most 4000 characters. The error names the field and the rule it broke.
+            pub fn new(
+                value: impl ::std::convert::Into<::std::string::String>,
+            ) -> ::std::result::Result<Self, ::courier::FieldError> {
+                let value: ::std::string::String = value.into();
+                value.parse().map_err(|e: self::error::ConversionError| {
+                    ::courier::FieldError::new("text", e.to_string())
+                })
             }
         }
     }
@@ -1849,6 +1540,28 @@ pub mod sla_breach {
                 fn from(value: String) -> Self {
                     Self(value.into())
                 }
+            }
+        }
+        impl SlaBreachV1Channel {
+            /// A `channel` value: at least 1 characters, at most 256 characters. The error names the field and the rule it broke.
+            pub fn new(
+                value: impl ::std::convert::Into<::std::string::String>,
+            ) -> ::std::result::Result<Self, ::courier::FieldError> {
+                let value: ::std::string::String = value.into();
+                value.parse().map_err(|e: self::error::ConversionError| {
+                    ::courier::FieldError::new("channel", e.to_string())
+                })
+            }
+        }
+        impl SlaBreachV1Key {
+            /// A `key` value: at least 1 characters, at most 512 characters. The error names the field and the rule it broke.
+            pub fn new(
+                value: impl ::std::convert::Into<::std::string::String>,
+            ) -> ::std::result::Result<Self, ::courier::FieldError> {
+                let value: ::std::string::String = value.into();
+                value.parse().map_err(|e: self::error::ConversionError| {
+                    ::courier::FieldError::new("key", e.to_string())
+                })
             }
         }
     }
