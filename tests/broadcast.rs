@@ -79,7 +79,7 @@ static DURABLE: ChannelSpec = ChannelSpec {
 async fn a_durable_subscriber_offline_during_publishing_gets_everything_after() {
     let server = RedisServer::must_start();
     let client = client(&server).await;
-    let producer = Producer::new(&client, &DURABLE);
+    let producer = Producer::untyped(&client, &DURABLE);
     let analytics = Arc::new(AtomicU32::new(0));
     let audit = Arc::new(AtomicU32::new(0));
     // Both subscribers exist (their groups are created) before publishing.
@@ -123,7 +123,7 @@ async fn a_durable_subscriber_offline_during_publishing_gets_everything_after() 
 async fn a_new_subscriber_replays_from_a_point_in_time() {
     let server = RedisServer::must_start();
     let client = client(&server).await;
-    let producer = Producer::new(&client, &DURABLE);
+    let producer = Producer::untyped(&client, &DURABLE);
     for n in 0..5 {
         producer.publish(&interaction(n)).await.unwrap();
     }

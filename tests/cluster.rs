@@ -139,7 +139,7 @@ fn partitions_spread_over_the_masters(cluster: &RedisCluster, client: &Client) {
 /// poison message that is dead-lettered, replayed and then handled: every
 /// message handled once.
 async fn every_transport_works(client: &Client, spec: &'static ChannelSpec) {
-    let producer = Producer::new(client, spec);
+    let producer = Producer::untyped(client, spec);
     let batch: Vec<InteractionV1> = (1..=60).map(spread).collect();
     let published = producer
         .publish_many(&batch, &PublishOptions::default())
@@ -281,7 +281,8 @@ async fn a_failover_loses_no_acknowledged_publish(cluster: &mut RedisCluster) {
     let url = cluster.url();
     let connect = || Client::connect_cluster(&url, &namespace);
     let history = Arc::new(History::default());
-    let effects: Producer<ClassifiedTaskV2> = Producer::new(&connect().await.unwrap(), &EFFECTS);
+    let effects: Producer<ClassifiedTaskV2> =
+        Producer::untyped(&connect().await.unwrap(), &EFFECTS);
     let mut consumers = Vec::new();
     for name in ["a", "b"] {
         let client = connect().await.unwrap().with_name(name);
@@ -314,7 +315,7 @@ async fn a_failover_loses_no_acknowledged_publish(cluster: &mut RedisCluster) {
     let mut producers = Vec::new();
     for first in [1u64, 2] {
         let (history, patient) = (history.clone(), patient.clone());
-        let producer: Producer<InteractionV1> = Producer::new(&connect().await.unwrap(), &WORK);
+        let producer: Producer<InteractionV1> = Producer::untyped(&connect().await.unwrap(), &WORK);
         producers.push(tokio::spawn(async move {
             let mut n = first;
             while Instant::now() < stop_at {

@@ -54,7 +54,7 @@ async fn a_lost_publish_reply_retried_with_the_same_key_leaves_one_entry() {
     let server = RedisServer::must_start();
     let proxy = Proxy::start(server.port()).await;
     let client = Client::connect(&proxy.url(), &namespace()).await.unwrap();
-    let producer = Producer::new(&client, &SPEC);
+    let producer = Producer::untyped(&client, &SPEC);
     let history = History::default();
     // Warm up: scripts loaded, so the dropped reply is of a real write.
     publish(&producer, &history, 1, &PublishOptions::default())
@@ -85,7 +85,7 @@ async fn five_seconds_without_redis_lose_nothing_and_consumers_resume() {
     let server = RedisServer::must_start();
     let proxy = Proxy::start(server.port()).await;
     let client = Client::connect(&proxy.url(), &namespace()).await.unwrap();
-    let producer = Producer::new(&client, &SPEC);
+    let producer = Producer::untyped(&client, &SPEC);
     let history = Arc::new(History::default());
     let running = Running::start(classifier(&client, &SPEC), recording(&history));
     for n in 1..=50 {
@@ -149,7 +149,7 @@ async fn five_seconds_without_redis_lose_nothing_and_consumers_resume() {
 async fn four_racing_delayed_set_movers_promote_each_message_once() {
     let server = RedisServer::must_start();
     let client = client(&server).await;
-    let producer = Producer::new(&client, &SPEC);
+    let producer = Producer::untyped(&client, &SPEC);
     let history = Arc::new(History::default());
     let delayed = PublishOptions {
         delay: Some(Duration::from_millis(500)),
@@ -215,7 +215,7 @@ async fn redis_killed_with_fsync_everysec_loses_at_most_the_last_second() {
 async fn kill_redis_while_publishing(fsync: &str) -> Vec<(u64, Duration)> {
     let mut server = RedisServer::start_with(RedisOptions::default().with_aof(fsync)).unwrap();
     let client = client(&server).await;
-    let producer = Producer::new(&client, &SPEC);
+    let producer = Producer::untyped(&client, &SPEC);
     let history = Arc::new(History::default());
     let acknowledged_at = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -299,7 +299,7 @@ async fn a_replicated_publish_waits_for_its_replica() {
     };
     let primary = RedisServer::must_start();
     let client = client(&primary).await;
-    let producer = Producer::new(&client, &REPLICATED);
+    let producer = Producer::untyped(&client, &REPLICATED);
     let at_once = PublishOptions {
         retry_for: Some(Duration::ZERO),
         ..PublishOptions::default()
@@ -409,7 +409,7 @@ async fn raw_corrupted_entries_are_dead_lettered_on_every_transport() {
         inject(&server, &client, spec, envelope(1, huge, "huge")).await;
         let good = serde_json::to_value(interaction(2)).unwrap();
         inject(&server, &client, spec, envelope(7, good, "wrong-version")).await;
-        Producer::new(&client, spec)
+        Producer::untyped(&client, spec)
             .publish(&interaction(3))
             .await
             .unwrap();

@@ -48,7 +48,7 @@ async fn every_metric_is_exported_with_its_count() {
 
     let server = RedisServer::must_start();
     let client = client(&server).await;
-    let producer = Producer::new(&client, &MEASURED);
+    let producer = Producer::untyped(&client, &MEASURED);
     let batch: Vec<_> = (1..=5).map(interaction).collect();
     producer
         .publish_many(&batch, &PublishOptions::default())

@@ -38,12 +38,12 @@ async fn spans_form_one_opentelemetry_trace_across_redis() {
 
     let server = RedisServer::must_start();
     let client = client(&server).await;
-    let producer = Producer::new(&client, &OTEL);
+    let producer = Producer::untyped(&client, &OTEL);
     // The caller's own span: the publish becomes its child.
     async { producer.publish(&interaction(1)).await.unwrap() }
         .instrument(tracing::info_span!("request"))
         .await;
-    let next = Producer::new(&client, &OTEL_NEXT);
+    let next = Producer::untyped(&client, &OTEL_NEXT);
     let running = Running::start(
         courier::Consumer::<Interaction>::new(&client, &OTEL, "g").with_options(quick()),
         move |d: Delivery<Interaction>| {

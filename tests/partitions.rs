@@ -98,7 +98,7 @@ async fn partitions_are_shared_kept_in_order_and_rebalanced() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let producer_client = Client::connect(&server.url(), &namespace).await.unwrap();
-    let producer = Producer::new(&producer_client, &BY_CUSTOMER);
+    let producer = Producer::untyped(&producer_client, &BY_CUSTOMER);
     let batch: Vec<_> = (0..400).map(contact).collect();
     producer
         .publish_many(&batch, &PublishOptions::default())

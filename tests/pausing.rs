@@ -44,7 +44,7 @@ async fn a_pause_stops_every_worker_and_nothing_is_lost() {
             )
         })
         .collect();
-    let producer = Producer::new(&client, &WORK);
+    let producer = Producer::untyped(&client, &WORK);
     producer.publish(&interaction(0)).await.unwrap();
     assert!(
         eventually(Duration::from_secs(5), || handled.load(Ordering::SeqCst)
@@ -128,7 +128,7 @@ async fn a_failing_dependency_pauses_every_worker_then_probes_and_resumes() {
         })
         .collect();
     let batch: Vec<_> = (0..30).map(interaction).collect();
-    Producer::new(&client, &WORK)
+    Producer::untyped(&client, &WORK)
         .publish_many(&batch, &PublishOptions::default())
         .await
         .unwrap();
@@ -172,7 +172,7 @@ async fn consumers_on_three_workers_share_one_rate() {
     let server = RedisServer::must_start();
     let producer_client = client(&server).await;
     let batch: Vec<_> = (0..400).map(interaction).collect();
-    Producer::new(&producer_client, &WORK)
+    Producer::untyped(&producer_client, &WORK)
         .publish_many(&batch, &PublishOptions::default())
         .await
         .unwrap();

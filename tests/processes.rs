@@ -75,7 +75,7 @@ impl Worker {
 
 /// Publishes messages 1..=n on `WORK`, recording each.
 async fn publish(client: &Client, history: &History, n: u64) {
-    let producer = Producer::new(client, &WORK);
+    let producer = Producer::untyped(client, &WORK);
     for i in 1..=n {
         history.attempted(i);
         producer.publish(&interaction(i)).await.unwrap();

@@ -59,7 +59,7 @@ macro_rules! suite {
         async fn a_second_publish_with_the_same_key_is_a_duplicate() {
             let server = RedisServer::must_start();
             let client = client(&server).await;
-            let producer = Producer::new(&client, &SPEC);
+            let producer = Producer::untyped(&client, &SPEC);
             let first = producer.publish(&interaction(1)).await.unwrap();
             let second = producer.publish(&interaction(1)).await.unwrap();
             assert!(!first.duplicate);
@@ -86,7 +86,7 @@ macro_rules! suite {
         async fn a_batch_bigger_than_one_script_call_keeps_every_guarantee() {
             let server = RedisServer::must_start();
             let client = client(&server).await;
-            let producer = Producer::new(&client, &SPEC);
+            let producer = Producer::untyped(&client, &SPEC);
             // 1,200 messages go out as three script calls; the last 100
             // repeat the first 100, in another call than theirs.
             let batch: Vec<_> = (0..1200).map(|n| interaction(n % 1100)).collect();
@@ -105,7 +105,7 @@ macro_rules! suite {
         async fn a_message_a_lost_read_reply_left_with_a_live_consumer_is_handled() {
             let server = RedisServer::must_start();
             let client = client(&server).await;
-            Producer::new(&client, &SPEC)
+            Producer::untyped(&client, &SPEC)
                 .publish(&interaction(1))
                 .await
                 .unwrap();
@@ -194,7 +194,7 @@ macro_rules! suite {
         async fn a_consumer_killed_before_acknowledging_is_taken_over_and_the_effect_happens_once() {
             let server = RedisServer::must_start();
             let client = client(&server).await;
-            let producer = Producer::new(&client, &SPEC);
+            let producer = Producer::untyped(&client, &SPEC);
             // Message 1: the first consumer dies before doing anything.
             // Message 2: it dies after its effect (publishing the derived task) but
             // before its acknowledgement.
@@ -202,7 +202,7 @@ macro_rules! suite {
             producer.publish(&interaction(2)).await.unwrap();
 
             let calls = Arc::new(AtomicU32::new(0));
-            let tasks = Producer::new(&client, &TASKS);
+            let tasks = Producer::untyped(&client, &TASKS);
             let reached = Arc::new(AtomicU32::new(0));
             let doomed = Running::start(classifier(&client, &SPEC), {
                 let (tasks, calls, reached) = (tasks.clone(), calls.clone(), reached.clone());
@@ -265,7 +265,7 @@ macro_rules! suite {
         async fn failing_twice_then_succeeding_retries_with_growing_jittered_bounded_delays() {
             let server = RedisServer::must_start();
             let client = client(&server).await;
-            let producer = Producer::new(&client, &SPEC);
+            let producer = Producer::untyped(&client, &SPEC);
             const MESSAGES: u64 = 20;
             let batch: Vec<_> = (0..MESSAGES).map(interaction).collect();
             producer
@@ -354,7 +354,7 @@ macro_rules! suite {
         async fn always_failing_goes_to_the_dlq_and_replays_after_a_fix() {
             let server = RedisServer::must_start();
             let client = client(&server).await;
-            let producer = Producer::new(&client, &SPEC);
+            let producer = Producer::untyped(&client, &SPEC);
             let published = producer.publish(&interaction(7)).await.unwrap();
 
             let report = run_until(
@@ -429,7 +429,7 @@ macro_rules! suite {
         async fn bad_messages_are_dead_lettered_with_their_reason_and_the_consumer_keeps_going() {
             let server = RedisServer::must_start();
             let client = client(&server).await;
-            let producer = Producer::new(&client, &SPEC);
+            let producer = Producer::untyped(&client, &SPEC);
             // Expired: a 1 ms lifetime.
             let short = PublishOptions {
                 ttl: Some(Duration::from_millis(1)),
@@ -543,7 +543,7 @@ macro_rules! suite {
             const MESSAGES: u64 = 10_000;
             let server = RedisServer::must_start();
             let client = client(&server).await;
-            let producer = Producer::new(&client, &BULK);
+            let producer = Producer::untyped(&client, &BULK);
             let all: Vec<_> = (0..MESSAGES).map(interaction).collect();
             for chunk in all.chunks(500) {
                 producer
@@ -603,7 +603,7 @@ macro_rules! suite {
         async fn dead_letters_are_replayed_and_purged_by_filter() {
             let server = RedisServer::must_start();
             let client = client(&server).await;
-            let producer = Producer::new(&client, &SPEC);
+            let producer = Producer::untyped(&client, &SPEC);
             let batch: Vec<_> = (0..6).map(interaction).collect();
             producer
                 .publish_many(&batch, &PublishOptions::default())
@@ -653,7 +653,7 @@ macro_rules! suite {
         async fn shutdown_finishes_work_in_flight() {
             let server = RedisServer::must_start();
             let client = client(&server).await;
-            Producer::new(&client, &SPEC)
+            Producer::untyped(&client, &SPEC)
                 .publish(&interaction(1))
                 .await
                 .unwrap();
@@ -689,7 +689,7 @@ macro_rules! suite {
             };
             let server = RedisServer::must_start();
             let client = client(&server).await;
-            let producer = Producer::new(&client, &SMALL);
+            let producer = Producer::untyped(&client, &SMALL);
             for n in 0..3 {
                 producer.publish(&interaction(n)).await.unwrap();
             }
@@ -730,7 +730,7 @@ macro_rules! suite {
             async fn a_scheduled_message_arrives_at_its_time() {
                 let server = RedisServer::must_start();
                 let client = client(&server).await;
-                let producer = Producer::new(&client, &SPEC);
+                let producer = Producer::untyped(&client, &SPEC);
                 let handled = Arc::new(Mutex::new(Vec::new()));
                 let running = Running::start(classifier(&client, &SPEC), {
                     let handled = handled.clone();
@@ -780,7 +780,7 @@ async fn a_consumer_reads_every_released_version() {
     };
     let server = RedisServer::must_start();
     let client = client(&server).await;
-    let v2 = Producer::new(&client, &TASKS_V);
+    let v2 = Producer::untyped(&client, &TASKS_V);
     v2.publish(&task_for(1)).await.unwrap();
     let v1: contact_center_contracts::ClassifiedTaskV1 = serde_json::from_value({
         let mut task = serde_json::to_value(task_for(2)).unwrap();
@@ -788,7 +788,10 @@ async fn a_consumer_reads_every_released_version() {
         task
     })
     .unwrap();
-    Producer::new(&client, &TASKS_V).publish(&v1).await.unwrap();
+    Producer::untyped(&client, &TASKS_V)
+        .publish(&v1)
+        .await
+        .unwrap();
 
     let versions = Arc::new(Mutex::new(Vec::new()));
     let consumer =
@@ -826,7 +829,7 @@ static URGENT: ChannelSpec = ChannelSpec {
 async fn higher_priority_first_then_oldest_first() {
     let server = RedisServer::must_start();
     let client = client(&server).await;
-    let producer = Producer::new(&client, &URGENT);
+    let producer = Producer::untyped(&client, &URGENT);
     for (n, priority) in [(1, 0), (2, 5), (3, 9), (4, 5), (5, 0)] {
         let options = PublishOptions {
             priority: Some(priority),
@@ -881,7 +884,7 @@ async fn an_sla_breach_is_reported_within_a_second_and_escalated() {
         }),
         counting(&Arc::new(AtomicU32::new(0))),
     );
-    let producer = Producer::new(&client, &URGENT);
+    let producer = Producer::untyped(&client, &URGENT);
     // A low-priority message with the channel's 400 ms SLA, then busier
     // work with a far deadline given per message.
     let published = Instant::now();
@@ -970,7 +973,7 @@ async fn an_sla_breach_is_announced_on_the_notice_channel() {
         |_d: Delivery<Interaction>| async { Outcome::Done },
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let late = Producer::new(&client, &ANNOUNCED)
+    let late = Producer::untyped(&client, &ANNOUNCED)
         .publish(&interaction(1))
         .await
         .unwrap();

@@ -61,7 +61,7 @@ async fn read_and_crash(conn: &mut redis::aio::MultiplexedConnection, stream: &s
 async fn a_late_acknowledgement_after_a_takeover_is_refused() {
     let server = RedisServer::must_start();
     let client = client(&server).await;
-    Producer::new(&client, &INTAKE)
+    Producer::untyped(&client, &INTAKE)
         .publish(&interaction(5))
         .await
         .unwrap();
@@ -102,7 +102,7 @@ async fn work_survives_a_redis_restart() {
         RedisServer::start_with(courier_suites::RedisOptions::default().with_aof("always"))
             .unwrap();
     let client = client(&server).await;
-    let producer = Producer::new(&client, &INTAKE);
+    let producer = Producer::untyped(&client, &INTAKE);
     let batch: Vec<_> = (0..50).map(interaction).collect();
     producer
         .publish_many(&batch, &PublishOptions::default())
@@ -150,7 +150,7 @@ async fn work_survives_a_redis_restart() {
 async fn a_message_whose_key_is_done_is_acknowledged_and_skipped() {
     let server = RedisServer::must_start();
     let client = client(&server).await;
-    let producer = Producer::new(&client, &INTAKE);
+    let producer = Producer::untyped(&client, &INTAKE);
     producer.publish(&interaction(1)).await.unwrap();
     // The same envelope appended again once the first is done, as a
     // producer outside courier (or one past the dedup window) would.
@@ -192,7 +192,7 @@ async fn a_message_whose_key_is_done_is_acknowledged_and_skipped() {
 async fn a_message_delivered_too_often_is_dead_lettered_as_poison() {
     let server = RedisServer::must_start();
     let client = client(&server).await;
-    Producer::new(&client, &INTAKE)
+    Producer::untyped(&client, &INTAKE)
         .publish(&interaction(1))
         .await
         .unwrap();
@@ -255,7 +255,7 @@ async fn acl_users_connect_with_their_credentials() {
         .await
         .unwrap();
     assert!(
-        !Producer::new(&client, &INTAKE)
+        !Producer::untyped(&client, &INTAKE)
             .publish(&interaction(1))
             .await
             .unwrap()
@@ -283,7 +283,7 @@ async fn tls_urls_work() {
     let client = courier::Client::connect_with(&url, &courier_suites::namespace(), &options)
         .await
         .unwrap();
-    let producer = Producer::new(&client, &INTAKE);
+    let producer = Producer::untyped(&client, &INTAKE);
     producer.publish(&interaction(1)).await.unwrap();
     let report = run_until(
         classifier(&client, &INTAKE),
@@ -328,7 +328,7 @@ async fn tls_urls_work() {
 async fn a_pending_message_trimmed_away_is_counted_as_lost() {
     let server = RedisServer::must_start();
     let client = client(&server).await;
-    Producer::new(&client, &INTAKE)
+    Producer::untyped(&client, &INTAKE)
         .publish(&interaction(1))
         .await
         .unwrap();

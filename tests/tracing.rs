@@ -77,11 +77,11 @@ async fn a_consumer_span_continues_the_producer_trace() {
         correlation_id: Some("call-42".into()),
         ..PublishOptions::default()
     };
-    let published = Producer::new(&client, &TRACED)
+    let published = Producer::untyped(&client, &TRACED)
         .publish_with(&interaction(1), &options)
         .await
         .unwrap();
-    let next = Producer::new(&client, &NEXT);
+    let next = Producer::untyped(&client, &NEXT);
     let running = Running::start(
         courier::Consumer::<Interaction>::new(&client, &TRACED, "g").with_options(quick()),
         move |d: Delivery<Interaction>| {

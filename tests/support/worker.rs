@@ -35,7 +35,7 @@ async fn main() {
         None => (mode.clone(), None),
     };
     let client = Client::connect(url, namespace).await.expect("connect");
-    let effects = Producer::new(&client, &EFFECTS);
+    let effects = Producer::untyped(&client, &EFFECTS);
     let consumer =
         Consumer::<Interaction>::new(&client, &WORK, "workers").with_options(ConsumerOptions {
             concurrency: 1,

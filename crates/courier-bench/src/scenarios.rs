@@ -251,7 +251,7 @@ impl Bench {
 
     async fn courier_publish_one(&self, namespace: &str, salt: u64) -> Result<Vec<f64>> {
         let client = self.client(namespace).await?;
-        let producer = Producer::<InteractionV1>::new(&client, &SPEC);
+        let producer = Producer::<InteractionV1>::untyped(&client, &SPEC);
         let messages = interactions(self.count(3000, 500), salt);
         let mut latencies = Vec::with_capacity(messages.len());
         let started = Instant::now();
@@ -283,7 +283,7 @@ impl Bench {
 
     async fn courier_publish_batch(&self, namespace: &str, salt: u64) -> Result<Vec<f64>> {
         let client = self.client(namespace).await?;
-        let producer = Producer::<InteractionV1>::new(&client, &SPEC);
+        let producer = Producer::<InteractionV1>::untyped(&client, &SPEC);
         let messages = interactions(self.count(20_000, 4000), salt);
         let started = Instant::now();
         for batch in messages.chunks(BATCH) {
@@ -313,7 +313,7 @@ impl Bench {
 
     async fn courier_end_to_end(&self, namespace: &str, salt: u64) -> Result<Vec<f64>> {
         let client = self.client(namespace).await?;
-        let producer = Producer::<InteractionV1>::new(&client, &SPEC);
+        let producer = Producer::<InteractionV1>::untyped(&client, &SPEC);
         let messages = interactions(self.count(20_000, 4000), salt);
         for batch in messages.chunks(500) {
             producer
@@ -407,7 +407,7 @@ impl Bench {
 
     async fn courier_latency(&self, namespace: &str, salt: u64) -> Result<Vec<f64>> {
         let client = self.client(namespace).await?;
-        let producer = Producer::<InteractionV1>::new(&client, &SPEC);
+        let producer = Producer::<InteractionV1>::untyped(&client, &SPEC);
         let (n, _) = self.latency_shape();
         let messages = interactions(n, salt);
         let clock = Arc::new(Clock::default());
@@ -506,7 +506,7 @@ impl Bench {
 
     async fn courier_memory(&self, namespace: &str, salt: u64) -> Result<Vec<f64>> {
         let client = self.client(namespace).await?;
-        let producer = Producer::<InteractionV1>::new(&client, &SPEC);
+        let producer = Producer::<InteractionV1>::untyped(&client, &SPEC);
         let messages = interactions(self.count(10_000, 2000), salt);
         let stream = client.keys(&SPEC, None).stream();
         let before = self.used_memory().await?;
@@ -516,7 +516,7 @@ impl Bench {
                 .await?;
         }
         let mut figures = self.memory_figures(&stream, before, messages.len()).await?;
-        let short = Producer::<InteractionV1>::new(&client, &SHORT_WINDOW);
+        let short = Producer::<InteractionV1>::untyped(&client, &SHORT_WINDOW);
         short
             .publish_many(&messages[..100], &PublishOptions::default())
             .await?;

@@ -278,6 +278,15 @@ fn message_module(message: &Message, shared: &Shared, uses: &mut Uses) -> Result
         );
     }
     out.push_str("}\n");
+    for version in &message.versions {
+        let _ = writeln!(
+            out,
+            "impl ::std::convert::From<{ty}> for {enum_name} {{\n\
+             fn from(message: {ty}) -> Self {{ Self::V{v}(message) }}\n}}",
+            ty = version_type(&message.name, version.version),
+            v = version.version
+        );
+    }
     let versions: Vec<String> = message
         .versions
         .iter()
@@ -636,11 +645,19 @@ fn channel_module(owner: &Domain, channel: &Channel, message: &Message) -> Strin
          pub type Message = {message_path}::{enum_name};\n\
          /// The version producers of this channel write.\n\
          pub type Latest = {message_path}::Latest;\n\
+         /// This channel as a type, for [`::courier::Producer::of`] and [`::courier::Consumer::of`].\n\
+         #[derive(Debug, Clone, Copy)]\n\
+         pub struct {marker};\n\
+         impl ::courier::Channel for {marker} {{\n\
+         type Message = Message;\n\
+         type Latest = Latest;\n\
+         const SPEC: &'static ::courier::ChannelSpec = &SPEC;\n}}\n\
          /// A producer publishing [`Latest`] on this channel.\n\
          pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {{\n\
-         ::courier::Producer::new(client, &SPEC)\n}}\n\
+         ::courier::Producer::of::<{marker}>(client)\n}}\n\
          {reader}\n}}",
         enum_name = pascal_case(&message.name),
+        marker = pascal_case(&channel.name),
         reader = if channel.transport == Transport::Pubsub {
             "/// A subscriber of this channel's broadcasts (at most once).\n\
              pub fn subscriber(client: &::courier::Client) -> ::courier::Subscriber<Message> {\n\

@@ -17,7 +17,7 @@ use crate::keys::ChannelKeys;
 use crate::partition;
 use crate::replication;
 use crate::scripts::{self, PUBLISH};
-use crate::spec::ChannelSpec;
+use crate::spec::{Channel, ChannelSpec};
 
 /// A connection to courier's Redis under one namespace (`prod`, `staging`,
 /// a test's random prefix), on one server or a Redis Cluster. Cheap to
@@ -39,6 +39,9 @@ struct Inner {
     /// Written into every envelope as the producer, and the prefix of
     /// consumer names.
     name: String,
+    /// Where producers put messages instead of Redis, on a
+    /// [`crate::testing`] client.
+    recorder: Option<Arc<crate::testing::Recorder>>,
 }
 
 impl fmt::Debug for Client {
@@ -155,8 +158,23 @@ impl Client {
                 conn,
                 namespace: namespace.to_string(),
                 name: format!("{}-{}", std::process::id(), &envelope::new_id()[..8]),
+                recorder: None,
             }),
         })
+    }
+
+    /// A client without Redis whose producers record what they publish
+    /// into `recorder`, for [`crate::testing`].
+    pub(crate) fn recording(recorder: Arc<crate::testing::Recorder>) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                backend: Backend::Offline,
+                conn: Conn::Offline,
+                namespace: "test".to_string(),
+                name: "test".to_string(),
+                recorder: Some(recorder),
+            }),
+        }
     }
 
     /// Names this client in envelopes (`producer`) and consumer names.
@@ -219,6 +237,7 @@ impl Client {
                     conn::cluster_client(urls, certificates.as_ref(), timeout, CONNECT_TIMEOUT)?;
                 Ok(Conn::Cluster(client.get_async_connection().await?))
             }
+            Backend::Offline => Ok(Conn::Offline),
         }
     }
 
@@ -226,6 +245,7 @@ impl Client {
     /// that answers: every node hears every `PUBLISH` of the cluster.
     pub(crate) async fn pubsub(&self) -> Result<redis::aio::PubSub, Error> {
         match &self.inner.backend {
+            Backend::Offline => Err(Error::Redis(conn::offline())),
             Backend::Node(redis) => Ok(redis.get_async_pubsub().await?),
             Backend::Cluster { seeds, .. } => {
                 let mut last = None;
@@ -443,6 +463,7 @@ impl<T: Contract> Clone for Producer<T> {
 }
 
 /// One message ready to be sent.
+#[derive(Debug)]
 pub(crate) struct Prepared {
     keys: ChannelKeys,
     idem: String,
@@ -453,11 +474,30 @@ pub(crate) struct Prepared {
     deadline_ms: i64,
 }
 
+impl Prepared {
+    /// Its partition, message id and envelope JSON, for a recording client.
+    pub(crate) fn into_parts(self) -> (Option<String>, String, String) {
+        (
+            self.keys.partition().map(str::to_string),
+            self.id,
+            self.json,
+        )
+    }
+}
+
 impl<T: Contract> Producer<T> {
-    /// A producer on `spec`'s channel. Generated `producer()` functions call
-    /// this with the channel's latest message version.
-    pub fn new(client: &Client, spec: &'static ChannelSpec) -> Self {
-        debug_assert_eq!(T::SCHEMA, spec.schema, "producer type and channel disagree");
+    /// A producer of `C`'s latest message version on channel `C`; generated
+    /// `producer()` functions call this. Another message type does not
+    /// compile.
+    pub fn of<C: Channel<Latest = T>>(client: &Client) -> Self {
+        Self::untyped(client, C::SPEC)
+    }
+
+    /// A producer on `spec`'s channel, for tools and tests that build a
+    /// channel's contract at run time. Nothing checks at compile time that
+    /// `T` is the channel's message: a publish of another schema fails with
+    /// [`Error::SchemaMismatch`]. Agents use [`of`](Self::of).
+    pub fn untyped(client: &Client, spec: &'static ChannelSpec) -> Self {
         Self {
             client: client.clone(),
             spec,
@@ -540,6 +580,12 @@ impl<T: Contract> Producer<T> {
         options: &PublishOptions,
         check: HeaderCheck,
     ) -> Result<Prepared, Error> {
+        if T::SCHEMA != self.spec.schema {
+            return Err(Error::SchemaMismatch {
+                expected: self.spec.schema,
+                found: T::SCHEMA.to_string(),
+            });
+        }
         let payload = contract::encode(message)?;
         let key = match &options.key {
             Some(key) => key.clone(),
@@ -555,6 +601,9 @@ impl<T: Contract> Producer<T> {
         prepared: Vec<Prepared>,
         options: &PublishOptions,
     ) -> Result<Vec<Published>, Error> {
+        if let Some(recorder) = &self.client.inner.recorder {
+            return recorder.record(self.spec, prepared);
+        }
         self.outbox().send(prepared, options).await
     }
 

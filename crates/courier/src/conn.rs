@@ -27,6 +27,18 @@ pub(crate) enum Conn {
     Node(MultiplexedConnection),
     /// A cluster connection: one multiplexed connection per node.
     Cluster(ClusterConnection),
+    /// No Redis at all: a [`crate::testing`] client, whose producers
+    /// record instead of sending. Every command fails.
+    Offline,
+}
+
+/// The error of every command on an offline client.
+pub(crate) fn offline() -> redis::RedisError {
+    (
+        redis::ErrorKind::Client,
+        "no Redis behind this client: a courier::testing client only records publishes",
+    )
+        .into()
 }
 
 impl ConnectionLike for Conn {
@@ -35,6 +47,7 @@ impl ConnectionLike for Conn {
             Conn::Managed(c) => c.req_packed_command(cmd),
             Conn::Node(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Offline => Box::pin(async { Err(offline()) }),
         }
     }
 
@@ -48,6 +61,7 @@ impl ConnectionLike for Conn {
             Conn::Managed(c) => c.req_packed_commands(pipe, offset, count),
             Conn::Node(c) => c.req_packed_commands(pipe, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipe, offset, count),
+            Conn::Offline => Box::pin(async { Err(offline()) }),
         }
     }
 
@@ -56,6 +70,7 @@ impl ConnectionLike for Conn {
             Conn::Managed(c) => c.get_db(),
             Conn::Node(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Offline => 0,
         }
     }
 }
@@ -75,6 +90,8 @@ pub(crate) enum Backend {
         /// publish of the cluster).
         seeds: Vec<redis::Client>,
     },
+    /// None: a [`crate::testing`] client.
+    Offline,
 }
 
 /// A cluster client of the seed `urls`.

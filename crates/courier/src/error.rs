@@ -186,6 +186,17 @@ pub enum Error {
         /// What was asked.
         operation: &'static str,
     },
+    /// A consumer would dead-letter this message before its handler saw
+    /// it (what [`crate::testing::Harness::deliver`] reports).
+    #[error("a consumer of {channel} would dead-letter this message as {reason}: {error}")]
+    Refused {
+        /// `<domain>.<channel>`.
+        channel: String,
+        /// The dead-letter reason (`expired`, `invalid_payload`, ...).
+        reason: String,
+        /// What the check found.
+        error: String,
+    },
 }
 
 /// What a caller should do about an [`Error`]: the policy behind it.
@@ -210,7 +221,8 @@ impl Error {
             | Error::Decode { .. }
             | Error::SchemaMismatch { .. }
             | Error::VersionUnsupported { .. }
-            | Error::IdempotencyKey { .. } => ErrorKind::DeadLetter,
+            | Error::IdempotencyKey { .. }
+            | Error::Refused { .. } => ErrorKind::DeadLetter,
             Error::ChannelFull { .. } => ErrorKind::Backpressure,
             Error::Redis(e) if is_transient(e) => ErrorKind::Transient,
             Error::NotReplicated { .. } => ErrorKind::Transient,

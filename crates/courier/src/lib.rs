@@ -14,6 +14,9 @@
 //!
 //! - [`client`]: [`Client`] (connections) and [`Producer`] (publishing).
 //! - [`consumer`]: [`Consumer`], [`Outcome`], [`Delivery`].
+//! - [`handler`]: the [`Handler`] trait, for closures and agent structs.
+//! - [`testing`]: a harness that runs a handler on a typed message
+//!   without Redis and returns its outcome and what it published.
 //! - [`subscriber`]: [`Subscriber`], broadcast on `pubsub` channels.
 //! - [`dlq`]: dead-letter queues: list, get, replay, purge.
 //! - [`metrics`]: Prometheus metrics and their exporter.
@@ -48,6 +51,7 @@ pub mod dlq;
 pub mod envelope;
 pub mod error;
 pub mod field;
+pub mod handler;
 pub mod keys;
 pub mod lease;
 pub mod metrics;
@@ -59,6 +63,7 @@ pub mod spec;
 pub mod subscriber;
 #[cfg(feature = "otel")]
 mod telemetry;
+pub mod testing;
 /// Without the `otel` feature, spans carry courier's own trace context.
 #[cfg(not(feature = "otel"))]
 mod telemetry {
@@ -86,8 +91,9 @@ pub use dlq::{DeadLetter, DeadReason, Dlq, DlqFilter};
 pub use envelope::Envelope;
 pub use error::{Error, ErrorKind};
 pub use field::FieldError;
+pub use handler::Handler;
 pub use lease::{Fence, Lease, LeaseHolder};
 pub use ratelimit::RateLimit;
-pub use spec::{ChannelSpec, DependencySpec, PartitionSpec, RateSpec, SlaNoticeSpec};
+pub use spec::{Channel, ChannelSpec, DependencySpec, PartitionSpec, RateSpec, SlaNoticeSpec};
 pub use subscriber::{Subscriber, SubscriberReport};
 pub use tokio_util::sync::CancellationToken;

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use courier_schema::{Backoff, Compatibility, Durability, Retention, Transport};
 
+use crate::contract::{Contract, Readable};
+
 /// Everything the runtime needs to know about one channel. Generated crates
 /// declare one `SPEC` constant per channel; nothing else builds these.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,6 +101,22 @@ pub enum PartitionSpec {
         /// Number of partitions.
         buckets: u32,
     },
+}
+
+/// A channel as a type: what its consumers read and its producers write.
+///
+/// Generated code declares one per channel (`channels::billing::Billing`),
+/// and [`Producer::of`](crate::Producer::of) and
+/// [`Consumer::of`](crate::Consumer::of) take it, so a producer writes only
+/// the channel's latest message version and a consumer reads only its
+/// message enum: anything else does not compile.
+pub trait Channel: 'static {
+    /// Every version consumers of the channel read.
+    type Message: Readable;
+    /// The version producers of the channel write: the newest.
+    type Latest: Contract;
+    /// The channel's contract.
+    const SPEC: &'static ChannelSpec;
 }
 
 impl ChannelSpec {

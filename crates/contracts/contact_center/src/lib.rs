@@ -444,6 +444,16 @@ pub mod classified_task {
         /// Version 2.
         V2(ClassifiedTaskV2),
     }
+    impl ::std::convert::From<ClassifiedTaskV1> for ClassifiedTask {
+        fn from(message: ClassifiedTaskV1) -> Self {
+            Self::V1(message)
+        }
+    }
+    impl ::std::convert::From<ClassifiedTaskV2> for ClassifiedTask {
+        fn from(message: ClassifiedTaskV2) -> Self {
+            Self::V2(message)
+        }
+    }
     impl ::courier::Readable for ClassifiedTask {
         const SCHEMA: &'static str = "contact_center.classified_task";
         const VERSIONS: &'static [u32] = &[1, 2];
@@ -709,6 +719,11 @@ pub mod evaluation_result {
         /// Version 1.
         V1(EvaluationResultV1),
     }
+    impl ::std::convert::From<EvaluationResultV1> for EvaluationResult {
+        fn from(message: EvaluationResultV1) -> Self {
+            Self::V1(message)
+        }
+    }
     impl ::courier::Readable for EvaluationResult {
         const SCHEMA: &'static str = "contact_center.evaluation_result";
         const VERSIONS: &'static [u32] = &[1];
@@ -895,6 +910,11 @@ pub mod feedback_event {
     pub enum FeedbackEvent {
         /// Version 1.
         V1(FeedbackEventV1),
+    }
+    impl ::std::convert::From<FeedbackEventV1> for FeedbackEvent {
+        fn from(message: FeedbackEventV1) -> Self {
+            Self::V1(message)
+        }
     }
     impl ::courier::Readable for FeedbackEvent {
         const SCHEMA: &'static str = "contact_center.feedback_event";
@@ -1103,6 +1123,11 @@ pub mod human_escalation {
     pub enum HumanEscalation {
         /// Version 1.
         V1(HumanEscalationV1),
+    }
+    impl ::std::convert::From<HumanEscalationV1> for HumanEscalation {
+        fn from(message: HumanEscalationV1) -> Self {
+            Self::V1(message)
+        }
     }
     impl ::courier::Readable for HumanEscalation {
         const SCHEMA: &'static str = "contact_center.human_escalation";
@@ -1373,6 +1398,11 @@ pub mod interaction {
         /// Version 1.
         V1(InteractionV1),
     }
+    impl ::std::convert::From<InteractionV1> for Interaction {
+        fn from(message: InteractionV1) -> Self {
+            Self::V1(message)
+        }
+    }
     impl ::courier::Readable for Interaction {
         const SCHEMA: &'static str = "contact_center.interaction";
         const VERSIONS: &'static [u32] = &[1];
@@ -1582,6 +1612,11 @@ pub mod sla_breach {
         /// Version 1.
         V1(SlaBreachV1),
     }
+    impl ::std::convert::From<SlaBreachV1> for SlaBreach {
+        fn from(message: SlaBreachV1) -> Self {
+            Self::V1(message)
+        }
+    }
     impl ::courier::Readable for SlaBreach {
         const SCHEMA: &'static str = "contact_center.sla_breach";
         const VERSIONS: &'static [u32] = &[1];
@@ -1639,9 +1674,17 @@ pub mod channels {
         pub type Message = crate::classified_task::ClassifiedTask;
         /// The version producers of this channel write.
         pub type Latest = crate::classified_task::Latest;
+        /// This channel as a type, for [`::courier::Producer::of`] and [`::courier::Consumer::of`].
+        #[derive(Debug, Clone, Copy)]
+        pub struct Billing;
+        impl ::courier::Channel for Billing {
+            type Message = Message;
+            type Latest = Latest;
+            const SPEC: &'static ::courier::ChannelSpec = &SPEC;
+        }
         /// A producer publishing [`Latest`] on this channel.
         pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {
-            ::courier::Producer::new(client, &SPEC)
+            ::courier::Producer::of::<Billing>(client)
         }
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
@@ -1685,9 +1728,17 @@ pub mod channels {
         pub type Message = crate::human_escalation::HumanEscalation;
         /// The version producers of this channel write.
         pub type Latest = crate::human_escalation::Latest;
+        /// This channel as a type, for [`::courier::Producer::of`] and [`::courier::Consumer::of`].
+        #[derive(Debug, Clone, Copy)]
+        pub struct Escalations;
+        impl ::courier::Channel for Escalations {
+            type Message = Message;
+            type Latest = Latest;
+            const SPEC: &'static ::courier::ChannelSpec = &SPEC;
+        }
         /// A producer publishing [`Latest`] on this channel.
         pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {
-            ::courier::Producer::new(client, &SPEC)
+            ::courier::Producer::of::<Escalations>(client)
         }
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
@@ -1732,9 +1783,17 @@ pub mod channels {
         pub type Message = crate::evaluation_result::EvaluationResult;
         /// The version producers of this channel write.
         pub type Latest = crate::evaluation_result::Latest;
+        /// This channel as a type, for [`::courier::Producer::of`] and [`::courier::Consumer::of`].
+        #[derive(Debug, Clone, Copy)]
+        pub struct Evaluations;
+        impl ::courier::Channel for Evaluations {
+            type Message = Message;
+            type Latest = Latest;
+            const SPEC: &'static ::courier::ChannelSpec = &SPEC;
+        }
         /// A producer publishing [`Latest`] on this channel.
         pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {
-            ::courier::Producer::new(client, &SPEC)
+            ::courier::Producer::of::<Evaluations>(client)
         }
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
@@ -1775,9 +1834,17 @@ pub mod channels {
         pub type Message = crate::feedback_event::FeedbackEvent;
         /// The version producers of this channel write.
         pub type Latest = crate::feedback_event::Latest;
+        /// This channel as a type, for [`::courier::Producer::of`] and [`::courier::Consumer::of`].
+        #[derive(Debug, Clone, Copy)]
+        pub struct Feedback;
+        impl ::courier::Channel for Feedback {
+            type Message = Message;
+            type Latest = Latest;
+            const SPEC: &'static ::courier::ChannelSpec = &SPEC;
+        }
         /// A producer publishing [`Latest`] on this channel.
         pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {
-            ::courier::Producer::new(client, &SPEC)
+            ::courier::Producer::of::<Feedback>(client)
         }
         /// A subscriber of this channel's broadcasts (at most once).
         pub fn subscriber(client: &::courier::Client) -> ::courier::Subscriber<Message> {
@@ -1825,9 +1892,17 @@ pub mod channels {
         pub type Message = crate::interaction::Interaction;
         /// The version producers of this channel write.
         pub type Latest = crate::interaction::Latest;
+        /// This channel as a type, for [`::courier::Producer::of`] and [`::courier::Consumer::of`].
+        #[derive(Debug, Clone, Copy)]
+        pub struct Intake;
+        impl ::courier::Channel for Intake {
+            type Message = Message;
+            type Latest = Latest;
+            const SPEC: &'static ::courier::ChannelSpec = &SPEC;
+        }
         /// A producer publishing [`Latest`] on this channel.
         pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {
-            ::courier::Producer::new(client, &SPEC)
+            ::courier::Producer::of::<Intake>(client)
         }
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
@@ -1873,9 +1948,17 @@ pub mod channels {
         pub type Message = crate::classified_task::ClassifiedTask;
         /// The version producers of this channel write.
         pub type Latest = crate::classified_task::Latest;
+        /// This channel as a type, for [`::courier::Producer::of`] and [`::courier::Consumer::of`].
+        #[derive(Debug, Clone, Copy)]
+        pub struct Retention;
+        impl ::courier::Channel for Retention {
+            type Message = Message;
+            type Latest = Latest;
+            const SPEC: &'static ::courier::ChannelSpec = &SPEC;
+        }
         /// A producer publishing [`Latest`] on this channel.
         pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {
-            ::courier::Producer::new(client, &SPEC)
+            ::courier::Producer::of::<Retention>(client)
         }
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
@@ -1916,9 +1999,17 @@ pub mod channels {
         pub type Message = crate::sla_breach::SlaBreach;
         /// The version producers of this channel write.
         pub type Latest = crate::sla_breach::Latest;
+        /// This channel as a type, for [`::courier::Producer::of`] and [`::courier::Consumer::of`].
+        #[derive(Debug, Clone, Copy)]
+        pub struct SlaBreaches;
+        impl ::courier::Channel for SlaBreaches {
+            type Message = Message;
+            type Latest = Latest;
+            const SPEC: &'static ::courier::ChannelSpec = &SPEC;
+        }
         /// A producer publishing [`Latest`] on this channel.
         pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {
-            ::courier::Producer::new(client, &SPEC)
+            ::courier::Producer::of::<SlaBreaches>(client)
         }
         /// A subscriber of this channel's broadcasts (at most once).
         pub fn subscriber(client: &::courier::Client) -> ::courier::Subscriber<Message> {
@@ -1964,9 +2055,17 @@ pub mod channels {
         pub type Message = crate::classified_task::ClassifiedTask;
         /// The version producers of this channel write.
         pub type Latest = crate::classified_task::Latest;
+        /// This channel as a type, for [`::courier::Producer::of`] and [`::courier::Consumer::of`].
+        #[derive(Debug, Clone, Copy)]
+        pub struct TechnicalSupport;
+        impl ::courier::Channel for TechnicalSupport {
+            type Message = Message;
+            type Latest = Latest;
+            const SPEC: &'static ::courier::ChannelSpec = &SPEC;
+        }
         /// A producer publishing [`Latest`] on this channel.
         pub fn producer(client: &::courier::Client) -> ::courier::Producer<Latest> {
-            ::courier::Producer::new(client, &SPEC)
+            ::courier::Producer::of::<TechnicalSupport>(client)
         }
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
