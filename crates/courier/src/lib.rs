@@ -12,8 +12,13 @@
 //!
 //! # Layout
 //!
-//! - [`client`]: [`Client`] (connections) and [`Producer`] (publishing).
-//! - [`consumer`]: [`Consumer`], [`Outcome`], [`Delivery`].
+//! - [`client`]: [`Client`] (connections) and [`Producer`] (publishing,
+//!   written in `publish`, public from `client`).
+//! - [`consumer`]: [`Consumer`], [`Outcome`], [`Delivery`]; a folder with
+//!   one file per step of the pipeline (reading streams, reading lists and
+//!   priority queues, claiming and recovery, dispatch, admission, the gate,
+//!   processing, settling) beside maintenance, partition coordination and
+//!   the stop signals.
 //! - [`subscriber`]: [`Subscriber`], broadcast on `pubsub` channels.
 //! - [`dlq`]: dead-letter queues: list, get, replay, purge.
 //! - [`metrics`]: Prometheus metrics and their exporter.
@@ -32,6 +37,8 @@
 //! - [`error`]: [`Error`] and its [`ErrorKind`] policy.
 //! - `scripts` and `lua/`: one Lua script per atomic operation; publish
 //!   and settle scripts take a batch of messages per call.
+//! - `retry`: the one retry and reconnect policy (first pause, cap,
+//!   jitter) of every loop that waits out a passing Redis fault.
 //! - `batch`: coalescing of the done checks and settlements of handlers in
 //!   flight into one round trip.
 
@@ -49,8 +56,10 @@ pub mod keys;
 pub mod lease;
 pub mod metrics;
 pub mod partition;
+mod publish;
 pub mod ratelimit;
 mod replication;
+mod retry;
 mod scripts;
 pub mod spec;
 pub mod subscriber;

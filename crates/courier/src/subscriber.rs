@@ -15,7 +15,6 @@ use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +25,7 @@ use crate::contract::Readable;
 use crate::dlq::{self, DeadLetter, DeadReason};
 use crate::error::Error;
 use crate::keys::ChannelKeys;
+use crate::retry::Backoff;
 use crate::spec::ChannelSpec;
 
 /// Counters of one subscriber.
@@ -94,25 +94,24 @@ impl<M: Readable> Subscriber<M> {
     {
         let keys = self.client.keys(self.spec, None);
         let channel = keys.inbox(self.spec.transport);
-        let mut pause = Duration::from_millis(50);
+        let mut backoff = Backoff::new();
         while !shutdown.is_cancelled() {
             let mut pubsub = match self.client.pubsub().await {
                 Ok(pubsub) => pubsub,
                 Err(e) => {
                     tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot subscribe; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(pause) => {}
-                        () = shutdown.cancelled() => break,
+                    if !backoff.pause(&shutdown).await {
+                        break;
                     }
-                    pause = (pause * 2).min(Duration::from_secs(2));
                     continue;
                 }
             };
             if let Err(e) = pubsub.subscribe(&channel).await {
                 tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot subscribe; retrying");
+                backoff.pause(&shutdown).await;
                 continue;
             }
-            pause = Duration::from_millis(50);
+            backoff.reset();
             let mut messages = pubsub.on_message();
             loop {
                 let message = tokio::select! {
@@ -139,7 +138,7 @@ impl<M: Readable> Subscriber<M> {
         Fut: Future<Output = Outcome> + Send + 'static,
     {
         self.counters[0].fetch_add(1, Ordering::Relaxed);
-        let (message, envelope) = match admit::<M>(self.spec, text) {
+        let (message, envelope) = match admit::<M>(self.spec, Some(text), 1) {
             Ok(admitted) => admitted,
             Err(rejected) => return self.dead(keys, text, rejected.reason, rejected.error).await,
         };

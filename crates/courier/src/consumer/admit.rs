@@ -1,12 +1,21 @@
-//! Step 3: admission, the checks a message passes before any handler sees
-//! it.
+//! Step 3: admission, the one place that admits a message to a handler or
+//! refuses it.
 //!
-//! One function, [`admit`], for every transport (the broadcast
-//! [`Subscriber`](crate::Subscriber) calls it too), so a message refused on
-//! one transport is refused on all, with the same dead-letter reason.
+//! [`admit`] holds every check that refuses a message before its handler,
+//! for every transport (the broadcast [`Subscriber`](crate::Subscriber)
+//! calls it too), so a message refused on one transport is refused on all,
+//! with the same dead-letter reason. A consumer group adds one question a
+//! broadcast has no answer to, whether the message was already handled
+//! ([`Ctx::admission`]): a duplicate is acknowledged and skipped, not
+//! refused. What decides *when* an admitted message's handler starts
+//! (pause, breaker, rate) is the gate's, in `gate.rs`.
+
+use std::future::Future;
 
 use chrono::Utc;
 
+use super::dispatch::Entry;
+use super::{Ctx, Delivery, Outcome};
 use crate::contract::{unsupported, Readable};
 use crate::dlq::DeadReason;
 use crate::envelope::Envelope;
@@ -19,20 +28,38 @@ pub(crate) struct Rejected {
     pub(crate) reason: DeadReason,
     /// The error text.
     pub(crate) error: String,
-    /// Its idempotency key, when the envelope was readable.
+    /// Its idempotency key, when the envelope was readable (`-` if not).
     pub(crate) key: String,
 }
 
 /// The checks every message passes before a handler sees it, on every
-/// transport, in this order: a readable envelope, not expired, the
-/// channel's schema, a readable version, a payload valid against that
-/// version's schema. Returns the decoded message and its envelope (payload
-/// taken out).
-pub(crate) fn admit<M: Readable>(spec: &ChannelSpec, raw: &str) -> Result<(M, Envelope), Rejected> {
+/// transport, in this order: delivered no more than the channel's max
+/// attempts (else it is poison: it killed or outlasted every consumer that
+/// took it), an envelope at all (text, not foreign bytes), a readable
+/// envelope, not expired, the channel's schema, a readable version, a
+/// payload valid against that version's schema. `deliveries` counts this
+/// delivery. Returns the decoded message and its envelope (payload taken
+/// out).
+pub(crate) fn admit<M: Readable>(
+    spec: &ChannelSpec,
+    raw: Option<&str>,
+    deliveries: usize,
+) -> Result<(M, Envelope), Rejected> {
     let rejected = |reason, error: String, key: &str| Rejected {
         reason,
         error,
         key: key.to_string(),
+    };
+    if deliveries > spec.max_attempts as usize {
+        let error = format!(
+            "delivered {deliveries} times without being settled (max attempts {})",
+            spec.max_attempts
+        );
+        return Err(rejected(DeadReason::Poison, error, "-"));
+    }
+    let Some(raw) = raw else {
+        let error = "the message has no envelope (none, or not UTF-8 text)".to_string();
+        return Err(rejected(DeadReason::InvalidPayload, error, "-"));
     };
     let mut envelope = Envelope::from_json(raw)
         .map_err(|e| rejected(DeadReason::InvalidPayload, e.to_string(), "-"))?;
@@ -60,6 +87,76 @@ pub(crate) fn admit<M: Readable>(spec: &ChannelSpec, raw: &str) -> Result<(M, En
     let message = M::decode(version, &payload)
         .map_err(|e| rejected(DeadReason::InvalidPayload, e.to_string(), &key))?;
     Ok((message, envelope))
+}
+
+/// What admission decided about a message taken from a consumer group's
+/// queue.
+pub(super) enum Admission<'a, M> {
+    /// Hand it to the handler.
+    Admitted {
+        /// The decoded message.
+        message: M,
+        /// Its envelope, payload taken out.
+        envelope: Envelope,
+        /// The envelope text, as stored (retries are built from it).
+        raw: &'a str,
+    },
+    /// Refused: dead-letter it with this reason.
+    Refused(Rejected),
+    /// Its idempotency key is already done: acknowledge and skip it.
+    Duplicate {
+        /// The idempotency key.
+        key: String,
+    },
+    /// Whether it was handled is unknown (Redis away for longer than the
+    /// visibility timeout): leave it held, for a reclaim to retry.
+    Unsure,
+}
+
+impl<M, F, Fut> Ctx<M, F>
+where
+    M: Readable,
+    F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    /// [`admit`], then whether the message's idempotency key is already
+    /// done: from its read batch's check when there is one, else with the
+    /// done checks of other handlers in flight.
+    pub(super) async fn admission<'a>(&self, entry: &Entry<'a>) -> Admission<'a, M> {
+        let (message, envelope) = match admit::<M>(self.spec, entry.raw, entry.deliveries) {
+            Ok(admitted) => admitted,
+            Err(rejected) => return Admission::Refused(rejected),
+        };
+        // `admit` refuses a message without an envelope.
+        let raw = entry.raw.unwrap_or_default();
+        let key = envelope.key.clone();
+        let hinted = match &entry.done_hint {
+            Some((hints, i)) => match hints.clone().await.get(*i) {
+                Some(Some((hinted, done))) if *hinted == key => Some(*done),
+                _ => None,
+            },
+            None => None,
+        };
+        let done = match hinted {
+            Some(done) => Ok(done),
+            None => {
+                let done_key = entry.keys.done(&self.group, &key);
+                self.persist(|| self.checker.call(done_key.clone())).await
+            }
+        };
+        match done {
+            Ok(true) => Admission::Duplicate { key },
+            Ok(false) => Admission::Admitted {
+                message,
+                envelope,
+                raw,
+            },
+            Err(e) => {
+                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot check the idempotency key; leaving the message pending");
+                Admission::Unsure
+            }
+        }
+    }
 }
 
 /// The version to decode a message of `version` as: its own when the

@@ -10,11 +10,9 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use redis::streams::{StreamClaimReply, StreamPendingCountReply};
 use tokio::sync::OwnedSemaphorePermit;
-use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{held_key, Handle, Taken};
 use super::held::held_record;
@@ -131,15 +129,6 @@ where
             self.dispatch(keys, taken, permit).await;
         }
         Ok(all)
-    }
-
-    /// Sleeps with exponential backoff, waking early on shutdown.
-    pub(super) async fn pause(&self, stop: &CancellationToken, pause: &mut Duration) {
-        tokio::select! {
-            () = tokio::time::sleep(*pause) => {}
-            () = stop.cancelled() => {}
-        }
-        *pause = (*pause * 2).min(Duration::from_secs(2));
     }
 
     /// Reclaims entries other consumers have held past the visibility

@@ -8,13 +8,11 @@
 //! once for every transport.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use super::gate::GATE_REFRESH;
 use super::stats::bump;
 use super::streams::DoneHints;
 use super::{Ctx, Delivery, Outcome};
@@ -106,15 +104,17 @@ where
     ) -> Option<Vec<OwnedSemaphorePermit>> {
         // Paused or the dependency's breaker open: take nothing, so every
         // message stays queued until it closes.
-        while self.gate_closed.load(Ordering::Relaxed) {
+        while let Some(wait) = self.gate.wait() {
             tokio::select! {
-                () = tokio::time::sleep(GATE_REFRESH / 2) => {}
+                () = tokio::time::sleep(wait) => {}
                 () = stop.cancelled() => return None,
             }
         }
+        // Shutdown first: a slot freed after it must not start a read.
         let first = tokio::select! {
-            permit = self.semaphore.clone().acquire_owned() => permit.ok()?,
+            biased;
             () = stop.cancelled() => return None,
+            permit = self.semaphore.clone().acquire_owned() => permit.ok()?,
         };
         let mut permits = vec![first];
         while permits.len() < self.options.batch.max(1) {

@@ -20,6 +20,7 @@ use crate::contract::Readable;
 use crate::envelope::{self, Attempt};
 use crate::error::Error;
 use crate::keys::ChannelKeys;
+use crate::retry::Backoff;
 use crate::scripts::{self, TAKE};
 use courier_schema::Transport;
 
@@ -90,7 +91,7 @@ where
         let transport = self.spec.transport;
         let (queue, processing, sla) = (keys.queue(), keys.processing(&self.name), keys.sla());
         let mut conn = None;
-        let mut pause = Duration::from_millis(50);
+        let mut backoff = Backoff::new();
         let mut idle = Duration::from_millis(5);
         // At start, and after a read whose reply may have been lost, take
         // back what this consumer holds but no handler works on.
@@ -117,11 +118,11 @@ where
                     tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "taking messages failed; retrying");
                     recover = true;
                     drop(permits);
-                    self.pause(&stop, &mut pause).await;
+                    backoff.pause(&stop).await;
                     continue;
                 }
             };
-            pause = Duration::from_millis(50);
+            backoff.reset();
             if taken.is_empty() {
                 if transport == Transport::Priority {
                     // A sorted set has no atomic blocking move; poll, from
@@ -140,7 +141,7 @@ where
                 }
                 let Some(c) = conn.as_mut() else {
                     drop(permits);
-                    self.pause(&stop, &mut pause).await;
+                    backoff.pause(&stop).await;
                     continue;
                 };
                 let moved: Result<Option<Vec<u8>>, redis::RedisError> = redis::cmd("BLMOVE")
@@ -159,7 +160,7 @@ where
                         conn = None;
                         recover = true;
                         drop(permits);
-                        self.pause(&stop, &mut pause).await;
+                        backoff.pause(&stop).await;
                         continue;
                     }
                 }

@@ -2,8 +2,9 @@
 //! shutdown.
 //!
 //! Moving due retries and scheduled messages back to the queue, refreshing
-//! the [`Gate`](super::gate::Gate), sampling the depth gauges, and on list
-//! and priority channels beating, reaping the work of dead consumers and
+//! the [`Gate`](super::gate::Gate), sampling the depth gauges; on stream
+//! channels removing consumers that are gone from the group; on list and
+//! priority channels beating, reaping the work of dead consumers and
 //! checking SLA deadlines. None of it is on a handler's path, so a slow
 //! Redis call here delays no message.
 
@@ -23,12 +24,21 @@ use crate::envelope::{self, Envelope};
 use crate::error::Error;
 use crate::keys::ChannelKeys;
 use crate::metrics;
-use crate::scripts::{self, MOVE_DUE, REAP, SLA};
+use crate::scripts::{self, FORGET_CONSUMERS, MOVE_DUE, REAP, SLA};
 use crate::spec::SlaNoticeSpec;
 use courier_schema::Transport;
 
 /// How often the depth and pending gauges are sampled.
 pub(super) const GAUGE_SAMPLE: Duration = Duration::from_secs(2);
+
+/// A stream consumer without a heartbeat, idle for this many visibility
+/// timeouts and holding nothing, is gone: live consumers remove it from the
+/// group. Its entries were reclaimed after one timeout. Were a live one
+/// ever removed, it would only join again with its next read.
+const GONE_AFTER_TIMEOUTS: u32 = 3;
+
+/// Most gone consumers removed from one group partition per call.
+const FORGET_CHUNK: usize = 100;
 
 impl<M, F, Fut> Ctx<M, F>
 where
@@ -37,15 +47,20 @@ where
     Fut: Future<Output = Outcome> + Send + 'static,
 {
     /// Background duties until shutdown: move due retries and scheduled
-    /// messages to the queue; on list and priority channels, keep the
-    /// heartbeat, return the work of dead consumers, and report SLA
-    /// breaches.
+    /// messages to the queue; on stream channels, remove gone consumers
+    /// from the group; on list and priority channels, keep the heartbeat,
+    /// return the work of dead consumers, and report SLA breaches.
     pub(super) async fn maintain(self: Arc<Self>, partitions: Vec<ChannelKeys>) {
         let held = matches!(self.spec.transport, Transport::List | Transport::Priority);
         let beat_every = self.spec.visibility_timeout / 3;
         let reap_every = self.spec.visibility_timeout / 2;
         let sla_every = Duration::from_millis(250);
-        let (mut beat, mut reap, mut sla) = (Instant::now(), Instant::now(), Instant::now());
+        let forget_every = self.spec.visibility_timeout;
+        let (mut reap, mut sla) = (Instant::now(), Instant::now());
+        // The first beat at once: list consumers beat when they join, a
+        // stream consumer's first beat is here.
+        let mut beat = Instant::now() - beat_every;
+        let mut forget = Instant::now();
         let mut gate = Instant::now();
         let mut gauges = Instant::now() - GAUGE_SAMPLE;
         loop {
@@ -55,7 +70,7 @@ where
             }
             if gate.elapsed() >= GATE_REFRESH {
                 gate = Instant::now();
-                self.refresh_gate().await;
+                self.gate.refresh().await;
             }
             if gauges.elapsed() >= GAUGE_SAMPLE {
                 gauges = Instant::now();
@@ -66,10 +81,14 @@ where
             for keys in &partitions {
                 self.move_due(keys).await;
             }
-            if held && beat.elapsed() >= beat_every {
+            if beat.elapsed() >= beat_every {
                 beat = Instant::now();
                 for keys in &partitions {
-                    if let Err(e) = self.heartbeat(keys).await {
+                    let beaten = match self.spec.transport {
+                        Transport::Stream => self.beat_stream(keys).await,
+                        _ => self.heartbeat(keys).await,
+                    };
+                    if let Err(e) = beaten {
                         tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "heartbeat failed");
                     }
                 }
@@ -79,6 +98,14 @@ where
                 for keys in &partitions {
                     if let Err(e) = self.reap(keys).await {
                         tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "returning dead consumers' work failed");
+                    }
+                }
+            }
+            if self.spec.transport == Transport::Stream && forget.elapsed() >= forget_every {
+                forget = Instant::now();
+                for keys in &partitions {
+                    if let Err(e) = self.forget_gone(keys).await {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "removing gone consumers failed");
                     }
                 }
             }
@@ -199,6 +226,78 @@ where
                     break;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Proves this stream consumer alive for one visibility timeout, so
+    /// that other consumers do not take it for gone while it has nothing
+    /// to read (Redis before 7.2 does not count an empty read as activity).
+    pub(super) async fn beat_stream(&self, keys: &ChannelKeys) -> Result<(), Error> {
+        self.client
+            .query(
+                redis::cmd("SET")
+                    .arg(keys.alive(&self.name))
+                    .arg(1)
+                    .arg("PX")
+                    .arg(millis(self.spec.visibility_timeout)),
+            )
+            .await
+    }
+
+    /// Removes from a stream partition's group the consumers that are
+    /// gone (`forget_consumers.lua`): no heartbeat, idle for
+    /// [`GONE_AFTER_TIMEOUTS`] visibility timeouts and holding nothing
+    /// pending. Every consumer process joins under a fresh name, so
+    /// without this the group would list every consumer that ever ran.
+    /// List and priority consumers leave nothing behind: their heartbeat
+    /// key expires, and the reaper empties their processing list and
+    /// removes them from the consumers set.
+    pub(super) async fn forget_gone(&self, keys: &ChannelKeys) -> Result<(), Error> {
+        let stream = keys.stream();
+        let idle = (self.spec.visibility_timeout * GONE_AFTER_TIMEOUTS)
+            // Never less than a few blocking reads.
+            .max(self.options.block * 4);
+        let listed: redis::streams::StreamInfoConsumersReply = match self
+            .client
+            .query(
+                redis::cmd("XINFO")
+                    .arg("CONSUMERS")
+                    .arg(&stream)
+                    .arg(&self.group),
+            )
+            .await
+        {
+            Ok(listed) => listed,
+            // No stream or group yet: nobody to forget.
+            Err(Error::Redis(e))
+                if e.code() == Some("NOGROUP") || e.to_string().contains("no such key") =>
+            {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        };
+        let candidates: Vec<String> = listed
+            .consumers
+            .into_iter()
+            .filter(|c| c.name != self.name && c.pending == 0 && c.idle as u128 >= idle.as_millis())
+            .map(|c| c.name)
+            .take(FORGET_CHUNK)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let alive: Vec<String> = candidates.iter().map(|c| keys.alive(c)).collect();
+        let mut script_keys = vec![stream.as_str()];
+        script_keys.extend(alive.iter().map(String::as_str));
+        let mut cmd = scripts::evalsha(&FORGET_CONSUMERS, &script_keys);
+        cmd.arg(&self.group).arg(&self.name).arg(millis(idle));
+        for name in &candidates {
+            cmd.arg(name);
+        }
+        let removed: Vec<String> = self.client.query(&cmd).await?;
+        if !removed.is_empty() {
+            tracing::info!(channel = %self.spec.qualified_name(), group = %self.group, ?removed, "removed consumers that are gone from the group");
         }
         Ok(())
     }

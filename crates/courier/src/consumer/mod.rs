@@ -23,8 +23,8 @@
 //! retries, gauges, reaping, SLA checks) and `partitions.rs` shares a
 //! partitioned channel's partitions among the group's members. The public
 //! types are in `delivery.rs` ([`Delivery`], [`Outcome`]), `options.rs` and
-//! `stats.rs`; this file holds the [`Consumer`] and the state its tasks
-//! share.
+//! `stats.rs`; `shutdown.rs` the stop signals of [`Consumer::run`]. This
+//! file holds the [`Consumer`] and the state its tasks share.
 
 mod admit;
 mod claim;
@@ -37,6 +37,7 @@ mod options;
 mod partitions;
 mod process;
 mod settle;
+mod shutdown;
 mod stats;
 mod streams;
 
@@ -44,7 +45,6 @@ use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -58,16 +58,16 @@ pub use options::{ConsumerOptions, Dependency, Rate};
 pub use stats::{ConsumerReport, ConsumerStats};
 
 use crate::batch::Batcher;
-use crate::breaker::{Breaker, BreakerConfig};
+use crate::breaker::BreakerConfig;
 use crate::client::Client;
 use crate::contract::Readable;
 use crate::envelope;
 use crate::error::Error;
 use crate::keys::ChannelKeys;
 use crate::partition;
-use crate::ratelimit::RateLimit;
 use crate::spec::ChannelSpec;
 use courier_schema::Transport;
+use gate::Gate;
 use settle::{check_batch, settle_batch, Settlement, BATCH_LIMIT};
 
 /// Consumes the versions `M` reads from one channel, as a member of a
@@ -207,19 +207,17 @@ impl<M: Readable> Consumer<M> {
         Ok(())
     }
 
-    /// Runs `handler` on every message until Ctrl-C.
+    /// Runs `handler` on every message until Ctrl-C or, on unix, SIGTERM,
+    /// then shuts down as [`run_until`](Self::run_until) does. After it
+    /// returns, the process keeps handling SIGTERM (see `shutdown.rs`): it
+    /// no longer ends the process by itself.
     pub async fn run<F, Fut>(&self, handler: F) -> Result<ConsumerReport, Error>
     where
         F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Outcome> + Send + 'static,
     {
         let shutdown = CancellationToken::new();
-        let on_signal = shutdown.clone();
-        let signal = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_signal.cancel();
-            }
-        });
+        let signal = shutdown::on_stop_signal(shutdown.clone());
         let report = self.run_until(handler, shutdown).await;
         signal.abort();
         report
@@ -278,32 +276,14 @@ impl<M: Readable> Consumer<M> {
             tracker: TaskTracker::new(),
             shutdown: shutdown.clone(),
             hard_stop: CancellationToken::new(),
-            pause_switch: Breaker::channel(&self.client, self.spec, BreakerConfig::default())?,
-            dependency: match self.dependency() {
-                Some(dependency) => Some(Breaker::new(
-                    &self.client,
-                    &dependency.name,
-                    dependency.breaker,
-                )?),
-                None => None,
-            },
-            rate: match self.rate() {
-                Some(rate) => Some(RateLimit::new(
-                    &self.client,
-                    &rate.name,
-                    rate.per_second,
-                    rate.burst,
-                )?),
-                None => None,
-            },
-            gate_closed: AtomicBool::new(false),
+            gate: Gate::new(&self.client, self.spec, self.dependency(), self.rate())?,
             ordered: self
                 .options
                 .ordered
                 .unwrap_or(self.spec.partitions.is_some()),
             _message: PhantomData,
         });
-        ctx.refresh_gate().await;
+        ctx.gate.refresh().await;
         for keys in &partitions {
             ctx.join(keys).await?;
         }
@@ -356,18 +336,11 @@ struct Ctx<M, F> {
     shutdown: CancellationToken,
     /// Abandons handlers still running after the grace period.
     hard_stop: CancellationToken,
-    /// The channel's manual pause, a breaker only tools open.
-    pause_switch: Breaker,
-    /// The handler's dependency breaker, if any.
-    dependency: Option<Breaker>,
-    /// The shared rate handlers start at, if limited.
-    rate: Option<RateLimit>,
+    /// Pause, dependency breaker and shared rate: whether a handler may
+    /// start now.
+    gate: Gate,
     /// Whether messages of a partition are handled one at a time, in order.
     ordered: bool,
-    /// Whether the pause or the dependency's breaker stops taking work;
-    /// refreshed by the maintenance loop, so every worker stops within one
-    /// refresh.
-    gate_closed: AtomicBool,
     /// What this consumer's handlers hold right now (stream entry ids,
     /// held elements), so that recovery takes back only the rest.
     holding: std::sync::Mutex<HashSet<String>>,

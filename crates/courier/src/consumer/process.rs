@@ -1,4 +1,4 @@
-//! Step 4: processing, running the handler on an admitted message and
+//! Step 5: processing, running the handler on an admitted message and
 //! turning its [`Outcome`] into a settlement.
 //!
 //! The handler runs inside its tracing span, with panics caught (a panic is
@@ -7,20 +7,19 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures_util::FutureExt;
 use tracing::Instrument;
 
-use super::admit::admit;
+use super::admit::{Admission, Rejected};
 use super::dispatch::Entry;
+use super::gate::Pass;
 use super::settle::Action;
 use super::stats::bump;
 use super::{Ctx, Delivery, Outcome};
 use crate::backoff;
-use crate::breaker::{Breaker, BreakerState};
 use crate::client::millis;
 use crate::contract::Readable;
 use crate::dlq::DeadReason;
@@ -48,77 +47,25 @@ where
     F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
-    /// One message, from the checks to its settlement.
+    /// One message, from admission to its settlement.
     pub(super) async fn process(&self, entry: &Entry<'_>) {
-        let (keys, deliveries) = (entry.keys, entry.deliveries);
-
-        if deliveries > self.spec.max_attempts as usize {
-            let error = format!(
-                "delivered {deliveries} times without being settled (max attempts {})",
-                self.spec.max_attempts
-            );
-            return self.dead(entry, "-", DeadReason::Poison, error, None).await;
-        }
-        let Some(raw) = entry.raw else {
-            let error = "the message has no envelope (none, or not UTF-8 text)".to_string();
-            return self
-                .dead(entry, "-", DeadReason::InvalidPayload, error, None)
-                .await;
-        };
-        let (message, envelope) = match admit::<M>(self.spec, raw) {
-            Ok(admitted) => admitted,
-            Err(rejected) => {
-                if rejected.reason == DeadReason::Expired {
-                    bump(&self.stats.expired, 1);
-                    metrics::expired(self.spec);
-                }
-                return self
-                    .dead(entry, &rejected.key, rejected.reason, rejected.error, None)
-                    .await;
-            }
-        };
-        let key = envelope.key.clone();
-
-        let hinted = match &entry.done_hint {
-            Some((hints, i)) => match hints.clone().await.get(*i) {
-                Some(Some((hinted, done))) if *hinted == key => Some(*done),
-                _ => None,
-            },
-            None => None,
-        };
-        let done = match hinted {
-            Some(done) => Ok(done),
-            None => {
-                self.persist(|| self.checker.call(keys.done(&self.group, &key)))
-                    .await
-            }
-        };
-        match done {
-            Ok(true) => {
+        let keys = entry.keys;
+        let (message, envelope, raw) = match self.admission(entry).await {
+            Admission::Admitted {
+                message,
+                envelope,
+                raw,
+            } => (message, envelope, raw),
+            Admission::Refused(rejected) => return self.refuse(entry, rejected).await,
+            Admission::Duplicate { key } => {
                 bump(&self.stats.duplicates, 1);
                 return self.settle(entry, &key, Action::Skip).await;
             }
-            Ok(false) => {}
-            // Unsure whether it was handled, for longer than the visibility
-            // timeout: leave it held, for another consumer to reclaim.
-            Err(e) => {
-                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot check the idempotency key; leaving the message pending");
-                return;
-            }
-        }
-
-        // A half-open breaker admits a few probes; the others wait on the
-        // delayed set without using an attempt.
-        if let Some(breaker) = &self.dependency {
-            if !breaker.allow().await.unwrap_or(false) {
-                return self.hold_back(entry, &key, raw, breaker).await;
-            }
-        }
-        if let Some(rate) = &self.rate {
-            // Waiting is the point; a Redis fault here must not stop work.
-            if let Err(e) = rate.acquire().await {
-                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "rate limit unavailable; not waiting");
-            }
+            Admission::Unsure => return,
+        };
+        let key = envelope.key.clone();
+        if let Pass::HoldBack(delay) = self.gate.pass().await {
+            return self.hold_back(entry, &key, raw, delay).await;
         }
         let attempt = envelope.attempt;
         let expires_at = envelope.expires_at.clone();
@@ -159,16 +106,8 @@ where
                 );
             }
         }
-        if let Some(breaker) = &self.dependency {
-            let success = !matches!(outcome, Outcome::Retry { .. });
-            let state = breaker.record(success).await;
-            // A failure that opened (or found open) the breaker is the
-            // dependency's fault, not the message's: it waits out the
-            // cool-down without using an attempt.
-            if !success && matches!(state, Ok(BreakerState::Open { .. } | BreakerState::Paused)) {
-                self.gate_closed.store(true, Ordering::Relaxed);
-                return self.hold_back(entry, &key, raw, breaker).await;
-            }
+        if let Pass::HoldBack(delay) = self.gate.record(&outcome).await {
+            return self.hold_back(entry, &key, raw, delay).await;
         }
         match outcome {
             Outcome::Done => {
@@ -207,17 +146,21 @@ where
         }
     }
 
-    /// Puts a message back on the delayed set for the breaker's cool-down,
-    /// keeping its attempt count: the dependency failed, not the message.
-    pub(super) async fn hold_back(
-        &self,
-        entry: &Entry<'_>,
-        key: &str,
-        raw: &str,
-        breaker: &Breaker,
-    ) {
+    /// Dead-letters a message admission refused.
+    async fn refuse(&self, entry: &Entry<'_>, rejected: Rejected) {
+        if rejected.reason == DeadReason::Expired {
+            bump(&self.stats.expired, 1);
+            metrics::expired(self.spec);
+        }
+        self.dead(entry, &rejected.key, rejected.reason, rejected.error, None)
+            .await
+    }
+
+    /// Puts a message back on the delayed set for `delay` (the gate's
+    /// answer while the dependency's breaker is open), keeping its attempt
+    /// count: the dependency failed, not the message.
+    async fn hold_back(&self, entry: &Entry<'_>, key: &str, raw: &str, delay: Duration) {
         bump(&self.stats.held_back, 1);
-        let delay = breaker.config().cool_down.min(Duration::from_secs(1));
         match next_attempt(raw, &entry.history, false) {
             Ok(delayed) => {
                 self.settle(entry, key, Action::HoldBack { delay, delayed })

@@ -1,4 +1,4 @@
-//! Step 5: settling, one fenced script per message (batched across the
+//! Step 6: settling, one fenced script per message (batched across the
 //! handlers in flight): done, skip, retry, hold back or dead-letter.
 //!
 //! The script is fenced by the transport (streams: owner and delivery
@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::dispatch::{Entry, Handle};
 use super::stats::bump;
@@ -20,6 +20,7 @@ use crate::dlq::{self, DeadLetter, DeadReason};
 use crate::error::Error;
 use crate::keys::ChannelKeys;
 use crate::metrics;
+use crate::retry;
 use crate::scripts::{self, SETTLE, SETTLE_HELD};
 use courier_schema::Transport;
 
@@ -267,20 +268,10 @@ where
     /// connection) for up to the visibility timeout: within it, this
     /// consumer still owns the message, so giving up early would leave it
     /// held by a live consumer that no longer works on it.
-    pub(super) async fn persist<T, Call>(&self, mut call: impl FnMut() -> Call) -> Result<T, Error>
+    pub(super) async fn persist<T, Call>(&self, call: impl FnMut() -> Call) -> Result<T, Error>
     where
         Call: std::future::Future<Output = Result<T, Error>>,
     {
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(20);
-        loop {
-            match call().await {
-                Err(e) if e.is_transient() && started.elapsed() < self.spec.visibility_timeout => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(500));
-                }
-                other => return other,
-            }
-        }
+        retry::transient(self.spec.visibility_timeout, call).await
     }
 }

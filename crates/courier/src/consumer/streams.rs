@@ -22,6 +22,7 @@ use crate::contract::Readable;
 use crate::envelope::Attempt;
 use crate::error::{self, Error};
 use crate::keys::ChannelKeys;
+use crate::retry::Backoff;
 
 /// The done marks of a read batch, checked in one round trip while the
 /// batch's handlers start: each entry's index into the shared answer.
@@ -90,7 +91,7 @@ where
         let mut last_claim: Option<Instant> = None;
         let mut claim_cursor = "-".to_string();
         let mut conn = None;
-        let mut pause = Duration::from_millis(50);
+        let mut backoff = Backoff::new();
         // At start, and after a read whose reply may have been lost, take
         // back what this consumer holds but no handler works on.
         let mut recover = true;
@@ -120,7 +121,7 @@ where
                     Err(e) => {
                         tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot connect for reading; retrying");
                         drop(permits);
-                        self.pause(&stop, &mut pause).await;
+                        backoff.pause(&stop).await;
                         continue;
                     }
                 }
@@ -141,7 +142,7 @@ where
                 .await;
             match read {
                 Ok(reply) => {
-                    pause = Duration::from_millis(50);
+                    backoff.reset();
                     let entries: Vec<_> = reply
                         .into_iter()
                         .flat_map(|r| r.keys)
@@ -170,7 +171,7 @@ where
                     drop(permits);
                     if let Err(e) = self.ensure_group(&keys).await {
                         tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot recreate the consumer group");
-                        self.pause(&stop, &mut pause).await;
+                        backoff.pause(&stop).await;
                     }
                 }
                 Err(e) => {
@@ -180,7 +181,7 @@ where
                     recover = true;
                     conn = None;
                     drop(permits);
-                    self.pause(&stop, &mut pause).await;
+                    backoff.pause(&stop).await;
                 }
             }
         }
