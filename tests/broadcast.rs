@@ -84,11 +84,11 @@ async fn a_durable_subscriber_offline_during_publishing_gets_everything_after() 
     let audit = Arc::new(AtomicU32::new(0));
     // Both subscribers exist (their groups are created) before publishing.
     let live = Running::start(
-        Consumer::<Interaction>::new(&client, &DURABLE, "analytics").with_options(quick()),
+        Consumer::<Interaction>::untyped(&client, &DURABLE, "analytics").with_options(quick()),
         counting(&analytics),
     );
     let offline = Running::start(
-        Consumer::<Interaction>::new(&client, &DURABLE, "audit").with_options(quick()),
+        Consumer::<Interaction>::untyped(&client, &DURABLE, "audit").with_options(quick()),
         counting(&audit),
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -104,7 +104,7 @@ async fn a_durable_subscriber_offline_during_publishing_gets_everything_after() 
 
     // The audit subscriber returns (a new process, same group).
     let back = Running::start(
-        Consumer::<Interaction>::new(&client, &DURABLE, "audit").with_options(quick()),
+        Consumer::<Interaction>::untyped(&client, &DURABLE, "audit").with_options(quick()),
         counting(&audit),
     );
     assert!(back.wait(Duration::from_secs(5), |r| r.done >= 50).await);
@@ -135,7 +135,7 @@ async fn a_new_subscriber_replays_from_a_point_in_time() {
     }
     let seen = Arc::new(Mutex::new(Vec::new()));
     let latecomer =
-        Consumer::<Interaction>::new(&client, &DURABLE, "latecomer").with_options(quick());
+        Consumer::<Interaction>::untyped(&client, &DURABLE, "latecomer").with_options(quick());
     latecomer.replay_from(since).await.unwrap();
     let report = courier_suites::run_until(
         latecomer,

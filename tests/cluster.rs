@@ -157,7 +157,7 @@ async fn every_transport_works(client: &Client, spec: &'static ChannelSpec) {
 
     let handled: Arc<Mutex<HashMap<u64, u32>>> = Arc::default();
     let fixed = Arc::new(AtomicBool::new(false));
-    let consumer = Consumer::<Interaction>::new(client, spec, "cluster").with_options(quick());
+    let consumer = Consumer::<Interaction>::untyped(client, spec, "cluster").with_options(quick());
     let running = Running::start(consumer, {
         let (handled, fixed) = (handled.clone(), fixed.clone());
         move |delivery: Delivery<Interaction>| {
@@ -287,7 +287,7 @@ async fn a_failover_loses_no_acknowledged_publish(cluster: &mut RedisCluster) {
     for name in ["a", "b"] {
         let client = connect().await.unwrap().with_name(name);
         let consumer =
-            Consumer::<Interaction>::new(&client, &WORK, "workers").with_options(quick());
+            Consumer::<Interaction>::untyped(&client, &WORK, "workers").with_options(quick());
         let (history, effects) = (history.clone(), effects.clone());
         consumers.push(Running::start(
             consumer,

@@ -67,7 +67,7 @@ async fn every_metric_is_exported_with_its_count() {
 
     // Contact 1 fails for good, contact 2 fails once then succeeds.
     let running = Running::start(
-        courier::Consumer::<Interaction>::new(&client, &MEASURED, "g").with_options(quick()),
+        courier::Consumer::<Interaction>::untyped(&client, &MEASURED, "g").with_options(quick()),
         |d: Delivery<Interaction>| async move {
             match (first_version(&d.message).text.as_str(), d.attempt()) {
                 ("Contact number 1", _) => Outcome::fatal("unclassifiable"),

@@ -45,7 +45,7 @@ async fn spans_form_one_opentelemetry_trace_across_redis() {
         .await;
     let next = Producer::untyped(&client, &OTEL_NEXT);
     let running = Running::start(
-        courier::Consumer::<Interaction>::new(&client, &OTEL, "g").with_options(quick()),
+        courier::Consumer::<Interaction>::untyped(&client, &OTEL, "g").with_options(quick()),
         move |d: Delivery<Interaction>| {
             let next = next.clone();
             async move {

@@ -44,7 +44,7 @@ type Log = Arc<Mutex<Vec<(usize, String, String, u64)>>>;
 fn member(client: &Client, index: usize, log: &Log) -> Running {
     let log = log.clone();
     Running::start(
-        Consumer::<Interaction>::new(client, &BY_CUSTOMER, "routers").with_options(quick()),
+        Consumer::<Interaction>::untyped(client, &BY_CUSTOMER, "routers").with_options(quick()),
         move |d: Delivery<Interaction>| {
             let log = log.clone();
             async move {

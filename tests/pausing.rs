@@ -39,7 +39,7 @@ async fn a_pause_stops_every_worker_and_nothing_is_lost() {
     let workers: Vec<Running> = (0..3)
         .map(|_| {
             Running::start(
-                Consumer::<Interaction>::new(&client, &WORK, "workers").with_options(quick()),
+                Consumer::<Interaction>::untyped(&client, &WORK, "workers").with_options(quick()),
                 counting(&handled),
             )
         })
@@ -121,7 +121,7 @@ async fn a_failing_dependency_pauses_every_worker_then_probes_and_resumes() {
     let workers: Vec<Running> = (0..3)
         .map(|_| {
             Running::start(
-                Consumer::<Interaction>::new(&client, &WORK, "workers")
+                Consumer::<Interaction>::untyped(&client, &WORK, "workers")
                     .with_options(options.clone()),
                 handler.clone(),
             )
@@ -192,7 +192,7 @@ async fn consumers_on_three_workers_share_one_rate() {
             .await
             .unwrap();
         workers.push(Running::start(
-            Consumer::<Interaction>::new(&worker_client, &WORK, "workers")
+            Consumer::<Interaction>::untyped(&worker_client, &WORK, "workers")
                 .with_options(options.clone()),
             counting(&handled),
         ));

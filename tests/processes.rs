@@ -55,6 +55,21 @@ impl Worker {
         assert!(status.success(), "kill {signal} {pid}");
     }
 
+    /// Waits up to 15 s for it to exit by itself; returns its remaining
+    /// output and whether it exited with status 0.
+    async fn exit(mut self) -> (Vec<String>, bool) {
+        let finished = tokio::time::timeout(Duration::from_secs(15), async {
+            let mut output = Vec::new();
+            while let Ok(Some(line)) = self.lines.next_line().await {
+                output.push(line);
+            }
+            let status = self.child.wait().await.expect("wait for the worker");
+            (output, status.success())
+        })
+        .await;
+        finished.expect("the worker did not exit within 15 s")
+    }
+
     /// Closes its stdin (it stops and reports) and returns its report.
     async fn stop(mut self) -> String {
         drop(self.child.stdin.take());
@@ -200,4 +215,41 @@ async fn a_poison_message_is_dead_lettered_once_though_its_consumer_is_killed_mi
     // Its history has every failed attempt, the killed consumer's included.
     assert!(letter.history.len() >= 3, "{letter:#?}");
     assert!(effects(&server, &client).await.is_empty());
+}
+
+/// SIGTERM, as a process supervisor stops a worker, while a handler is in
+/// flight: the consumer (on `Consumer::run`) stops reading, lets the
+/// handler finish and settle, prints its report and exits with status 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_a_consumer_gracefully_with_its_work_in_flight_settled() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let history = History::default();
+    publish(&client, &history, 20).await;
+    let mut worker = Worker::start(&server, &client, "signal:5");
+    worker.wait_for("READ 5").await;
+    worker.signal("-TERM");
+    let (output, success) = worker.exit().await;
+    assert!(success, "the worker did not exit cleanly: {output:?}");
+    // Message 5 was finished, and nothing was read after the signal.
+    assert!(output.contains(&"EFFECT 5".to_string()), "{output:?}");
+    assert!(!output.iter().any(|l| l == "READ 6"), "{output:?}");
+    assert_eq!(
+        output.last().map(String::as_str),
+        Some("REPORT done=5 stale=0"),
+        "{output:?}"
+    );
+    // Settled: the group holds nothing pending, and the rest waits unread.
+    let mut conn = raw(&server).await;
+    let stream = client.keys(&WORK, None).stream();
+    let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg(&stream)
+        .arg("workers")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(pending.count(), 0, "{pending:?}");
+    let mut found = effects(&server, &client).await;
+    found.sort_unstable();
+    assert_eq!(found, (1..=5).collect::<Vec<u64>>());
 }

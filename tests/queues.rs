@@ -795,7 +795,7 @@ async fn a_consumer_reads_every_released_version() {
 
     let versions = Arc::new(Mutex::new(Vec::new()));
     let consumer =
-        Consumer::<ClassifiedTask>::new(&client, &TASKS_V, "specialists").with_options(quick());
+        Consumer::<ClassifiedTask>::untyped(&client, &TASKS_V, "specialists").with_options(quick());
     run_until(
         consumer,
         {
@@ -847,7 +847,7 @@ async fn higher_priority_first_then_oldest_first() {
         ..quick()
     };
     run_until(
-        Consumer::<Interaction>::new(&client, &URGENT, "desk").with_options(one_at_a_time),
+        Consumer::<Interaction>::untyped(&client, &URGENT, "desk").with_options(one_at_a_time),
         {
             let order = order.clone();
             move |d: Delivery<Interaction>| {
@@ -877,7 +877,7 @@ async fn an_sla_breach_is_reported_within_a_second_and_escalated() {
     let client = client(&server).await;
     client.pause(&URGENT).await.unwrap();
     let desk = Running::start(
-        Consumer::<Interaction>::new(&client, &URGENT, "desk").with_options(ConsumerOptions {
+        Consumer::<Interaction>::untyped(&client, &URGENT, "desk").with_options(ConsumerOptions {
             concurrency: 1,
             batch: 1,
             ..quick()
@@ -969,7 +969,7 @@ async fn an_sla_breach_is_announced_on_the_notice_channel() {
     });
     client.pause(&ANNOUNCED).await.unwrap();
     let desk = Running::start(
-        Consumer::<Interaction>::new(&client, &ANNOUNCED, "desk").with_options(quick()),
+        Consumer::<Interaction>::untyped(&client, &ANNOUNCED, "desk").with_options(quick()),
         |_d: Delivery<Interaction>| async { Outcome::Done },
     );
     tokio::time::sleep(Duration::from_millis(200)).await;

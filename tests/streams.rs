@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use contact_center_contracts::channels;
 use contact_center_contracts::Interaction;
 use courier::{
-    Backoff, ChannelSpec, DeadReason, Delivery, DlqFilter, Error, Outcome, Producer, PublishOptions,
+    Backoff, ChannelSpec, ConsumerOptions, DeadReason, Delivery, DlqFilter, Error, Outcome,
+    Producer, PublishOptions,
 };
 use courier_suites::{
-    classifier, client, counting, inject, interaction, raw, run_until, RedisServer, Running,
+    classifier, client, counting, inject, interaction, quick, raw, run_until, RedisServer, Running,
 };
 
 /// The intake channel with short timeouts, so failures show within a test.
@@ -362,4 +363,106 @@ async fn a_pending_message_trimmed_away_is_counted_as_lost() {
         .await
         .unwrap();
     assert_eq!(recorded, Some(1));
+}
+
+/// The names in the classifier group of `stream`, by raw `XINFO`.
+async fn group_consumers(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+) -> Vec<String> {
+    let reply: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(stream)
+        .arg("classifier")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let mut names: Vec<String> = reply.consumers.into_iter().map(|c| c.name).collect();
+    names.sort();
+    names
+}
+
+/// Polls the group's consumers every 50 ms until `done` holds, up to
+/// `limit`; returns the last list seen.
+async fn wait_for_consumers(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    limit: Duration,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let names = group_consumers(conn, stream).await;
+        if done(&names) || started.elapsed() >= limit {
+            return names;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn consumers_that_are_gone_are_removed_from_the_group() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let producer = Producer::untyped(&client, &INTAKE);
+    let batch: Vec<_> = (0..20).map(interaction).collect();
+    producer
+        .publish_many(&batch, &PublishOptions::default())
+        .await
+        .unwrap();
+    // Three consumers take one message each and hang in their handler.
+    let one_at_a_time = ConsumerOptions {
+        concurrency: 1,
+        batch: 1,
+        ..quick()
+    };
+    let mut doomed = Vec::new();
+    for _ in 0..3 {
+        let consumer = classifier(&client, &INTAKE).with_options(one_at_a_time.clone());
+        let running = Running::start(consumer, |_d: Delivery<Interaction>| async {
+            std::future::pending::<Outcome>().await
+        });
+        assert!(
+            running
+                .wait(Duration::from_secs(5), |r| r.delivered == 1)
+                .await
+        );
+        doomed.push(running);
+    }
+    // They die as a crash would: no settlement, no cleanup.
+    for running in doomed {
+        running.kill().await;
+    }
+    let calls = Arc::new(AtomicU32::new(0));
+    let live: Vec<_> = (0..2).map(|_| classifier(&client, &INTAKE)).collect();
+    let mut live_names: Vec<String> = live.iter().map(|c| c.name().to_string()).collect();
+    live_names.sort();
+    let live: Vec<_> = live
+        .into_iter()
+        .map(|c| Running::start(c, counting(&calls)))
+        .collect();
+    let stream = client.keys(&INTAKE, None).stream();
+    let mut conn = raw(&server).await;
+    let all =
+        wait_for_consumers(&mut conn, &stream, Duration::from_secs(5), |n| n.len() == 5).await;
+    assert_eq!(all.len(), 5, "{all:?}");
+    // The survivors reclaim the dead ones' messages after the visibility
+    // timeout, then remove them once idle for three timeouts.
+    assert!(
+        courier_suites::eventually(Duration::from_secs(10), || {
+            calls.load(Ordering::SeqCst) >= 20
+        })
+        .await
+    );
+    let left = wait_for_consumers(&mut conn, &stream, Duration::from_secs(10), |n| {
+        n == live_names.as_slice()
+    })
+    .await;
+    assert_eq!(left, live_names);
+    // Live consumers stay, though idle past the bound with nothing to read.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(group_consumers(&mut conn, &stream).await, live_names);
+    for running in live {
+        running.stop().await;
+    }
 }

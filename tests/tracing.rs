@@ -83,7 +83,7 @@ async fn a_consumer_span_continues_the_producer_trace() {
         .unwrap();
     let next = Producer::untyped(&client, &NEXT);
     let running = Running::start(
-        courier::Consumer::<Interaction>::new(&client, &TRACED, "g").with_options(quick()),
+        courier::Consumer::<Interaction>::untyped(&client, &TRACED, "g").with_options(quick()),
         move |d: Delivery<Interaction>| {
             let next = next.clone();
             async move {

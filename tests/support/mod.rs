@@ -200,7 +200,7 @@ pub fn quick() -> ConsumerOptions {
 
 /// A consumer of `spec` in the classifier group, with [`quick`] options.
 pub fn classifier(client: &Client, spec: &'static ChannelSpec) -> Consumer<Interaction> {
-    Consumer::new(client, spec, "classifier").with_options(quick())
+    Consumer::untyped(client, spec, "classifier").with_options(quick())
 }
 
 /// A handler that counts its calls in `calls` and settles every message.

@@ -10,9 +10,14 @@
 //! - `slow:N`: on message N, wait 1.5 s (past the visibility timeout)
 //!   before the effect;
 //! - `fail`: every handling fails (a poison message), to be retried and
-//!   finally dead-lettered.
+//!   finally dead-lettered;
+//! - `signal:N`: runs the consumer with `Consumer::run`, which stops on
+//!   SIGTERM or Ctrl-C instead of on stdin; on message N, waits 500 ms
+//!   (within the visibility timeout) before the effect, so that a signal
+//!   can arrive while its handler is in flight.
 //!
-//! It stops when its stdin closes and prints `REPORT done=… stale=…`.
+//! It stops when its stdin closes (or, in `signal` mode, at SIGTERM) and
+//! prints `REPORT done=… stale=…`.
 //!
 //! Usage: `courier-fault-worker URL NAMESPACE MODE`
 
@@ -37,7 +42,7 @@ async fn main() {
     let client = Client::connect(url, namespace).await.expect("connect");
     let effects = Producer::untyped(&client, &EFFECTS);
     let consumer =
-        Consumer::<Interaction>::new(&client, &WORK, "workers").with_options(ConsumerOptions {
+        Consumer::<Interaction>::untyped(&client, &WORK, "workers").with_options(ConsumerOptions {
             concurrency: 1,
             batch: 1,
             ..quick()
@@ -51,38 +56,42 @@ async fn main() {
             token.cancel();
         }
     });
-    let report = consumer
-        .run_until(
-            move |delivery| {
-                let (effects, kind) = (effects.clone(), kind.clone());
-                async move {
-                    let contact = first_version(&delivery.message);
-                    let n: u64 = contact.interaction_id.to_string()[24..].parse().unwrap();
-                    say(&format!("READ {n}"));
-                    if kind == "fail" {
-                        return Outcome::retry("this worker fails everything");
-                    }
-                    let this = target == Some(n);
-                    if this && kind == "stall-before" {
-                        std::future::pending::<()>().await;
-                    }
-                    if this && kind == "slow" {
-                        tokio::time::sleep(Duration::from_millis(1500)).await;
-                    }
-                    if let Err(e) = effects.publish(&task_for(n)).await {
-                        return Outcome::retry(e);
-                    }
-                    say(&format!("EFFECT {n}"));
-                    if this && kind == "stall-after" {
-                        std::future::pending::<()>().await;
-                    }
-                    Outcome::Done
-                }
-            },
-            token,
-        )
-        .await
-        .expect("consumer");
+    let on_signal = kind == "signal";
+    let handler = move |delivery: courier::Delivery<Interaction>| {
+        let (effects, kind) = (effects.clone(), kind.clone());
+        async move {
+            let contact = first_version(&delivery.message);
+            let n: u64 = contact.interaction_id.to_string()[24..].parse().unwrap();
+            say(&format!("READ {n}"));
+            if kind == "fail" {
+                return Outcome::retry("this worker fails everything");
+            }
+            let this = target == Some(n);
+            if this && kind == "stall-before" {
+                std::future::pending::<()>().await;
+            }
+            if this && kind == "slow" {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+            if this && kind == "signal" {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            if let Err(e) = effects.publish(&task_for(n)).await {
+                return Outcome::retry(e);
+            }
+            say(&format!("EFFECT {n}"));
+            if this && kind == "stall-after" {
+                std::future::pending::<()>().await;
+            }
+            Outcome::Done
+        }
+    };
+    let report = if on_signal {
+        consumer.run(handler).await
+    } else {
+        consumer.run_until(handler, token).await
+    }
+    .expect("consumer");
     say(&format!(
         "REPORT done={} stale={}",
         report.done, report.stale

@@ -170,7 +170,8 @@ pub async fn run(args: Args) -> Result<Report> {
     let mut agents = vec![start_classifier()];
     for spec in &STAGES[1..4] {
         agents.push(spawn(
-            Consumer::<ClassifiedTask>::new(&client, spec.0, spec.1).with_options(options.clone()),
+            Consumer::<ClassifiedTask>::untyped(&client, spec.0, spec.1)
+                .with_options(options.clone()),
             token.clone(),
             stages
                 .of(spec.0)

@@ -322,12 +322,13 @@ impl Bench {
         }
         let handled = Arc::new(AtomicU64::new(0));
         let token = CancellationToken::new();
-        let consumer =
-            Consumer::<Interaction>::new(&client, &SPEC, "bench").with_options(ConsumerOptions {
+        let consumer = Consumer::<Interaction>::untyped(&client, &SPEC, "bench").with_options(
+            ConsumerOptions {
                 concurrency: IN_FLIGHT,
                 batch: IN_FLIGHT,
                 ..ConsumerOptions::default()
-            });
+            },
+        );
         let started = Instant::now();
         let running = {
             let (handled, token) = (handled.clone(), token.clone());
@@ -412,19 +413,20 @@ impl Bench {
         let messages = interactions(n, salt);
         let clock = Arc::new(Clock::default());
         let token = CancellationToken::new();
-        let consumer =
-            Consumer::<Interaction>::new(&client, &SPEC, "bench").with_options(ConsumerOptions {
+        let consumer = Consumer::<Interaction>::untyped(&client, &SPEC, "bench").with_options(
+            ConsumerOptions {
                 concurrency: IN_FLIGHT,
                 batch: IN_FLIGHT,
                 ..ConsumerOptions::default()
-            });
+            },
+        );
         let handled = Arc::new(AtomicU64::new(0));
         let running = {
             let (clock, handled, token) = (clock.clone(), handled.clone(), token.clone());
             tokio::spawn(async move {
                 consumer
                     .run_until(
-                        move |d| {
+                        move |d: courier::Delivery<Interaction>| {
                             let Interaction::V1(m) = &d.message;
                             clock.arrived(m.interaction_id.as_u128());
                             handled.fetch_add(1, Ordering::Relaxed);

@@ -661,11 +661,11 @@ fn channel_module(owner: &Domain, channel: &Channel, message: &Message) -> Strin
         reader = if channel.transport == Transport::Pubsub {
             "/// A subscriber of this channel's broadcasts (at most once).\n\
              pub fn subscriber(client: &::courier::Client) -> ::courier::Subscriber<Message> {\n\
-             ::courier::Subscriber::new(client, &SPEC)\n}"
+             ::courier::Subscriber::of::<MARKER>(client)\n}".replace("MARKER", &pascal_case(&channel.name))
         } else {
             "/// A consumer of this channel in consumer group `group`.\n\
              pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {\n\
-             ::courier::Consumer::new(client, &SPEC, group)\n}"
+             ::courier::Consumer::of::<MARKER>(client, group)\n}".replace("MARKER", &pascal_case(&channel.name))
         },
     );
     out

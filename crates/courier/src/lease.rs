@@ -60,6 +60,7 @@ use std::time::{Duration, Instant};
 use crate::client::{millis, Client};
 use crate::error::Error;
 use crate::keys::NamedKeys;
+use crate::retry::Backoff;
 use crate::scripts::{
     self, FENCED_WRITE, LEASE_ACQUIRE, LEASE_EXTEND, LEASE_HOLDER, LEASE_RELEASE,
 };
@@ -68,12 +69,6 @@ use crate::scripts::{
 /// use. Long enough that no lease or paused holder outlives it; a lease
 /// TTL longer than this keeps the counter for the lease TTL instead.
 pub const FENCE_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-
-/// The first pause of [`Lease::acquire_wait`] between attempts.
-const FIRST_PAUSE: Duration = Duration::from_millis(5);
-/// The longest pause of [`Lease::acquire_wait`] between attempts: bounds how
-/// late a waiter notices a released lease.
-const MAX_PAUSE: Duration = Duration::from_millis(200);
 
 /// A held lease lock. Dropping it does not release it (that needs Redis):
 /// call [`release`](Self::release), or it expires after its TTL.
@@ -130,9 +125,11 @@ impl Lease {
     }
 
     /// Takes the lock `name` for `ttl`, trying again until `timeout` has
-    /// passed; `None` if it stayed held. Pauses between attempts grow from
-    /// 5 ms to 200 ms, with jitter so that waiters do not retry in step, and
-    /// never past the current lease's expiry. Transient Redis errors are
+    /// passed; `None` if it stayed held. Pauses between attempts follow the
+    /// runtime's retry policy (from 10 ms, doubling up to 500 ms, which
+    /// bounds how late a waiter notices a released lease; jittered so that
+    /// waiters do not retry in step), and never last past the current
+    /// lease's expiry. Transient Redis errors are
     /// retried the same way until `timeout`, then returned. There is no
     /// queue: when the lock is released, whichever waiter tries first
     /// takes it.
@@ -143,7 +140,7 @@ impl Lease {
         timeout: Duration,
     ) -> Result<Option<Lease>, Error> {
         let deadline = Instant::now() + timeout;
-        let mut pause = FIRST_PAUSE;
+        let mut backoff = Backoff::new();
         loop {
             let attempt = Self::attempt(client, name, ttl).await;
             let now = Instant::now();
@@ -160,16 +157,13 @@ impl Lease {
                 }
                 Err(e) => return Err(e),
             };
-            // Half to all of the pause, at random, so waiters spread out.
-            let jittered = pause.mul_f64(0.5 + fastrand::f64() / 2.0);
-            let mut sleep = jittered.min(deadline - now);
+            let mut sleep = backoff.next_pause().min(deadline - now);
             if let Some(remaining) = remaining {
                 // The lease cannot be free before it expires, but it is free
                 // right after: no point sleeping past that.
                 sleep = sleep.min(remaining + Duration::from_millis(1));
             }
             tokio::time::sleep(sleep).await;
-            pause = (pause * 2).min(MAX_PAUSE);
         }
     }
 

@@ -12,8 +12,13 @@
 //!
 //! # Layout
 //!
-//! - [`client`]: [`Client`] (connections) and [`Producer`] (publishing).
-//! - [`consumer`]: [`Consumer`], [`Outcome`], [`Delivery`].
+//! - [`client`]: [`Client`] (connections) and [`Producer`] (publishing,
+//!   written in `publish`, public from `client`).
+//! - [`consumer`]: [`Consumer`], [`Outcome`], [`Delivery`]; a folder with
+//!   one file per step of the pipeline (reading streams, reading lists and
+//!   priority queues, claiming and recovery, dispatch, admission, the gate,
+//!   processing, settling) beside maintenance, partition coordination and
+//!   the stop signals.
 //! - [`handler`]: the [`Handler`] trait, for closures and agent structs.
 //! - [`testing`]: a harness that runs a handler on a typed message
 //!   without Redis and returns its outcome and what it published.
@@ -37,6 +42,8 @@
 //!   constructor refuses.
 //! - `scripts` and `lua/`: one Lua script per atomic operation; publish
 //!   and settle scripts take a batch of messages per call.
+//! - `retry`: the one retry and reconnect policy (first pause, cap,
+//!   jitter) of every loop that waits out a passing Redis fault.
 //! - `batch`: coalescing of the done checks and settlements of handlers in
 //!   flight into one round trip.
 
@@ -56,8 +63,10 @@ pub mod keys;
 pub mod lease;
 pub mod metrics;
 pub mod partition;
+mod publish;
 pub mod ratelimit;
 mod replication;
+mod retry;
 mod scripts;
 pub mod spec;
 pub mod subscriber;

@@ -38,6 +38,8 @@ pub(crate) static TAKE: LazyLock<Script> = script!("take");
 pub(crate) static REAP: LazyLock<Script> = script!("reap");
 /// SLA breaches of a priority queue: `lua/sla.lua`.
 pub(crate) static SLA: LazyLock<Script> = script!("sla");
+/// Remove a stream group's gone consumers: `lua/forget_consumers.lua`.
+pub(crate) static FORGET_CONSUMERS: LazyLock<Script> = script!("forget_consumers");
 /// Consumer-group membership for partition assignment: `lua/members.lua`.
 pub(crate) static MEMBERS: LazyLock<Script> = script!("members");
 /// Take a lease lock with the next fencing token: `lua/lease_acquire.lua`.
@@ -80,6 +82,7 @@ pub(crate) async fn load_all(conn: &mut impl ConnectionLike) -> Result<(), Error
         &*TAKE,
         &*REAP,
         &*SLA,
+        &*FORGET_CONSUMERS,
         &*MEMBERS,
         &*LEASE_ACQUIRE,
         &*LEASE_EXTEND,

@@ -10,14 +10,11 @@
 //! subscriber (see [`Consumer::replay_from`](crate::Consumer::replay_from)).
 
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{millis, Client};
@@ -25,8 +22,10 @@ use crate::consumer::{admit, Delivery, Outcome};
 use crate::contract::Readable;
 use crate::dlq::{self, DeadLetter, DeadReason};
 use crate::error::Error;
+use crate::handler::{self, Handler};
 use crate::keys::ChannelKeys;
-use crate::spec::ChannelSpec;
+use crate::retry::Backoff;
+use crate::spec::{Channel, ChannelSpec};
 
 /// Counters of one subscriber.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,9 +57,16 @@ impl<M: Readable> fmt::Debug for Subscriber<M> {
 }
 
 impl<M: Readable> Subscriber<M> {
-    /// A subscriber of `spec`'s broadcasts. Generated `subscriber()`
-    /// functions call this.
-    pub fn new(client: &Client, spec: &'static ChannelSpec) -> Self {
+    /// A subscriber of channel `C`'s broadcasts, reading every version of
+    /// its message; generated `subscriber()` functions call this.
+    pub fn of<C: Channel<Message = M>>(client: &Client) -> Self {
+        Self::untyped(client, C::SPEC)
+    }
+
+    /// A subscriber of `spec`'s broadcasts, for tools and tests; `run`
+    /// refuses to start with [`Error::SchemaMismatch`] when `M` is not the
+    /// channel's message. Agents use [`of`](Self::of).
+    pub fn untyped(client: &Client, spec: &'static ChannelSpec) -> Self {
         Self {
             client: client.clone(),
             spec,
@@ -83,36 +89,40 @@ impl<M: Readable> Subscriber<M> {
     /// Receives broadcasts until `shutdown`, running `handler` on each, one
     /// at a time in publishing order. Reconnects by itself; what is
     /// published while it reconnects is missed (at most once).
-    pub async fn run_until<F, Fut>(
+    pub async fn run_until<F>(
         &self,
         handler: F,
         shutdown: CancellationToken,
     ) -> Result<SubscriberReport, Error>
     where
-        F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Outcome> + Send + 'static,
+        F: Handler<M>,
     {
+        if M::SCHEMA != self.spec.schema {
+            return Err(Error::SchemaMismatch {
+                expected: self.spec.schema,
+                found: M::SCHEMA.to_string(),
+            });
+        }
         let keys = self.client.keys(self.spec, None);
         let channel = keys.inbox(self.spec.transport);
-        let mut pause = Duration::from_millis(50);
+        let mut backoff = Backoff::new();
         while !shutdown.is_cancelled() {
             let mut pubsub = match self.client.pubsub().await {
                 Ok(pubsub) => pubsub,
                 Err(e) => {
                     tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot subscribe; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(pause) => {}
-                        () = shutdown.cancelled() => break,
+                    if !backoff.pause(&shutdown).await {
+                        break;
                     }
-                    pause = (pause * 2).min(Duration::from_secs(2));
                     continue;
                 }
             };
             if let Err(e) = pubsub.subscribe(&channel).await {
                 tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot subscribe; retrying");
+                backoff.pause(&shutdown).await;
                 continue;
             }
-            pause = Duration::from_millis(50);
+            backoff.reset();
             let mut messages = pubsub.on_message();
             loop {
                 let message = tokio::select! {
@@ -133,13 +143,12 @@ impl<M: Readable> Subscriber<M> {
         Ok(self.report())
     }
 
-    async fn deliver<F, Fut>(&self, keys: &ChannelKeys, text: &str, handler: &F)
+    async fn deliver<F>(&self, keys: &ChannelKeys, text: &str, handler: &F)
     where
-        F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Outcome> + Send + 'static,
+        F: Handler<M>,
     {
         self.counters[0].fetch_add(1, Ordering::Relaxed);
-        let (message, envelope) = match admit::<M>(self.spec, text) {
+        let (message, envelope) = match admit::<M>(self.spec, Some(text), 1) {
             Ok(admitted) => admitted,
             Err(rejected) => return self.dead(keys, text, rejected.reason, rejected.error).await,
         };
@@ -148,10 +157,8 @@ impl<M: Readable> Subscriber<M> {
             envelope,
             partition: None,
         };
-        let outcome = AssertUnwindSafe(handler(delivery))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| Outcome::fatal("handler panicked"));
+        // A panic is a failure like any other: dead-lettered with its text.
+        let outcome = handler::guarded(handler.handle(delivery)).await;
         match outcome {
             Outcome::Done => {
                 self.counters[1].fetch_add(1, Ordering::Relaxed);

@@ -25,12 +25,13 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::client::{Client, Outbox, Prepared, PublishOptions, Published};
+use crate::client::Client;
 use crate::consumer::{Delivery, Outcome};
 use crate::contract::{self, Contract};
 use crate::envelope::{Envelope, HeaderCheck};
 use crate::error::Error;
 use crate::handler::{self, Handler};
+use crate::publish::{Outbox, Prepared, PublishOptions, Published};
 use crate::spec::{Channel, ChannelSpec};
 
 /// Delivers typed messages to handlers and records what they publish.
@@ -96,13 +97,11 @@ impl Harness {
             HeaderCheck::Full,
         )?;
         let (partition, _, json) = prepared.into_parts();
-        let (message, envelope) =
-            crate::consumer::admit::<C::Message>(C::SPEC, &json).map_err(|rejected| {
-                Error::Refused {
-                    channel: C::SPEC.qualified_name(),
-                    reason: rejected.reason.to_string(),
-                    error: rejected.error,
-                }
+        let (message, envelope) = crate::consumer::admit::<C::Message>(C::SPEC, Some(&json), 1)
+            .map_err(|rejected| Error::Refused {
+                channel: C::SPEC.qualified_name(),
+                reason: rejected.reason.to_string(),
+                error: rejected.error,
             })?;
         let delivery = Delivery {
             message,

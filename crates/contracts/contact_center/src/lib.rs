@@ -1688,7 +1688,7 @@ pub mod channels {
         }
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
-            ::courier::Consumer::new(client, &SPEC, group)
+            ::courier::Consumer::of::<Billing>(client, group)
         }
     }
     /// Tasks for human reviewers, highest priority first, each with an SLA deadline.
@@ -1742,7 +1742,7 @@ pub mod channels {
         }
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
-            ::courier::Consumer::new(client, &SPEC, group)
+            ::courier::Consumer::of::<Escalations>(client, group)
         }
     }
     /// Specialist resolutions waiting for the evaluation agent.
@@ -1797,7 +1797,7 @@ pub mod channels {
         }
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
-            ::courier::Consumer::new(client, &SPEC, group)
+            ::courier::Consumer::of::<Evaluations>(client, group)
         }
     }
     /// Evaluation outcomes, broadcast to every agent that learns from them.
@@ -1848,7 +1848,7 @@ pub mod channels {
         }
         /// A subscriber of this channel's broadcasts (at most once).
         pub fn subscriber(client: &::courier::Client) -> ::courier::Subscriber<Message> {
-            ::courier::Subscriber::new(client, &SPEC)
+            ::courier::Subscriber::of::<Feedback>(client)
         }
     }
     /// Every customer contact from telephony, partitioned by region so each region's classifiers keep order.
@@ -1906,7 +1906,7 @@ pub mod channels {
         }
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
-            ::courier::Consumer::new(client, &SPEC, group)
+            ::courier::Consumer::of::<Intake>(client, group)
         }
     }
     /// Customers who want to leave, for the retention specialist agents.
@@ -1962,7 +1962,7 @@ pub mod channels {
         }
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
-            ::courier::Consumer::new(client, &SPEC, group)
+            ::courier::Consumer::of::<Retention>(client, group)
         }
     }
     /// SLA breaches of human escalations, announced to supervisors as they happen.
@@ -2013,7 +2013,7 @@ pub mod channels {
         }
         /// A subscriber of this channel's broadcasts (at most once).
         pub fn subscriber(client: &::courier::Client) -> ::courier::Subscriber<Message> {
-            ::courier::Subscriber::new(client, &SPEC)
+            ::courier::Subscriber::of::<SlaBreaches>(client)
         }
     }
     /// Technical problems, for the technical-support specialist agents.
@@ -2069,7 +2069,7 @@ pub mod channels {
         }
         /// A consumer of this channel in consumer group `group`.
         pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {
-            ::courier::Consumer::new(client, &SPEC, group)
+            ::courier::Consumer::of::<TechnicalSupport>(client, group)
         }
     }
 }

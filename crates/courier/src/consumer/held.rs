@@ -1,0 +1,183 @@
+//! Step 1 on list and priority channels: taking waiting messages into this
+//! consumer's processing list, and the heartbeat that proves it alive.
+//!
+//! Moving a message from the queue to the processing list is one script
+//! (`take.lua`), or a `BLMOVE` on a dedicated connection when a list is
+//! empty; a sorted set has no blocking move, so priority queues poll. The
+//! heartbeat lets other consumers' maintenance tell a dead holder from a
+//! slow one (see `maintenance.rs`, which reaps).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::dispatch::{Handle, Taken};
+use super::Ctx;
+use crate::client::millis;
+use crate::contract::Readable;
+use crate::envelope::{self, Attempt};
+use crate::error::Error;
+use crate::handler::Handler;
+use crate::keys::ChannelKeys;
+use crate::retry::Backoff;
+use crate::scripts::{self, TAKE};
+use courier_schema::Transport;
+
+/// The envelope, history and reap count of a held element; an element
+/// that is not UTF-8 text has no envelope (it is dead-lettered).
+pub(super) fn held_record(
+    transport: Transport,
+    element: &[u8],
+) -> (Option<String>, Vec<Attempt>, usize) {
+    match std::str::from_utf8(element) {
+        Ok(text) => parse_record(transport, text),
+        Err(_) => (None, Vec::new(), 0),
+    }
+}
+
+/// A held list or priority element as (envelope text, history, times
+/// reaped); priority elements carry their score before a `|`.
+pub(super) fn parse_record(
+    transport: Transport,
+    element: &str,
+) -> (Option<String>, Vec<Attempt>, usize) {
+    let record = match transport {
+        Transport::Priority => element
+            .split_once('|')
+            .map_or(element, |(_, record)| record),
+        _ => element,
+    };
+    let record = envelope::parse_record(record);
+    (Some(record.envelope), record.history, record.reaped)
+}
+
+impl<M, F> Ctx<M, F>
+where
+    M: Readable,
+    F: Handler<M>,
+{
+    /// Proves this consumer alive for one visibility timeout, and keeps the
+    /// keys it holds work in from expiring.
+    pub(super) async fn heartbeat(&self, keys: &ChannelKeys) -> Result<(), Error> {
+        let retention = millis(self.spec.retention.max_age);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(keys.alive(&self.name))
+            .arg(1)
+            .arg("PX")
+            .arg(millis(self.spec.visibility_timeout))
+            .ignore()
+            .cmd("SADD")
+            .arg(keys.consumers())
+            .arg(&self.name)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(keys.consumers())
+            .arg(retention)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(keys.processing(&self.name))
+            .arg(retention)
+            .ignore();
+        self.client.pipeline::<()>(&pipe).await
+    }
+
+    /// Reads a list or priority channel: takes waiting messages into this
+    /// consumer's processing list (atomically), waiting with a blocking
+    /// `BLMOVE` on lists and short polls on priority queues.
+    pub(super) async fn read_held(self: Arc<Self>, keys: ChannelKeys, stop: CancellationToken) {
+        let transport = self.spec.transport;
+        let (queue, processing, sla) = (keys.queue(), keys.processing(&self.name), keys.sla());
+        let mut conn = None;
+        let mut backoff = Backoff::new();
+        let mut idle = Duration::from_millis(5);
+        // At start, and after a read whose reply may have been lost, take
+        // back what this consumer holds but no handler works on.
+        let mut recover = true;
+        while let Some(mut permits) = self.permits(&stop).await {
+            if recover {
+                recover = self.recover_held(&keys, &mut permits).await;
+                if permits.is_empty() {
+                    continue;
+                }
+            }
+            let taken: Result<Vec<Vec<u8>>, Error> = self
+                .client
+                .query(
+                    scripts::evalsha(&TAKE, &[&queue, &processing, &sla])
+                        .arg(permits.len())
+                        .arg(transport.as_str())
+                        .arg(millis(self.spec.retention.max_age)),
+                )
+                .await;
+            let mut taken = match taken {
+                Ok(taken) => taken,
+                Err(e) => {
+                    tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "taking messages failed; retrying");
+                    recover = true;
+                    drop(permits);
+                    backoff.pause(&stop).await;
+                    continue;
+                }
+            };
+            backoff.reset();
+            if taken.is_empty() {
+                if transport == Transport::Priority {
+                    // A sorted set has no atomic blocking move; poll, from
+                    // a few ms up to the blocking read's time while
+                    // nothing arrives.
+                    drop(permits);
+                    tokio::select! {
+                        () = tokio::time::sleep(idle) => {}
+                        () = stop.cancelled() => return,
+                    }
+                    idle = (idle * 2).min(self.options.block);
+                    continue;
+                }
+                if conn.is_none() {
+                    conn = self.client.dedicated(self.options.block).await.ok();
+                }
+                let Some(c) = conn.as_mut() else {
+                    drop(permits);
+                    backoff.pause(&stop).await;
+                    continue;
+                };
+                let moved: Result<Option<Vec<u8>>, redis::RedisError> = redis::cmd("BLMOVE")
+                    .arg(&queue)
+                    .arg(&processing)
+                    .arg("RIGHT")
+                    .arg("LEFT")
+                    .arg(self.options.block.as_secs_f64())
+                    .query_async(c)
+                    .await;
+                match moved {
+                    Ok(Some(element)) => taken.push(element),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "reading failed");
+                        conn = None;
+                        recover = true;
+                        drop(permits);
+                        backoff.pause(&stop).await;
+                        continue;
+                    }
+                }
+            }
+            idle = Duration::from_millis(5);
+            for element in taken {
+                let Some(permit) = permits.pop() else { break };
+                let (raw, history, reaped) = held_record(transport, &element);
+                let handle = Handle::Listed { element };
+                let taken = Taken {
+                    handle,
+                    raw,
+                    history,
+                    deliveries: 1 + reaped,
+                    done_hint: None,
+                };
+                self.dispatch(&keys, taken, permit).await;
+            }
+        }
+    }
+}

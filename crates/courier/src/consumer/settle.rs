@@ -1,0 +1,276 @@
+//! Step 6: settling, one fenced script per message (batched across the
+//! handlers in flight): done, skip, retry, hold back or dead-letter.
+//!
+//! The script is fenced by the transport (streams: owner and delivery
+//! count; lists and priority: removal from this consumer's processing
+//! list), so a consumer that lost a message to a reclaim cannot settle it.
+//! Settling retries passing Redis faults for up to the visibility timeout,
+//! while this consumer still owns the message.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use super::dispatch::{Entry, Handle};
+use super::stats::bump;
+use super::Ctx;
+use crate::client::{millis, Client};
+use crate::contract::Readable;
+use crate::dlq::{self, DeadLetter, DeadReason};
+use crate::error::Error;
+use crate::handler::Handler;
+use crate::keys::ChannelKeys;
+use crate::metrics;
+use crate::retry;
+use crate::scripts::{self, SETTLE, SETTLE_HELD};
+use courier_schema::Transport;
+
+/// One message's settlement, for the settle batcher.
+pub(super) struct Settlement {
+    /// The channel partition's keys.
+    pub(super) keys: ChannelKeys,
+    /// Which delivery, fenced as its transport requires.
+    pub(super) handle: Handle,
+    /// The delivery count the stream fence expects.
+    pub(super) deliveries: usize,
+    /// The done key of its idempotency key.
+    pub(super) done: String,
+    /// The action and its four arguments.
+    pub(super) action: [String; 5],
+}
+
+/// Most settlements or done checks sent in one batch.
+pub(super) const BATCH_LIMIT: usize = 128;
+
+/// Sends settlements in one pipeline: one script call per partition and
+/// transport fence, each settling all of its messages.
+pub(super) async fn settle_batch(
+    client: Client,
+    transport: Transport,
+    group: String,
+    name: String,
+    batch: Vec<Settlement>,
+) -> Result<Vec<String>, Error> {
+    // Group by partition, keeping each message's place in the batch.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, settlement) in batch.iter().enumerate() {
+        let partition = settlement.keys.partition();
+        match groups
+            .iter_mut()
+            .find(|g| batch[g[0]].keys.partition() == partition)
+        {
+            Some(g) => g.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    let mut pipe = redis::pipe();
+    for g in &groups {
+        let keys = &batch[g[0]].keys;
+        let (delayed, dlq) = (keys.delayed(), keys.dlq());
+        let fenced = match transport {
+            Transport::Stream => keys.stream(),
+            _ => keys.processing(&name),
+        };
+        let mut script_keys = vec![fenced.as_str(), delayed.as_str(), dlq.as_str()];
+        script_keys.extend(g.iter().map(|&i| batch[i].done.as_str()));
+        let mut cmd = match transport {
+            Transport::Stream => {
+                let mut cmd = scripts::evalsha(&SETTLE, &script_keys);
+                cmd.arg(&group).arg(&name);
+                cmd
+            }
+            _ => scripts::evalsha(&SETTLE_HELD, &script_keys),
+        };
+        for &i in g {
+            let settlement = &batch[i];
+            match &settlement.handle {
+                Handle::Stream { id } => cmd.arg(id).arg(settlement.deliveries),
+                Handle::Listed { element } => cmd.arg(element),
+            };
+            cmd.arg(&settlement.action[..]);
+        }
+        pipe.add_command(cmd);
+    }
+    let replies: Vec<Vec<String>> = client.pipeline(&pipe).await?;
+    let mut statuses = vec![String::new(); batch.len()];
+    for (g, reply) in groups.iter().zip(replies) {
+        if reply.len() != g.len() {
+            return Err(Error::UnexpectedReply {
+                script: "settle",
+                reply: format!("{reply:?}"),
+            });
+        }
+        for (&i, status) in g.iter().zip(reply) {
+            statuses[i] = status;
+        }
+    }
+    Ok(statuses)
+}
+
+/// Checks done marks in one pipeline.
+pub(super) async fn check_batch(client: Client, done: Vec<String>) -> Result<Vec<bool>, Error> {
+    let mut pipe = redis::pipe();
+    for key in &done {
+        pipe.cmd("EXISTS").arg(key);
+    }
+    client.pipeline(&pipe).await
+}
+
+/// What a settle script is asked to do.
+pub(super) enum Action {
+    Done {
+        ttl: Duration,
+    },
+    Skip,
+    Retry {
+        delay: Duration,
+        delayed: String,
+    },
+    /// A retry that uses no attempt: the dependency's breaker opened.
+    HoldBack {
+        delay: Duration,
+        delayed: String,
+    },
+    Dead {
+        letter: String,
+        reason: DeadReason,
+    },
+}
+
+impl<M, F> Ctx<M, F>
+where
+    M: Readable,
+    F: Handler<M>,
+{
+    /// Dead-letters an entry; `attempt` is the failed handler attempt to add
+    /// to the history, when a handler ran.
+    pub(super) async fn dead(
+        &self,
+        entry: &Entry<'_>,
+        key: &str,
+        reason: DeadReason,
+        error: String,
+        attempt: Option<u32>,
+    ) {
+        let mut history = entry.history.clone();
+        if let Some(attempt) = attempt {
+            history.push(self.attempt_record(attempt, error.clone(), None));
+        }
+        tracing::warn!(channel = %self.spec.qualified_name(), %reason, %error, "dead-lettering a message");
+        let letter = DeadLetter::new(
+            self.spec,
+            entry.keys.partition(),
+            (&self.group, &self.name),
+            entry.handle.describe(),
+            entry.raw,
+            (reason, error),
+            history,
+        );
+        match serde_json::to_string(&letter) {
+            Ok(letter) => {
+                self.settle(entry, key, Action::Dead { letter, reason })
+                    .await
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode a dead letter; leaving the message pending")
+            }
+        }
+    }
+
+    /// Runs the settle script, retrying passing Redis faults for up to the
+    /// visibility timeout; after that the message stays pending and is
+    /// reclaimed, which is safe.
+    pub(super) async fn settle(&self, entry: &Entry<'_>, key: &str, action: Action) {
+        // A hold-back is counted when decided (`held_back`); this counter
+        // is bumped once the script settled the message.
+        let unused = AtomicU64::new(0);
+        let (counter, args) = match &action {
+            Action::Done { ttl } => (
+                &self.stats.done,
+                [
+                    "done".into(),
+                    millis(*ttl).to_string(),
+                    String::new(),
+                    "0".into(),
+                    "0".into(),
+                ],
+            ),
+            Action::Skip => (
+                &self.stats.done,
+                [
+                    "skip".into(),
+                    "0".into(),
+                    String::new(),
+                    "0".into(),
+                    "0".into(),
+                ],
+            ),
+            Action::Retry { delay, delayed } | Action::HoldBack { delay, delayed } => (
+                if matches!(action, Action::Retry { .. }) {
+                    &self.stats.retried
+                } else {
+                    &unused
+                },
+                [
+                    "retry".into(),
+                    u64::try_from(delay.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .to_string(),
+                    delayed.clone(),
+                    millis(self.spec.retention.max_age).to_string(),
+                    "0".into(),
+                ],
+            ),
+            Action::Dead { letter, .. } => (
+                &self.stats.dead,
+                [
+                    "dead".into(),
+                    "0".into(),
+                    letter.clone(),
+                    millis(dlq::RETENTION).to_string(),
+                    dlq::MAX_LEN.to_string(),
+                ],
+            ),
+        };
+        let settlement = || Settlement {
+            keys: entry.keys.clone(),
+            handle: entry.handle.clone(),
+            deliveries: entry.deliveries,
+            done: entry.keys.done(&self.group, key),
+            action: args.clone(),
+        };
+        match self.persist(|| self.settler.call(settlement())).await {
+            Ok(status) if status == "ok" => {
+                if !matches!(action, Action::Skip) {
+                    bump(counter, 1);
+                }
+                match &action {
+                    Action::Done { .. } => metrics::acknowledged(self.spec),
+                    Action::Skip => metrics::duplicate_skipped(self.spec),
+                    Action::Retry { .. } => metrics::retried(self.spec),
+                    Action::HoldBack { .. } => {}
+                    Action::Dead { reason, .. } => {
+                        metrics::dead_lettered(self.spec, reason.as_str())
+                    }
+                }
+            }
+            Ok(_) => {
+                bump(&self.stats.stale, 1);
+                tracing::info!(channel = %self.spec.qualified_name(), entry = %entry.handle.describe(), "another consumer took this message over; not settling it");
+            }
+            Err(e) => {
+                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot settle a message; it stays pending and will be reclaimed");
+            }
+        }
+    }
+
+    /// Runs `call`, retrying passing Redis faults (a restart, a dropped
+    /// connection) for up to the visibility timeout: within it, this
+    /// consumer still owns the message, so giving up early would leave it
+    /// held by a live consumer that no longer works on it.
+    pub(super) async fn persist<T, Call>(&self, call: impl FnMut() -> Call) -> Result<T, Error>
+    where
+        Call: std::future::Future<Output = Result<T, Error>>,
+    {
+        retry::transient(self.spec.visibility_timeout, call).await
+    }
+}

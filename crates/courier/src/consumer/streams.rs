@@ -1,0 +1,235 @@
+//! Step 1 on stream channels: joining the consumer group and reading new
+//! entries with `XREADGROUP`.
+//!
+//! A blocking read never runs on the shared connection: each stream reader
+//! has a dedicated one. A read batch's done marks are checked in one round
+//! trip while its handlers start ([`DoneHints`]), so a batch of duplicates
+//! costs one `EXISTS` pipeline, not one per entry.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::streams::StreamReadReply;
+use redis::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::dispatch::{Handle, Taken};
+use super::Ctx;
+use crate::client::millis;
+use crate::contract::Readable;
+use crate::envelope::Attempt;
+use crate::error::{self, Error};
+use crate::handler::Handler;
+use crate::keys::ChannelKeys;
+use crate::retry::Backoff;
+
+/// The done marks of a read batch, checked in one round trip while the
+/// batch's handlers start: each entry's index into the shared answer.
+pub(super) type DoneHints = futures_util::future::Shared<DoneCheck>;
+
+/// The round trip behind [`DoneHints`]: per entry, its key and whether it
+/// is done (`None`: no hint).
+pub(super) type DoneCheck =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Arc<Vec<Option<(String, bool)>>>> + Send>>;
+
+/// The envelope (`m`) and attempt history (`h`) fields of a stream entry.
+pub(super) fn stream_fields(fields: &HashMap<String, Value>) -> (Option<String>, Vec<Attempt>) {
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+    };
+    let history = field("h")
+        .and_then(|h| serde_json::from_str(&h).ok())
+        .unwrap_or_default();
+    (field("m"), history)
+}
+
+impl<M, F> Ctx<M, F>
+where
+    M: Readable,
+    F: Handler<M>,
+{
+    /// Creates the group (reading from the stream's start, so messages
+    /// published before the first consumer are not missed) and gives a new
+    /// stream its TTL.
+    pub(super) async fn ensure_group(&self, keys: &ChannelKeys) -> Result<(), Error> {
+        let created: Result<(), Error> = self
+            .client
+            .query(
+                redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(keys.stream())
+                    .arg(&self.group)
+                    .arg("0")
+                    .arg("MKSTREAM"),
+            )
+            .await;
+        match created {
+            Err(Error::Redis(e)) if e.code() == Some("BUSYGROUP") => {}
+            other => other?,
+        }
+        let _: i64 = self
+            .client
+            .query(
+                redis::cmd("PEXPIRE")
+                    .arg(keys.stream())
+                    .arg(millis(self.spec.retention.max_age))
+                    .arg("NX"),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn read_stream(self: Arc<Self>, keys: ChannelKeys, stop: CancellationToken) {
+        let claim_every = self.options.claim_interval.unwrap_or_else(|| {
+            (self.spec.visibility_timeout / 4)
+                .clamp(Duration::from_millis(50), Duration::from_secs(5))
+        });
+        let mut last_claim: Option<Instant> = None;
+        let mut claim_cursor = "-".to_string();
+        let mut conn = None;
+        let mut backoff = Backoff::new();
+        // At start, and after a read whose reply may have been lost, take
+        // back what this consumer holds but no handler works on.
+        let mut recover = true;
+        while let Some(mut permits) = self.permits(&stop).await {
+            if recover {
+                recover = self.recover_held(&keys, &mut permits).await;
+                if permits.is_empty() {
+                    continue;
+                }
+            }
+            if last_claim.is_none_or(|at| at.elapsed() >= claim_every) {
+                last_claim = Some(Instant::now());
+                match self.claim(&keys, &mut claim_cursor, &mut permits).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "reclaiming idle messages failed")
+                    }
+                }
+                if permits.is_empty() {
+                    continue;
+                }
+            }
+
+            if conn.is_none() {
+                match self.client.dedicated(self.options.block).await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot connect for reading; retrying");
+                        drop(permits);
+                        backoff.pause(&stop).await;
+                        continue;
+                    }
+                }
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            let read: Result<Option<StreamReadReply>, redis::RedisError> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(&self.group)
+                .arg(&self.name)
+                .arg("COUNT")
+                .arg(permits.len())
+                .arg("BLOCK")
+                .arg(millis(self.options.block))
+                .arg("STREAMS")
+                .arg(keys.stream())
+                .arg(">")
+                .query_async(c)
+                .await;
+            match read {
+                Ok(reply) => {
+                    backoff.reset();
+                    let entries: Vec<_> = reply
+                        .into_iter()
+                        .flat_map(|r| r.keys)
+                        .flat_map(|k| k.ids)
+                        .map(|entry| {
+                            let (raw, history) = stream_fields(&entry.map);
+                            (entry.id, raw, history)
+                        })
+                        .collect();
+                    let hints = self.done_hints(&keys, &entries);
+                    for (i, (id, raw, history)) in entries.into_iter().enumerate() {
+                        let Some(permit) = permits.pop() else { break };
+                        let hint = Some((hints.clone(), i));
+                        let taken = Taken {
+                            handle: Handle::Stream { id },
+                            raw,
+                            history,
+                            deliveries: 1,
+                            done_hint: hint,
+                        };
+                        self.dispatch(&keys, taken, permit).await;
+                    }
+                }
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    // The stream expired or was deleted; start it again.
+                    drop(permits);
+                    if let Err(e) = self.ensure_group(&keys).await {
+                        tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot recreate the consumer group");
+                        backoff.pause(&stop).await;
+                    }
+                }
+                Err(e) => {
+                    if !error::is_transient(&e) {
+                        tracing::error!(channel = %self.spec.qualified_name(), error = %e, "reading failed");
+                    }
+                    recover = true;
+                    conn = None;
+                    drop(permits);
+                    backoff.pause(&stop).await;
+                }
+            }
+        }
+    }
+
+    /// Checks the done marks of a read batch in one round trip, so that
+    /// each handler need not. A key seen twice in the batch gets no hint
+    /// (its second message must see the first one's mark), nor does an
+    /// entry whose key cannot be read; those are checked when handled.
+    pub(super) fn done_hints(
+        &self,
+        keys: &ChannelKeys,
+        entries: &[(String, Option<String>, Vec<Attempt>)],
+    ) -> DoneHints {
+        #[derive(serde::Deserialize)]
+        struct KeyOnly {
+            key: String,
+        }
+        let mut seen = HashSet::new();
+        let wanted: Vec<Option<String>> = entries
+            .iter()
+            .map(|(_, raw, _)| {
+                let key = serde_json::from_str::<KeyOnly>(raw.as_deref()?).ok()?.key;
+                seen.insert(key.clone()).then_some(key)
+            })
+            .collect();
+        let mut pipe = redis::pipe();
+        for key in wanted.iter().flatten() {
+            pipe.cmd("EXISTS").arg(keys.done(&self.group, key));
+        }
+        let client = self.client.clone();
+        let checked = async move {
+            let done: Vec<bool> = if pipe.is_empty() {
+                Vec::new()
+            } else {
+                client.pipeline(&pipe).await.unwrap_or_default()
+            };
+            // A failed check gives no hints: each handler checks its own.
+            let mut done = done.into_iter();
+            let hints: Vec<Option<(String, bool)>> = wanted
+                .into_iter()
+                .map(|key| {
+                    let key = key?;
+                    Some((key, done.next()?))
+                })
+                .collect();
+            Arc::new(hints)
+        };
+        let boxed: DoneCheck = Box::pin(checked);
+        futures_util::FutureExt::shared(boxed)
+    }
+}
