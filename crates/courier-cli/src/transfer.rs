@@ -174,7 +174,7 @@ pub async fn import(ctx: &Context, args: &ImportArgs, out: &mut dyn Write) -> Re
             continue;
         }
         let published =
-            courier::client::republish(&client, spec, &envelope, &PublishOptions::default())
+            courier::publish::republish(&client, spec, &envelope, &PublishOptions::default())
                 .await?;
         if published.duplicate {
             duplicates += 1;

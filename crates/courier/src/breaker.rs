@@ -60,11 +60,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::client::{millis, Client};
+use crate::client::Client;
 use crate::error::Error;
 use crate::keys::NamedKeys;
 use crate::scripts::{self, BREAKER_CHECK, BREAKER_PAUSE, BREAKER_RECORD};
 use crate::spec::ChannelSpec;
+use crate::time::millis;
 
 /// TTL of a breaker's state while it is not paused: long enough that an open
 /// breaker always outlives its cool-down, short enough that a breaker nobody
@@ -357,6 +358,26 @@ fn state_ttl(config: &BreakerConfig) -> Duration {
         .saturating_mul(2)
         .saturating_add(config.cool_down);
     STATE_TTL.max(needed)
+}
+
+/// The manual pause of a channel is its breaker held open by hand: these
+/// live here, beside the breaker, so that the client does not depend on
+/// it.
+impl Client {
+    /// Pauses every consumer of a channel, on every worker, within a
+    /// fraction of a second: they stop taking work, and messages wait.
+    pub async fn pause(&self, spec: &ChannelSpec) -> Result<(), Error> {
+        Breaker::channel(self, spec, BreakerConfig::default())?
+            .pause()
+            .await
+    }
+
+    /// Lets the consumers of a paused channel take work again.
+    pub async fn resume(&self, spec: &ChannelSpec) -> Result<(), Error> {
+        Breaker::channel(self, spec, BreakerConfig::default())?
+            .resume()
+            .await
+    }
 }
 
 #[cfg(test)]

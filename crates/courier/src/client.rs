@@ -19,10 +19,19 @@ use crate::retry;
 use crate::scripts;
 use crate::spec::ChannelSpec;
 
-pub(crate) use crate::publish::Outbox;
-pub use crate::publish::{
-    republish, Backpressure, Producer, PublishOptions, Published, DEFAULT_RETRY_FOR,
-};
+/// Where a client without Redis puts what its producers publish: the
+/// [`crate::testing`] harness. A trait here, so that the client does not
+/// depend on the harness.
+pub(crate) trait Recording: Send + Sync + 'static {
+    /// Records envelopes published on `spec`, each as (partition, message
+    /// id, envelope JSON); answers each with the message id to report and
+    /// whether it was a duplicate.
+    fn record(
+        &self,
+        spec: &ChannelSpec,
+        batch: Vec<(Option<String>, String, String)>,
+    ) -> Result<Vec<(String, bool)>, Error>;
+}
 
 /// A connection to courier's Redis under one namespace (`prod`, `staging`,
 /// a test's random prefix), on one server or a Redis Cluster. Cheap to
@@ -46,7 +55,7 @@ struct Inner {
     name: String,
     /// Where producers put messages instead of Redis, on a
     /// [`crate::testing`] client.
-    recorder: Option<Arc<crate::testing::Recorder>>,
+    recorder: Option<Arc<dyn Recording>>,
 }
 
 impl fmt::Debug for Client {
@@ -172,13 +181,13 @@ impl Client {
 
     /// Where producers record instead of publishing, on a
     /// [`crate::testing`] client.
-    pub(crate) fn recorder(&self) -> Option<&crate::testing::Recorder> {
+    pub(crate) fn recorder(&self) -> Option<&dyn Recording> {
         self.inner.recorder.as_deref()
     }
 
     /// A client without Redis whose producers record what they publish
     /// into `recorder`, for [`crate::testing`].
-    pub(crate) fn recording(recorder: Arc<crate::testing::Recorder>) -> Client {
+    pub(crate) fn recording(recorder: Arc<dyn Recording>) -> Client {
         Client {
             inner: Arc::new(Inner {
                 backend: Backend::Offline,
@@ -350,26 +359,6 @@ impl Client {
         }
         send_pipeline(self.conn(), pipe).await
     }
-
-    /// Pauses every consumer of a channel, on every worker, within a
-    /// fraction of a second: they stop taking work, and messages wait.
-    pub async fn pause(&self, spec: &ChannelSpec) -> Result<(), Error> {
-        crate::breaker::Breaker::channel(self, spec, crate::breaker::BreakerConfig::default())?
-            .pause()
-            .await
-    }
-
-    /// Lets the consumers of a paused channel take work again.
-    pub async fn resume(&self, spec: &ChannelSpec) -> Result<(), Error> {
-        crate::breaker::Breaker::channel(self, spec, crate::breaker::BreakerConfig::default())?
-            .resume()
-            .await
-    }
-
-    /// The dead-letter queue of a channel.
-    pub fn dlq(&self, spec: &'static ChannelSpec) -> crate::dlq::Dlq {
-        crate::dlq::Dlq::new(self, spec)
-    }
 }
 
 /// One pipeline on `conn`, reloading scripts after `NOSCRIPT`.
@@ -400,14 +389,6 @@ fn mask_one(url: &str) -> String {
         },
         None => url.to_string(),
     }
-}
-
-/// A duration in whole milliseconds, as scripts take it (at least 1: a
-/// zero TTL would delete a key the moment it is written).
-pub(crate) fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
 }
 
 #[cfg(test)]

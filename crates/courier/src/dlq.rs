@@ -12,13 +12,14 @@ use redis::streams::StreamRangeReply;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::client::{millis, Client};
+use crate::client::Client;
 use crate::envelope::{self, Attempt, Envelope};
 use crate::error::Error;
 use crate::keys::ChannelKeys;
 use crate::partition;
 use crate::scripts::{self, REPLAY};
 use crate::spec::ChannelSpec;
+use crate::time::millis;
 
 /// How long a dead-letter stream lives after its last new entry.
 pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
@@ -401,4 +402,11 @@ fn parse(keys: &ChannelKeys, entry: &str, json: Option<String>) -> Option<DeadLe
         None => entry.to_string(),
     };
     Some(letter)
+}
+
+impl Client {
+    /// The dead-letter queue of a channel.
+    pub fn dlq(&self, spec: &'static ChannelSpec) -> Dlq {
+        Dlq::new(self, spec)
+    }
 }

@@ -29,7 +29,7 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 
-use crate::consumer::{Delivery, Outcome};
+use crate::delivery::{Delivery, Outcome};
 
 /// Handles one delivery of a message `M` and says what became of it.
 ///

@@ -57,13 +57,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::client::{millis, Client};
+use crate::client::Client;
 use crate::error::Error;
 use crate::keys::NamedKeys;
 use crate::retry::Backoff;
 use crate::scripts::{
     self, FENCED_WRITE, LEASE_ACQUIRE, LEASE_EXTEND, LEASE_HOLDER, LEASE_RELEASE,
 };
+use crate::time::millis;
 
 /// How long a lock's fencing counter and its guards live after their last
 /// use. Long enough that no lease or paused holder outlives it; a lease

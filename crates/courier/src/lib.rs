@@ -54,6 +54,7 @@ pub mod client;
 mod conn;
 pub mod consumer;
 pub mod contract;
+pub mod delivery;
 pub mod dlq;
 pub mod envelope;
 pub mod error;
@@ -63,7 +64,7 @@ pub mod keys;
 pub mod lease;
 pub mod metrics;
 pub mod partition;
-mod publish;
+pub mod publish;
 pub mod ratelimit;
 mod replication;
 mod retry;
@@ -73,6 +74,7 @@ pub mod subscriber;
 #[cfg(feature = "otel")]
 mod telemetry;
 pub mod testing;
+mod time;
 /// Without the `otel` feature, spans carry courier's own trace context.
 #[cfg(not(feature = "otel"))]
 mod telemetry {
@@ -88,7 +90,7 @@ mod telemetry {
 }
 
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
-pub use client::{Backpressure, Client, ConnectOptions, Producer, PublishOptions, Published};
+pub use client::{Client, ConnectOptions};
 pub use consumer::{
     Consumer, ConsumerOptions, ConsumerReport, ConsumerStats, Delivery, Dependency, Outcome, Rate,
 };
@@ -102,6 +104,7 @@ pub use error::{Error, ErrorKind};
 pub use field::FieldError;
 pub use handler::Handler;
 pub use lease::{Fence, Lease, LeaseHolder};
+pub use publish::{Backpressure, Producer, PublishOptions, Published};
 pub use ratelimit::RateLimit;
 pub use spec::{Channel, ChannelSpec, DependencySpec, PartitionSpec, RateSpec, SlaNoticeSpec};
 pub use subscriber::{Subscriber, SubscriberReport};

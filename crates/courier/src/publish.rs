@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use redis::Value;
 
-use crate::client::{millis, Client};
+use crate::client::Client;
 use crate::contract::{self, Contract};
 use crate::envelope::{self, Envelope, HeaderCheck};
 use crate::error::Error;
@@ -25,6 +25,7 @@ use crate::replication;
 use crate::retry;
 use crate::scripts::{self, PUBLISH};
 use crate::spec::{Channel, ChannelSpec};
+use crate::time::millis;
 
 /// What a publish should do when the channel is at its maximum depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -239,7 +240,18 @@ impl<T: Contract> Producer<T> {
         options: &PublishOptions,
     ) -> Result<Vec<Published>, Error> {
         if let Some(recorder) = self.client.recorder() {
-            return recorder.record(self.spec, prepared);
+            let parts: Vec<_> = prepared.into_iter().map(Prepared::into_parts).collect();
+            let partitions: Vec<Option<String>> = parts.iter().map(|p| p.0.clone()).collect();
+            let answers = recorder.record(self.spec, parts)?;
+            return Ok(answers
+                .into_iter()
+                .zip(partitions)
+                .map(|((id, duplicate), partition)| Published {
+                    id,
+                    duplicate,
+                    partition,
+                })
+                .collect());
         }
         self.outbox().send(prepared, options).await
     }

@@ -22,9 +22,9 @@
 
 use redis::{FromRedisValue, Pipeline, Value};
 
-use crate::client::millis;
 use crate::error::Error;
 use crate::spec::ChannelSpec;
+use crate::time::millis;
 use crate::Durability;
 
 /// Appends a `WAIT` for `durability`'s replicas, if it asks for any.

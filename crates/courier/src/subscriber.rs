@@ -17,7 +17,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{millis, Client};
+use crate::client::Client;
 use crate::consumer::{admit, Delivery, Outcome};
 use crate::contract::Readable;
 use crate::dlq::{self, DeadLetter, DeadReason};
@@ -26,6 +26,7 @@ use crate::handler::{self, Handler};
 use crate::keys::ChannelKeys;
 use crate::retry::Backoff;
 use crate::spec::{Channel, ChannelSpec};
+use crate::time::millis;
 
 /// Counters of one subscriber.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -25,13 +25,13 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::client::Client;
-use crate::consumer::{Delivery, Outcome};
+use crate::client::{Client, Recording};
 use crate::contract::{self, Contract};
+use crate::delivery::{Delivery, Outcome};
 use crate::envelope::{Envelope, HeaderCheck};
 use crate::error::Error;
 use crate::handler::{self, Handler};
-use crate::publish::{Outbox, Prepared, PublishOptions, Published};
+use crate::publish::{Outbox, PublishOptions};
 use crate::spec::{Channel, ChannelSpec};
 
 /// Delivers typed messages to handlers and records what they publish.
@@ -172,24 +172,23 @@ impl Recorded {
 
 /// Where a recording client's producers put their messages.
 #[derive(Debug, Default)]
-pub(crate) struct Recorder {
+struct Recorder {
     published: Mutex<Vec<Recorded>>,
 }
 
-impl Recorder {
-    /// Records a producer's batch; a key already recorded on the channel
-    /// is a duplicate, answered with the first message's id, as Redis
-    /// would answer within the dedup window.
-    pub(crate) fn record(
+impl Recording for Recorder {
+    /// A key already recorded on the channel is a duplicate, answered with
+    /// the first message's id, as Redis would answer within the dedup
+    /// window.
+    fn record(
         &self,
         spec: &ChannelSpec,
-        batch: Vec<Prepared>,
-    ) -> Result<Vec<Published>, Error> {
+        batch: Vec<(Option<String>, String, String)>,
+    ) -> Result<Vec<(String, bool)>, Error> {
         let mut published = self.lock();
         let channel = spec.qualified_name();
-        let mut out = Vec::with_capacity(batch.len());
-        for prepared in batch {
-            let (partition, id, json) = prepared.into_parts();
+        let mut answers = Vec::with_capacity(batch.len());
+        for (partition, id, json) in batch {
             let envelope = Envelope::from_json(&json)?;
             let first = published
                 .iter()
@@ -197,19 +196,17 @@ impl Recorder {
                 .map(|r| r.envelope.id.clone());
             published.push(Recorded {
                 channel: channel.clone(),
-                partition: partition.clone(),
+                partition,
                 envelope,
                 duplicate: first.is_some(),
             });
-            out.push(Published {
-                duplicate: first.is_some(),
-                id: first.unwrap_or(id),
-                partition,
-            });
+            answers.push((first.clone().unwrap_or(id), first.is_some()));
         }
-        Ok(out)
+        Ok(answers)
     }
+}
 
+impl Recorder {
     fn len(&self) -> usize {
         self.lock().len()
     }

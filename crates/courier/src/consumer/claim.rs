@@ -18,12 +18,12 @@ use super::held::held_record;
 use super::stats::bump;
 use super::streams::stream_fields;
 use super::Ctx;
-use crate::client::millis;
 use crate::contract::Readable;
 use crate::error::Error;
 use crate::handler::Handler;
 use crate::keys::ChannelKeys;
 use crate::metrics;
+use crate::time::millis;
 use courier_schema::Transport;
 
 impl<M, F> Ctx<M, F>

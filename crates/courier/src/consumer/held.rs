@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{Handle, Taken};
 use super::Ctx;
-use crate::client::millis;
 use crate::contract::Readable;
 use crate::envelope::{self, Attempt};
 use crate::error::Error;
@@ -22,6 +21,7 @@ use crate::handler::Handler;
 use crate::keys::ChannelKeys;
 use crate::retry::Backoff;
 use crate::scripts::{self, TAKE};
+use crate::time::millis;
 use courier_schema::Transport;
 
 /// The envelope, history and reap count of a held element; an element

@@ -16,7 +16,6 @@ use chrono::Utc;
 use super::gate::GATE_REFRESH;
 use super::stats::bump;
 use super::Ctx;
-use crate::client::{millis, Outbox, PublishOptions};
 use crate::contract::Readable;
 use crate::dlq;
 use crate::envelope::{self, Envelope};
@@ -24,8 +23,10 @@ use crate::error::Error;
 use crate::handler::Handler;
 use crate::keys::ChannelKeys;
 use crate::metrics;
+use crate::publish::{Outbox, PublishOptions};
 use crate::scripts::{self, FORGET_CONSUMERS, MOVE_DUE, REAP, SLA};
 use crate::spec::SlaNoticeSpec;
+use crate::time::millis;
 use courier_schema::Transport;
 
 /// How often the depth and pending gauges are sampled.

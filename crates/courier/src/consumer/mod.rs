@@ -28,7 +28,6 @@
 
 mod admit;
 mod claim;
-mod delivery;
 mod dispatch;
 mod gate;
 mod held;
@@ -51,8 +50,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use crate::delivery::{Delivery, Outcome};
 pub(crate) use admit::admit;
-pub use delivery::{Delivery, Outcome};
 pub use options::{ConsumerOptions, Dependency, Rate};
 pub use stats::{ConsumerReport, ConsumerStats};
 

@@ -12,13 +12,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
-use crate::client::millis;
 use crate::contract::Readable;
 use crate::error::Error;
 use crate::handler::Handler;
 use crate::keys::ChannelKeys;
 use crate::lease::Lease;
 use crate::scripts::{self, MEMBERS};
+use crate::time::millis;
 
 /// How often partitions are rebalanced among a group's members.
 pub(super) const REBALANCE: Duration = Duration::from_millis(250);

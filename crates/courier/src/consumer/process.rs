@@ -17,13 +17,13 @@ use super::settle::Action;
 use super::stats::bump;
 use super::{Ctx, Delivery, Outcome};
 use crate::backoff;
-use crate::client::millis;
 use crate::contract::Readable;
 use crate::dlq::DeadReason;
 use crate::envelope::{self, Attempt, Envelope};
 use crate::error::Error;
 use crate::handler::{self, Handler};
 use crate::metrics;
+use crate::time::millis;
 
 /// The delayed-set member for the next attempt: the envelope with its
 /// attempt raised (when `count`), and the history so far.

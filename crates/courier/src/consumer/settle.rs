@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::dispatch::{Entry, Handle};
 use super::stats::bump;
 use super::Ctx;
-use crate::client::{millis, Client};
+use crate::client::Client;
 use crate::contract::Readable;
 use crate::dlq::{self, DeadLetter, DeadReason};
 use crate::error::Error;
@@ -22,6 +22,7 @@ use crate::keys::ChannelKeys;
 use crate::metrics;
 use crate::retry;
 use crate::scripts::{self, SETTLE, SETTLE_HELD};
+use crate::time::millis;
 use courier_schema::Transport;
 
 /// One message's settlement, for the settle batcher.

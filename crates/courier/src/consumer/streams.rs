@@ -16,13 +16,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{Handle, Taken};
 use super::Ctx;
-use crate::client::millis;
 use crate::contract::Readable;
 use crate::envelope::Attempt;
 use crate::error::{self, Error};
 use crate::handler::Handler;
 use crate::keys::ChannelKeys;
 use crate::retry::Backoff;
+use crate::time::millis;
 
 /// The done marks of a read batch, checked in one round trip while the
 /// batch's handlers start: each entry's index into the shared answer.

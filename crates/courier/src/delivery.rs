@@ -1,17 +1,18 @@
 //! What a handler receives and returns: a [`Delivery`] in, an [`Outcome`]
 //! out.
 //!
-//! The public face of the pipeline: everything else in this folder is how
-//! a message gets from Redis to here and back. A delivery also carries the
+//! The public face of the consumer's pipeline: everything in `consumer/`
+//! is how a message gets from Redis to here and back, and [`crate::handler`]
+//! and [`crate::testing`] build on these two alone. A delivery also carries the
 //! trace context of its handling, so follow-up messages continue the trace
 //! and the correlation.
 
 use std::fmt;
 use std::time::Duration;
 
-use crate::client::PublishOptions;
 use crate::envelope::{Envelope, TraceContext};
 use crate::partition;
+use crate::publish::PublishOptions;
 use crate::spec::ChannelSpec;
 
 /// What a handler decided about one message.
@@ -112,7 +113,7 @@ impl<M> Delivery<M> {
 
     /// The `courier.handle` span the handler runs in: a child of the span
     /// that published the message.
-    pub(super) fn span(&self, spec: &ChannelSpec) -> tracing::Span {
+    pub(crate) fn span(&self, spec: &ChannelSpec) -> tracing::Span {
         let parent = self
             .envelope
             .traceparent
