@@ -34,19 +34,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use chrono::Utc;
+use chrono::{SubsecRound as _, Utc};
 use clap::Parser;
 use contact_center_contracts::channels;
-use contact_center_contracts::ClassifiedTask;
+use contact_center_contracts::interaction::v1::{InteractionV1Medium, InteractionV1Text};
+use contact_center_contracts::{CustomerId, InteractionV1, Region};
 use courier::{
-    CancellationToken, ChannelSpec, Client, Consumer, ConsumerOptions, ConsumerReport, Delivery,
-    Outcome, PublishOptions, Readable,
+    CancellationToken, ChannelSpec, Client, Consumer, ConsumerOptions, ConsumerReport, Handler,
+    PublishOptions, Readable,
 };
 use serde_json::json;
 
 pub use report::{ChannelFigures, Economics, Latency, Report};
 
-use agents::{Keywords, Tally};
+use agents::{Classifier, Evaluator, Human, Keywords, Learner, Specialist, Tally};
 use stages::Stages;
 
 /// Run a day of the contact center through courier and report on it.
@@ -159,23 +160,26 @@ pub async fn run(args: Args) -> Result<Report> {
     };
 
     // One agent pool per stage, in STAGES order.
-    let classifier = agents::classifier(&client, Arc::new(Keywords), tally.clone());
     let start_classifier = || {
+        let classifier = Classifier::new(&client, Arc::new(Keywords), tally.clone());
         spawn(
             channels::intake::consumer(&client, "classifiers").with_options(options.clone()),
             token.clone(),
-            stages.of(&channels::intake::SPEC).timed(classifier.clone()),
+            stages.of(&channels::intake::SPEC).timed(classifier),
         )
     };
     let mut agents = vec![start_classifier()];
-    for spec in &STAGES[1..4] {
+    let specialists = [
+        channels::billing::consumer(&client, "specialists"),
+        channels::technical_support::consumer(&client, "specialists"),
+        channels::retention::consumer(&client, "specialists"),
+    ];
+    for consumer in specialists {
+        let stage = stages.of(consumer.spec());
         agents.push(spawn(
-            Consumer::<ClassifiedTask>::untyped(&client, spec.0, spec.1)
-                .with_options(options.clone()),
+            consumer.with_options(options.clone()),
             token.clone(),
-            stages
-                .of(spec.0)
-                .timed(agents::specialist(&client, sim(3.0), args.fail_rate)),
+            stage.timed(Specialist::new(&client, sim(3.0), args.fail_rate)),
         ));
     }
     agents.push(spawn(
@@ -183,7 +187,7 @@ pub async fn run(args: Args) -> Result<Report> {
         token.clone(),
         stages
             .of(&channels::evaluations::SPEC)
-            .timed(agents::evaluator(&client, tally.clone(), args.automation)),
+            .timed(Evaluator::new(&client, tally.clone(), args.automation)),
     ));
     agents.push(spawn(
         channels::escalations::consumer(&client, "desk").with_options(ConsumerOptions {
@@ -193,15 +197,13 @@ pub async fn run(args: Args) -> Result<Report> {
             ..options.clone()
         }),
         token.clone(),
-        stages.of(&channels::escalations::SPEC).timed(agents::human(
-            &client,
-            tally.clone(),
-            sim(2.0),
-        )),
+        stages
+            .of(&channels::escalations::SPEC)
+            .timed(Human::new(&client, tally.clone(), sim(2.0))),
     ));
     let learning = {
         let subscriber = channels::feedback::subscriber(&client);
-        let (learner, token) = (agents::learner(tally.clone()), token.clone());
+        let (learner, token) = (Learner::new(tally.clone()), token.clone());
         tokio::spawn(async move { subscriber.run_until(learner, token).await })
     };
     // Backlogs are sampled every 100 ms, for the bars, the report and the
@@ -218,19 +220,27 @@ pub async fn run(args: Args) -> Result<Report> {
 
     // Telephony: the day's contacts, across regions.
     let intake = channels::intake::producer(&client);
-    let regions = ["amer", "emea", "apac"];
-    let contacts: Vec<contact_center_contracts::InteractionV1> = (0..args.interactions)
+    let contacts: Vec<InteractionV1> = (0..args.interactions)
         .map(|n| {
-            let medium = ["voice", "chat", "email"][(n % 3) as usize];
-            serde_json::from_value(json!({
-                "interaction_id": uuid::Uuid::from_u128(0x00c0_0000_0000_4000_8000_0000_0000_0000 | u128::from(n)),
-                "customer_id": format!("C{:07}", n % 10_000_000),
-                "region": regions[(n % 3) as usize], "medium": medium,
-                "text": agents::TEXTS[(n % agents::TEXTS.len() as u64) as usize],
-                "received_at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            }))
+            Ok(InteractionV1 {
+                interaction_id: uuid::Uuid::from_u128(
+                    0x00c0_0000_0000_4000_8000_0000_0000_0000 | u128::from(n),
+                ),
+                customer_id: CustomerId::new(format!("C{:07}", n % 10_000_000))?,
+                region: [Region::Amer, Region::Emea, Region::Apac][(n % 3) as usize],
+                medium: [
+                    InteractionV1Medium::Voice,
+                    InteractionV1Medium::Chat,
+                    InteractionV1Medium::Email,
+                ][(n % 3) as usize],
+                language: None,
+                text: InteractionV1Text::new(
+                    agents::TEXTS[(n % agents::TEXTS.len() as u64) as usize],
+                )?,
+                received_at: Utc::now().trunc_subsecs(3),
+            })
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, courier::FieldError>>()?;
     // The day is spread over its compressed length (24 h / time factor),
     // in batches every 50 ms, as calls would arrive: fewer at night, most
     // in the late morning and the afternoon. The peak is 1.5 × the day's
@@ -495,15 +505,9 @@ async fn dead_letters(client: &Client) -> Result<BTreeMap<(String, String), u64>
 /// Writes a corrupt message straight onto the contact's intake partition,
 /// as a broken or foreign producer would: malformed JSON, an envelope of
 /// an unknown version, or one of a foreign schema, in turn.
-async fn inject_corrupt(
-    client: &Client,
-    contact: &contact_center_contracts::InteractionV1,
-    n: u64,
-) -> Result<()> {
-    let region = serde_json::to_value(contact.region)?;
-    let stream = client
-        .keys(&channels::intake::SPEC, region.as_str())
-        .stream();
+async fn inject_corrupt(client: &Client, contact: &InteractionV1, n: u64) -> Result<()> {
+    let region = contact.region.to_string();
+    let stream = client.keys(&channels::intake::SPEC, Some(&region)).stream();
     let envelope = |schema: &str, version: u32| {
         json!({
             "schema": schema, "version": version, "id": uuid::Uuid::new_v4(),
@@ -524,15 +528,14 @@ async fn inject_corrupt(
     Ok(())
 }
 
-fn spawn<M, F, Fut>(
+fn spawn<M, H>(
     consumer: Consumer<M>,
     token: CancellationToken,
-    handler: F,
+    handler: H,
 ) -> tokio::task::JoinHandle<Result<ConsumerReport, courier::Error>>
 where
     M: Readable,
-    F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+    H: Handler<M>,
 {
     tokio::spawn(async move { consumer.run_until(handler, token).await })
 }

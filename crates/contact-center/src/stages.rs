@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use courier::{partition, ChannelSpec, Client, Delivery, Outcome, Transport};
+use courier::{partition, ChannelSpec, Client, Delivery, Handler, Outcome, Transport};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// One stage: a channel and the agents that consume it.
@@ -30,37 +30,10 @@ pub struct Stage {
 
 impl Stage {
     /// Wraps a handler so that each handling is timed and counted.
-    pub fn timed<M, F, Fut>(
-        self: &Arc<Self>,
-        handler: F,
-    ) -> impl Fn(Delivery<M>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>
-           + Send
-           + Sync
-           + 'static
-    where
-        M: Send + 'static,
-        F: Fn(Delivery<M>) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Outcome> + Send + 'static,
-    {
-        let stage = self.clone();
-        move |d: Delivery<M>| {
-            let started = Instant::now();
-            let waited = since(&d.envelope.created_at).unwrap_or_default();
-            stage.queued.lock().unwrap().push(waited.as_secs_f64());
-            let (stage, handling) = (stage.clone(), handler(d));
-            Box::pin(async move {
-                let outcome = handling.await;
-                stage
-                    .processing
-                    .lock()
-                    .unwrap()
-                    .push(started.elapsed().as_secs_f64());
-                if matches!(outcome, Outcome::Done) {
-                    stage.done.fetch_add(1, Ordering::Relaxed);
-                    stage.bar.inc(1);
-                }
-                outcome
-            })
+    pub fn timed<H>(self: &Arc<Self>, handler: H) -> Timed<H> {
+        Timed {
+            stage: self.clone(),
+            handler,
         }
     }
 
@@ -244,5 +217,31 @@ mod tests {
         assert_eq!(quantile(&values, 0.99), 99.0);
         assert_eq!(quantile(&values, 1.0), 100.0);
         assert_eq!(quantile(&[], 0.5), 0.0);
+    }
+}
+
+/// A handler whose every handling its stage times and counts.
+#[derive(Debug)]
+pub struct Timed<H> {
+    stage: Arc<Stage>,
+    handler: H,
+}
+
+impl<M: Send + 'static, H: Handler<M>> Handler<M> for Timed<H> {
+    async fn handle(&self, delivery: Delivery<M>) -> Outcome {
+        let started = Instant::now();
+        let waited = since(&delivery.envelope.created_at).unwrap_or_default();
+        self.stage.queued.lock().unwrap().push(waited.as_secs_f64());
+        let outcome = self.handler.handle(delivery).await;
+        self.stage
+            .processing
+            .lock()
+            .unwrap()
+            .push(started.elapsed().as_secs_f64());
+        if matches!(outcome, Outcome::Done) {
+            self.stage.done.fetch_add(1, Ordering::Relaxed);
+            self.stage.bar.inc(1);
+        }
+        outcome
     }
 }
