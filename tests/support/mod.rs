@@ -8,9 +8,12 @@ pub mod proxy;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use contact_center_contracts::{ClassifiedTaskV2, InteractionV1};
+use contact_center_contracts::feedback_event::v1::{FeedbackEventV1Outcome, FeedbackEventV1Source};
+use contact_center_contracts::interaction::v1::{InteractionV1Medium, InteractionV1Text};
+use contact_center_contracts::{
+    ClassifiedTaskV2, CustomerId, FeedbackEventV1, Intent, InteractionV1, Region, Summary,
+};
 pub use courier_testkit::{RedisCluster, RedisOptions, RedisServer};
-use serde_json::json;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -104,42 +107,49 @@ pub fn uuid(n: u64) -> String {
     format!("00000000-0000-4000-8000-{n:012}")
 }
 
+/// The same UUID, typed.
+fn id(n: u64) -> uuid::Uuid {
+    uuid::Uuid::parse_str(&uuid(n)).expect("a UUID")
+}
+
 /// Interaction number `n`.
 pub fn interaction(n: u64) -> InteractionV1 {
-    let region = ["amer", "emea", "apac"][(n % 3) as usize];
-    serde_json::from_value(json!({
-        "interaction_id": uuid(n),
-        "customer_id": format!("C{:07}", n % 10_000_000),
-        "region": region,
-        "medium": "chat",
-        "text": format!("Contact number {n}"),
-        "received_at": "2026-11-28T09:00:00Z"
-    }))
-    .unwrap()
+    InteractionV1 {
+        interaction_id: id(n),
+        customer_id: CustomerId::new(format!("C{:07}", n % 10_000_000)).unwrap(),
+        region: [Region::Amer, Region::Emea, Region::Apac][(n % 3) as usize],
+        medium: InteractionV1Medium::Chat,
+        language: None,
+        text: InteractionV1Text::new(format!("Contact number {n}")).unwrap(),
+        received_at: "2026-11-28T09:00:00Z".parse().unwrap(),
+    }
 }
 
 /// Feedback event number `n`, for broadcasts.
-pub fn feedback(n: u64) -> contact_center_contracts::FeedbackEventV1 {
-    serde_json::from_value(json!({
-        "event_id": uuid(n), "task_id": uuid(1000 + n), "predicted_intent": "billing",
-        "outcome": "accepted", "source": "automated"
-    }))
-    .unwrap()
+pub fn feedback(n: u64) -> FeedbackEventV1 {
+    FeedbackEventV1 {
+        event_id: id(n),
+        task_id: id(1000 + n),
+        predicted_intent: Intent::Billing,
+        actual_intent: None,
+        outcome: FeedbackEventV1Outcome::Accepted,
+        source: FeedbackEventV1Source::Automated,
+    }
 }
 
 /// The task a classifier derives from interaction `n`: the same input
 /// always gives the same task and idempotency key.
 pub fn task_for(n: u64) -> ClassifiedTaskV2 {
-    serde_json::from_value(json!({
-        "task_id": uuid(1_000_000 + n),
-        "interaction_id": uuid(n),
-        "customer_id": format!("C{:07}", n % 10_000_000),
-        "region": "emea",
-        "intent": "billing",
-        "confidence": 0.9,
-        "summary": format!("Task for contact {n}")
-    }))
-    .unwrap()
+    ClassifiedTaskV2 {
+        task_id: id(1_000_000 + n),
+        interaction_id: id(n),
+        customer_id: CustomerId::new(format!("C{:07}", n % 10_000_000)).unwrap(),
+        region: Region::Emea,
+        intent: Intent::Billing,
+        confidence: 0.9,
+        summary: Summary::new(format!("Task for contact {n}")).unwrap(),
+        sentiment: None,
+    }
 }
 
 /// Every key of `namespace` with no TTL: must be empty, since every key the
