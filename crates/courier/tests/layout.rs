@@ -138,3 +138,117 @@ fn files_stay_small() {
         too_big.join("\n")
     );
 }
+
+/// The lines of every source file of the runtime, comments left out, with
+/// the file's path relative to `src/`.
+fn code_lines() -> Vec<(String, String)> {
+    let src = crate_src("courier");
+    let mut lines = Vec::new();
+    for file in sources(&src) {
+        let name = file.strip_prefix(&src).unwrap().display().to_string();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("").to_string();
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            lines.push((name.clone(), line.to_string()));
+        }
+    }
+    lines
+}
+
+#[test]
+fn every_refusal_before_a_handler_is_in_admit() {
+    // Reasons that only a check before the handler can give; a message
+    // refused for one of them anywhere else skipped `admit()`.
+    let reasons = ["Expired", "SchemaMismatch", "VersionUnsupported", "Poison"];
+    let outside: Vec<String> = code_lines()
+        .into_iter()
+        .filter(|(file, line)| {
+            file != "consumer/admit.rs"
+                && file != "dlq.rs" // where the reasons are defined and named
+                && !line.contains("==") // counting what admit refused is fine
+                && reasons
+                    .iter()
+                    .any(|r| line.contains(&format!("DeadReason::{r}")))
+        })
+        .map(|(file, line)| format!("{file}: {}", line.trim()))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "messages refused outside consumer/admit.rs:\n{}",
+        outside.join("\n")
+    );
+}
+
+#[test]
+fn blocking_reads_use_a_dedicated_connection() {
+    // A blocking command on the shared connection would stall every writer
+    // behind it and outlast its response timeout.
+    let lines = code_lines();
+    for blocking in ["\"BLMOVE\"", "\"BLOCK\""] {
+        let files: BTreeSet<&str> = lines
+            .iter()
+            .filter(|(_, line)| line.contains(blocking))
+            .map(|(file, _)| file.as_str())
+            .collect();
+        assert!(!files.is_empty(), "no {blocking} found: update this test");
+        for file in files {
+            assert!(
+                lines
+                    .iter()
+                    .any(|(f, line)| f == file && line.contains("client.dedicated(")),
+                "{file} sends {blocking} without a dedicated connection"
+            );
+        }
+    }
+}
+
+#[test]
+fn scripts_take_time_from_the_server() {
+    let lua = Path::new(env!("CARGO_MANIFEST_DIR")).join("lua");
+    let common = std::fs::read_to_string(lua.join("common.lua")).unwrap();
+    assert!(
+        common.contains("redis.call('TIME')"),
+        "common.lua's clock is TIME"
+    );
+    for file in std::fs::read_dir(&lua).unwrap() {
+        let path = file.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("--")) {
+            let assigns_now = line.contains("now =") || line.contains("now=");
+            assert!(
+                !(assigns_now && line.contains("ARGV")),
+                "{}: a time taken from a client: {line}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn keys_are_spelt_in_keys_rs_only() {
+    // A hash tag (`{domain.channel}`) or a key part written by hand
+    // anywhere but keys.rs would drift from the layout.
+    let spelt: Vec<String> = code_lines()
+        .into_iter()
+        .filter(|(file, line)| {
+            file != "keys.rs"
+                && (line.contains(":{{")
+                    || [
+                        ":stream\"",
+                        ":dlq\"",
+                        ":delayed\"",
+                        ":queue\"",
+                        ":idem:",
+                        ":done:",
+                    ]
+                    .iter()
+                    .any(|part| line.contains(part)))
+        })
+        .map(|(file, line)| format!("{file}: {}", line.trim()))
+        .collect();
+    assert!(
+        spelt.is_empty(),
+        "keys built outside keys.rs:\n{}",
+        spelt.join("\n")
+    );
+}
