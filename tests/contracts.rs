@@ -259,3 +259,47 @@ fn specs_built_at_run_time_agree_with_the_generated_constants() {
         assert_eq!(built, spec, "{}", spec.name);
     }
 }
+
+#[tokio::test]
+async fn untyped_constructors_refuse_a_message_of_another_schema() {
+    use courier::{testing::Harness, CancellationToken, Consumer, Delivery, Outcome, Producer};
+    let harness = Harness::new();
+    let producer = Producer::<InteractionV1>::untyped(harness.client(), &channels::billing::SPEC);
+    let refused = producer
+        .publish(&courier_suites::interaction(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Error::SchemaMismatch {
+                expected: "contact_center.classified_task",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert!(harness.published().is_empty());
+
+    let consumer =
+        Consumer::<Interaction>::untyped(harness.client(), &channels::billing::SPEC, "group");
+    let refused = consumer
+        .run_until(
+            |_: Delivery<Interaction>| async { Outcome::Done },
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::SchemaMismatch { .. }), "{refused}");
+
+    let subscriber =
+        courier::Subscriber::<Interaction>::untyped(harness.client(), &channels::feedback::SPEC);
+    let refused = subscriber
+        .run_until(
+            |_: Delivery<Interaction>| async { Outcome::Done },
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::SchemaMismatch { .. }), "{refused}");
+}

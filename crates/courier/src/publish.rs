@@ -218,12 +218,7 @@ impl<T: Contract> Producer<T> {
         options: &PublishOptions,
         check: HeaderCheck,
     ) -> Result<Prepared, Error> {
-        if T::SCHEMA != self.spec.schema {
-            return Err(Error::SchemaMismatch {
-                expected: self.spec.schema,
-                found: T::SCHEMA.to_string(),
-            });
-        }
+        self.spec.expect_schema(T::SCHEMA)?;
         let payload = contract::encode(message)?;
         let key = match &options.key {
             Some(key) => key.clone(),

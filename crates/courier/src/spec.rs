@@ -5,6 +5,7 @@ use std::time::Duration;
 use courier_schema::{Backoff, Compatibility, Durability, Retention, Transport};
 
 use crate::contract::{Contract, Readable};
+use crate::error::Error;
 
 /// Everything the runtime needs to know about one channel. Generated crates
 /// declare one `SPEC` constant per channel; nothing else builds these.
@@ -120,6 +121,18 @@ pub trait Channel: 'static {
 }
 
 impl ChannelSpec {
+    /// Refuses a message type of another schema than the channel's: what
+    /// the untyped constructors check before they publish or consume.
+    pub(crate) fn expect_schema(&self, schema: &'static str) -> Result<(), Error> {
+        if schema == self.schema {
+            return Ok(());
+        }
+        Err(Error::SchemaMismatch {
+            expected: self.schema,
+            found: schema.to_string(),
+        })
+    }
+
     /// The spec of a channel read from `schemas/` at run time, for tools
     /// that know channels only from the registry (the `courier` CLI). The
     /// strings are leaked: a tool builds each spec once per process.

@@ -98,12 +98,7 @@ impl<M: Readable> Subscriber<M> {
     where
         F: Handler<M>,
     {
-        if M::SCHEMA != self.spec.schema {
-            return Err(Error::SchemaMismatch {
-                expected: self.spec.schema,
-                found: M::SCHEMA.to_string(),
-            });
-        }
+        self.spec.expect_schema(M::SCHEMA)?;
         let keys = self.client.keys(self.spec, None);
         let channel = keys.inbox(self.spec.transport);
         let mut backoff = Backoff::new();

@@ -242,12 +242,7 @@ impl<M: Readable> Consumer<M> {
     where
         F: Handler<M>,
     {
-        if M::SCHEMA != self.spec.schema {
-            return Err(Error::SchemaMismatch {
-                expected: self.spec.schema,
-                found: M::SCHEMA.to_string(),
-            });
-        }
+        self.spec.expect_schema(M::SCHEMA)?;
         let partitions: Vec<ChannelKeys> = partition::all(self.spec)
             .into_iter()
             .filter(|p| match (&self.options.partitions, p) {
