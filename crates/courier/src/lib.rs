@@ -4,17 +4,19 @@
 //! writes one crate per schema domain (`crates/contracts/<domain>`). Those
 //! crates implement [`Contract`] for every message version and [`Readable`]
 //! for the set of versions a consumer reads, and declare each channel as a
-//! [`ChannelSpec`] constant with typed `producer()` and `consumer()`
-//! constructors. This crate holds every rule the generated code relies on
+//! [`ChannelSpec`] constant and a marker type implementing [`Channel`],
+//! with typed `producer()` and `consumer()` constructors. This crate holds every rule the generated code relies on
 //! and keeps every promise on Redis: schema name and version, payload
 //! validation, idempotency, TTLs, visibility timeouts, retries with backoff,
 //! dead-letter queues.
 //!
 //! # Layout
 //!
-//! - [`client`]: [`Client`] (connections) and [`Producer`] (publishing,
-//!   written in `publish`, public from `client`).
-//! - [`consumer`]: [`Consumer`], [`Outcome`], [`Delivery`]; a folder with
+//! - [`client`]: [`Client`], the connections.
+//! - [`publish`]: [`Producer`] (typed by [`Producer::of`], or untyped for
+//!   tools) and [`PublishOptions`].
+//! - [`delivery`]: [`Delivery`] in, [`Outcome`] out: what a handler sees.
+//! - [`consumer`]: [`Consumer`]; a folder with
 //!   one file per step of the pipeline (reading streams, reading lists and
 //!   priority queues, claiming and recovery, dispatch, admission, the gate,
 //!   processing, settling) beside maintenance, partition coordination and
@@ -29,7 +31,8 @@
 //! - [`contract`]: the [`Contract`] and [`Readable`] traits, payload
 //!   encoding, decoding and validation, idempotency-key derivation.
 //! - [`envelope`]: the wire envelope and attempt history.
-//! - [`spec`]: [`ChannelSpec`], a channel's contract from `channels.json`.
+//! - [`spec`]: [`ChannelSpec`], a channel's contract from `channels.json`,
+//!   and the [`Channel`] trait of its generated marker type.
 //! - [`keys`]: Redis key names, built nowhere else.
 //! - [`backoff`]: retry delays.
 //! - [`breaker`]: [`Breaker`], circuit breakers and manual pauses shared
@@ -44,6 +47,7 @@
 //!   and settle scripts take a batch of messages per call.
 //! - `retry`: the one retry and reconnect policy (first pause, cap,
 //!   jitter) of every loop that waits out a passing Redis fault.
+//! - `time`: durations as scripts take them (a leaf, like `retry`).
 //! - `batch`: coalescing of the done checks and settlements of handlers in
 //!   flight into one round trip.
 
