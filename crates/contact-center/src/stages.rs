@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use courier::{partition, ChannelSpec, Client, Delivery, Handler, Outcome, Transport};
+use courier::{ChannelSpec, Client, Delivery, Handler, Outcome, Transport};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// One stage: a channel and the agents that consume it.
@@ -37,55 +37,15 @@ impl Stage {
         }
     }
 
-    /// Messages waiting on the channel or held by a consumer: the length
-    /// of a list or priority queue plus what consumers hold, and for a
-    /// stream the group's lag plus its pending entries, over partitions.
+    /// Messages waiting on the channel or held by a consumer, over
+    /// partitions, as the runtime reads them (for a stream, this stage's
+    /// group); 0 while Redis cannot be read.
     pub async fn backlog(&self, client: &Client) -> u64 {
-        let mut total = 0;
-        for partition in partition::all(self.spec) {
-            let keys = client.keys(self.spec, partition.as_deref());
-            let inbox = keys.inbox(self.spec.transport);
-            total += match self.spec.transport {
-                Transport::Stream => {
-                    let groups: redis::streams::StreamInfoGroupsReply = client
-                        .query(redis::cmd("XINFO").arg("GROUPS").arg(&inbox))
-                        .await
-                        .unwrap_or_default();
-                    groups
-                        .groups
-                        .iter()
-                        .find(|g| g.name == self.group)
-                        .map_or(0, |g| (g.lag.unwrap_or(0) + g.pending) as u64)
-                }
-                Transport::List | Transport::Priority => {
-                    let waiting: u64 = client
-                        .query(
-                            redis::cmd(if self.spec.transport == Transport::List {
-                                "LLEN"
-                            } else {
-                                "ZCARD"
-                            })
-                            .arg(&inbox),
-                        )
-                        .await
-                        .unwrap_or(0);
-                    let consumers: Vec<String> = client
-                        .query(redis::cmd("SMEMBERS").arg(keys.consumers()))
-                        .await
-                        .unwrap_or_default();
-                    let mut held = 0;
-                    for consumer in consumers {
-                        held += client
-                            .query::<u64>(redis::cmd("LLEN").arg(keys.processing(&consumer)))
-                            .await
-                            .unwrap_or(0);
-                    }
-                    waiting + held
-                }
-                Transport::Pubsub => 0,
-            };
-        }
-        total
+        let group = (self.spec.transport == Transport::Stream).then_some(self.group);
+        client
+            .channel_state(self.spec, group)
+            .await
+            .map_or(0, |state| state.total.backlog())
     }
 }
 

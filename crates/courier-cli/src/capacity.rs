@@ -117,28 +117,27 @@ async fn measure(
 ) -> Result<(Option<f64>, Option<f64>)> {
     let (mut recent, mut items, mut bytes) = (0u64, 0u64, 0u64);
     let hour_ago = chrono::Utc::now().timestamp_millis() - 3_600_000;
-    for partition in courier::partition::all(spec) {
+    // How many entries each partition keeps comes from the runtime's state
+    // reading; the rate and the bytes per entry are measured here.
+    let state = client.channel_state(spec, None).await?;
+    for partition in state.partitions {
         let inbox = client
-            .keys(spec, partition.as_deref())
+            .keys(spec, partition.partition.as_deref())
             .inbox(spec.transport);
-        let count: u64 = match spec.transport {
-            Transport::Stream => {
-                let ids: Vec<(String, Vec<(String, String)>)> = client
-                    .query(
-                        redis::cmd("XRANGE")
-                            .arg(&inbox)
-                            .arg(format!("{hour_ago}-0"))
-                            .arg("+")
-                            .arg("COUNT")
-                            .arg(100_000),
-                    )
-                    .await?;
-                recent += ids.len() as u64;
-                client.query(redis::cmd("XLEN").arg(&inbox)).await?
-            }
-            Transport::List => client.query(redis::cmd("LLEN").arg(&inbox)).await?,
-            _ => client.query(redis::cmd("ZCARD").arg(&inbox)).await?,
-        };
+        let count = partition.figures.stored;
+        if spec.transport == Transport::Stream {
+            let ids: Vec<(String, Vec<(String, String)>)> = client
+                .query(
+                    redis::cmd("XRANGE")
+                        .arg(&inbox)
+                        .arg(format!("{hour_ago}-0"))
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(100_000),
+                )
+                .await?;
+            recent += ids.len() as u64;
+        }
         if count > 0 {
             items += count;
             let usage: Option<u64> = client

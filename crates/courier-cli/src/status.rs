@@ -4,11 +4,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
-use chrono::Utc;
-use courier::breaker::{Breaker, BreakerConfig, BreakerState};
-use courier::{partition, ChannelSpec, Client, Transport};
-use redis::streams::StreamInfoGroupsReply;
+use anyhow::{Context as _, Result};
+use courier::breaker::BreakerState;
+use courier::{ChannelSpec, Client};
 use serde::Serialize;
 
 use crate::Context;
@@ -33,16 +31,15 @@ pub struct Row {
     pub partition: Option<String>,
     /// The transport.
     pub transport: &'static str,
-    /// Messages waiting (streams: for the slowest group, undelivered plus
-    /// pending).
+    /// Messages not yet delivered (streams: to the slowest group).
     pub depth: Option<u64>,
-    /// Delivered and not yet settled.
+    /// Delivered and not yet settled (streams: over every group).
     pub pending: Option<u64>,
-    /// Consumers (or subscribers) present.
+    /// Consumers with a live heartbeat (pubsub: subscribers).
     pub consumers: u64,
     /// Undelivered entries for the slowest group (streams).
     pub lag: Option<u64>,
-    /// Age of the oldest waiting message, in seconds.
+    /// Age of the oldest message not yet delivered, in seconds.
     pub oldest_seconds: Option<u64>,
     /// Retries and scheduled messages waiting for their time.
     pub delayed: u64,
@@ -120,200 +117,46 @@ pub async fn run(ctx: &Context, args: &Args, out: &mut dyn Write) -> Result<Exit
     }
 }
 
-/// The rows of one channel, a partition each.
+/// The rows of one channel, a partition each, from the runtime's reading
+/// of its state (every group of a stream).
 pub async fn channel_rows(client: &Client, spec: &'static ChannelSpec) -> Result<Vec<Row>> {
-    let state = channel_state(client, spec).await;
-    let mut rows = Vec::new();
-    for partition in partition::all(spec) {
-        let keys = client.keys(spec, partition.as_deref());
-        let inbox = keys.inbox(spec.transport);
-        let mut row = Row {
-            channel: spec.qualified_name(),
-            partition: partition.clone(),
-            transport: spec.transport.as_str(),
-            depth: None,
-            pending: None,
-            consumers: 0,
-            lag: None,
-            oldest_seconds: None,
-            delayed: client
-                .query(redis::cmd("ZCARD").arg(keys.delayed()))
-                .await?,
-            dlq: client.query(redis::cmd("XLEN").arg(keys.dlq())).await?,
-            sla_breaches: None,
-            lost_by_trim: None,
-            state: state.clone(),
-            memory_bytes: None,
-        };
-        match spec.transport {
-            Transport::Stream => {
-                stream_row(client, &inbox, &mut row).await?;
-                row.lost_by_trim = Some(
-                    client
-                        .query::<Option<u64>>(redis::cmd("GET").arg(keys.lost_by_trim()))
-                        .await?
-                        .unwrap_or(0),
-                );
-            }
-            Transport::List | Transport::Priority => {
-                held_row(client, spec, &keys, &mut row).await?;
-                if spec.transport == Transport::Priority {
-                    row.sla_breaches = Some(
-                        client
-                            .query::<Option<u64>>(redis::cmd("GET").arg(keys.sla_breaches()))
-                            .await?
-                            .unwrap_or(0),
-                    );
-                }
-            }
-            Transport::Pubsub => {
-                let counts: redis::Value = client
-                    .query(redis::cmd("PUBSUB").arg("NUMSUB").arg(&inbox))
-                    .await?;
-                row.consumers = subscribers(counts);
-            }
-        }
-        if spec.transport != Transport::Pubsub {
-            row.memory_bytes = client
-                .query(redis::cmd("MEMORY").arg("USAGE").arg(&inbox))
-                .await
-                .unwrap_or(None);
-        }
-        rows.push(row);
-    }
-    Ok(rows)
-}
-
-async fn stream_row(client: &Client, stream: &str, row: &mut Row) -> Result<()> {
-    let length: u64 = client.query(redis::cmd("XLEN").arg(stream)).await?;
-    let groups: StreamInfoGroupsReply = if length > 0 {
-        client
-            .query(redis::cmd("XINFO").arg("GROUPS").arg(stream))
-            .await
-            .unwrap_or_default()
+    let state = client
+        .channel_state(spec, None)
+        .await
+        .with_context(|| format!("reading the state of {}", spec.qualified_name()))?;
+    let label = if state.paused {
+        "paused".to_string()
     } else {
-        StreamInfoGroupsReply::default()
-    };
-    let pending: u64 = groups.groups.iter().map(|g| g.pending as u64).sum();
-    row.consumers = groups.groups.iter().map(|g| g.consumers as u64).sum();
-    row.pending = Some(pending);
-    // The slowest group decides depth, lag and the oldest waiting message.
-    let slowest = groups
-        .groups
-        .iter()
-        .max_by_key(|g| g.lag.unwrap_or(length as usize) + g.pending);
-    match slowest {
-        Some(group) => {
-            let lag = group.lag.map(|l| l as u64);
-            row.lag = lag;
-            row.depth = Some(lag.unwrap_or(length) + group.pending as u64);
-            let next: Vec<(String, Vec<(String, String)>)> = client
-                .query(
-                    redis::cmd("XRANGE")
-                        .arg(stream)
-                        .arg(format!("({}", group.last_delivered_id))
-                        .arg("+")
-                        .arg("COUNT")
-                        .arg(1),
-                )
-                .await
-                .unwrap_or_default();
-            row.oldest_seconds = next.first().and_then(|(id, _)| age_of_id(id));
-        }
-        None => {
-            row.depth = Some(length);
-            let first: Vec<(String, Vec<(String, String)>)> = client
-                .query(
-                    redis::cmd("XRANGE")
-                        .arg(stream)
-                        .arg("-")
-                        .arg("+")
-                        .arg("COUNT")
-                        .arg(1),
-                )
-                .await?;
-            row.oldest_seconds = first.first().and_then(|(id, _)| age_of_id(id));
-        }
-    }
-    Ok(())
-}
-
-async fn held_row(
-    client: &Client,
-    spec: &ChannelSpec,
-    keys: &courier::keys::ChannelKeys,
-    row: &mut Row,
-) -> Result<()> {
-    let queue = keys.queue();
-    let (depth, next): (u64, Vec<String>) = if spec.transport == Transport::List {
-        (
-            client.query(redis::cmd("LLEN").arg(&queue)).await?,
-            client
-                .query(redis::cmd("LRANGE").arg(&queue).arg(-1).arg(-1))
-                .await?,
-        )
-    } else {
-        (
-            client.query(redis::cmd("ZCARD").arg(&queue)).await?,
-            client
-                .query(redis::cmd("ZRANGE").arg(&queue).arg(0).arg(0))
-                .await?,
-        )
-    };
-    row.depth = Some(depth);
-    row.oldest_seconds = next.first().and_then(|record| age_of_record(record));
-    let consumers: Vec<String> = client
-        .query(redis::cmd("SMEMBERS").arg(keys.consumers()))
-        .await?;
-    let mut pending = 0;
-    for consumer in &consumers {
-        let held: u64 = client
-            .query(redis::cmd("LLEN").arg(keys.processing(consumer)))
-            .await?;
-        pending += held;
-        let alive: bool = client
-            .query(redis::cmd("EXISTS").arg(keys.alive(consumer)))
-            .await?;
-        row.consumers += u64::from(alive);
-    }
-    row.pending = Some(pending);
-    Ok(())
-}
-
-/// `paused`, the dependency breaker's state, or `ok`.
-async fn channel_state(client: &Client, spec: &'static ChannelSpec) -> String {
-    let pause = Breaker::channel(client, spec, BreakerConfig::default());
-    if let Ok(pause) = pause {
-        if matches!(pause.state().await, Ok(BreakerState::Paused)) {
-            return "paused".into();
-        }
-    }
-    if let Some(dependency) = spec.dependency {
-        if let Ok(breaker) = Breaker::new(client, dependency.name, BreakerConfig::default()) {
-            match breaker.state().await {
-                Ok(BreakerState::Closed) | Err(_) => {}
-                Ok(state) => return format!("{} {}", dependency.name, state.as_str()),
+        match (spec.dependency, state.dependency) {
+            (Some(dependency), Some(breaker)) if breaker != BreakerState::Closed => {
+                format!("{} {}", dependency.name, breaker.as_str())
             }
+            _ => "ok".to_string(),
         }
-    }
-    "ok".into()
-}
-
-fn age_of_id(id: &str) -> Option<u64> {
-    let ms: i64 = id.split('-').next()?.parse().ok()?;
-    Some(((Utc::now().timestamp_millis() - ms).max(0) / 1000) as u64)
-}
-
-fn age_of_record(record: &str) -> Option<u64> {
-    let envelope: serde_json::Value =
-        serde_json::from_str(&courier::envelope::parse_record(record).envelope).ok()?;
-    let created = envelope.get("created_at")?.as_str()?;
-    let created = chrono::DateTime::parse_from_rfc3339(created).ok()?;
-    Some(
-        (Utc::now() - created.with_timezone(&Utc))
-            .num_seconds()
-            .max(0) as u64,
-    )
+    };
+    Ok(state
+        .partitions
+        .into_iter()
+        .map(|p| {
+            let f = p.figures;
+            Row {
+                channel: state.channel.clone(),
+                partition: p.partition,
+                transport: spec.transport.as_str(),
+                depth: f.waiting,
+                pending: f.held,
+                consumers: f.consumers,
+                lag: f.lag,
+                oldest_seconds: f.oldest.map(|age| age.as_secs()),
+                delayed: f.delayed,
+                dlq: f.dead,
+                sla_breaches: f.sla_breaches,
+                lost_by_trim: f.lost_by_trim,
+                state: label.clone(),
+                memory_bytes: f.memory_bytes,
+            }
+        })
+        .collect())
 }
 
 fn info_field(info: &str, field: &str) -> Option<String> {
@@ -363,18 +206,6 @@ pub fn table(rows: &[Row]) -> String {
     let mut rows = vec![header.iter().map(|h| h.to_string()).collect()];
     rows.extend(cells);
     crate::aligned(&rows)
-}
-
-/// Subscribers in a `PUBSUB NUMSUB` reply of one channel; on a cluster,
-/// where each node counts its own, the sum over the nodes.
-fn subscribers(reply: redis::Value) -> u64 {
-    match reply {
-        redis::Value::Map(nodes) => nodes.into_iter().map(|(_, n)| subscribers(n)).sum(),
-        other => redis::from_redis_value::<Vec<(String, u64)>>(other)
-            .ok()
-            .and_then(|counts| counts.first().map(|(_, n)| *n))
-            .unwrap_or(0),
-    }
 }
 
 fn human_bytes(bytes: u64) -> String {

@@ -115,8 +115,9 @@ pub(crate) fn cluster_client(
     builder.build()
 }
 
-/// A command's first key, if it has one: `EVALSHA`'s first key, else the
-/// first argument after the command name.
+/// A command's first key, if it has one: `EVALSHA`'s first key, the
+/// argument after a container command's subcommand (`XINFO GROUPS <key>`),
+/// else the first argument after the command name.
 fn first_key(cmd: &Cmd) -> Option<Vec<u8>> {
     let args: Vec<&[u8]> = cmd
         .args_iter()
@@ -134,6 +135,12 @@ fn first_key(cmd: &Cmd) -> Option<Vec<u8>> {
         args.get(3)?
     } else if name.eq_ignore_ascii_case(b"WAIT") {
         return None;
+    } else if [&b"XINFO"[..], b"XGROUP", b"MEMORY", b"OBJECT"]
+        .iter()
+        .any(|container| name.eq_ignore_ascii_case(container))
+    {
+        // A container command: its subcommand, then the key.
+        args.get(2)?
     } else {
         args.get(1)?
     };
@@ -198,6 +205,17 @@ mod tests {
             .arg("ns:{a}:dlq");
         pipe.cmd("WAIT").arg(1).arg(100);
         assert!(split_by_slot(&pipe).is_none());
+    }
+
+    #[test]
+    fn container_commands_go_by_their_key() {
+        let mut pipe = redis::pipe();
+        pipe.cmd("XINFO").arg("GROUPS").arg("ns:{a}:stream");
+        pipe.cmd("MEMORY").arg("USAGE").arg("ns:{b}:stream");
+        pipe.cmd("XLEN").arg("ns:{a}:stream");
+        let groups = split_by_slot(&pipe).expect("two slots");
+        let positions: Vec<&Vec<usize>> = groups.iter().map(|(_, p)| p).collect();
+        assert_eq!(positions, vec![&vec![0, 2], &vec![1]]);
     }
 
     #[test]

@@ -26,6 +26,8 @@
 //!   without Redis and returns its outcome and what it published.
 //! - [`subscriber`]: [`Subscriber`], broadcast on `pubsub` channels.
 //! - [`dlq`]: dead-letter queues: list, get, replay, purge.
+//! - [`state`]: a channel's state ([`ChannelState`]: waiting, held, lag,
+//!   age, delayed, dead, live consumers), read here and nowhere else.
 //! - [`metrics`]: Prometheus metrics and their exporter.
 //! - `telemetry` (feature `otel`): courier's spans as OpenTelemetry spans.
 //! - [`contract`]: the [`Contract`] and [`Readable`] traits, payload
@@ -74,6 +76,7 @@ mod replication;
 mod retry;
 mod scripts;
 pub mod spec;
+pub mod state;
 pub mod subscriber;
 #[cfg(feature = "otel")]
 mod telemetry;
@@ -111,5 +114,6 @@ pub use lease::{Fence, Lease, LeaseHolder};
 pub use publish::{Backpressure, Producer, PublishOptions, Published};
 pub use ratelimit::RateLimit;
 pub use spec::{Channel, ChannelSpec, DependencySpec, PartitionSpec, RateSpec, SlaNoticeSpec};
+pub use state::{ChannelState, Figures, PartitionState};
 pub use subscriber::{Subscriber, SubscriberReport};
 pub use tokio_util::sync::CancellationToken;

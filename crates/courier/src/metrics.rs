@@ -14,8 +14,8 @@
 //! | `courier_handler_duration_seconds` | histogram | channel |
 //! | `courier_end_to_end_seconds` | histogram | channel (publish to handled) |
 //! | `courier_messages_in_flight` | gauge | channel |
-//! | `courier_channel_depth` | gauge | channel, partition |
-//! | `courier_channel_pending` | gauge | channel, partition |
+//! | `courier_channel_depth` | gauge | channel, partition (messages not yet delivered to the consumer's group: [`crate::state`]'s `waiting`) |
+//! | `courier_channel_pending` | gauge | channel, partition (delivered, not settled: the group's pending entries, every list consumer's holdings) |
 //! | `courier_channel_lag` | gauge | channel, partition (stream entries not yet delivered to the group) |
 //! | `courier_channel_paused` | gauge | channel (1 while paused) |
 //! | `courier_breaker_open` | gauge | dependency (1 while open, half-open or paused) |

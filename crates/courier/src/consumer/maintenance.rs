@@ -26,6 +26,7 @@ use crate::metrics;
 use crate::publish::{Outbox, PublishOptions};
 use crate::scripts::{self, FORGET_CONSUMERS, MOVE_DUE, REAP, SLA};
 use crate::spec::SlaNoticeSpec;
+use crate::state;
 use crate::time::millis;
 use courier_schema::Transport;
 
@@ -74,9 +75,7 @@ where
             }
             if gauges.elapsed() >= GAUGE_SAMPLE {
                 gauges = Instant::now();
-                for keys in &partitions {
-                    self.sample(keys).await;
-                }
+                self.sample(&partitions).await;
             }
             for keys in &partitions {
                 self.move_due(keys).await;
@@ -120,45 +119,28 @@ where
         }
     }
 
-    /// Samples a partition's depth and this group's pending count into the
-    /// gauges.
-    pub(super) async fn sample(&self, keys: &ChannelKeys) {
-        let inbox = keys.inbox(self.spec.transport);
-        let sampled: Result<(u64, u64, Option<u64>), Error> = async {
-            Ok(match self.spec.transport {
-                Transport::Stream => {
-                    let depth: u64 = self.client.query(redis::cmd("XLEN").arg(&inbox)).await?;
-                    let groups: redis::streams::StreamInfoGroupsReply = self
-                        .client
-                        .query(redis::cmd("XINFO").arg("GROUPS").arg(&inbox))
-                        .await?;
-                    let mine = groups.groups.iter().find(|g| g.name == self.group);
-                    (
-                        depth,
-                        mine.map_or(0, |g| g.pending as u64),
-                        mine.and_then(|g| g.lag).map(|l| l as u64),
-                    )
+    /// Samples the state of this consumer's partitions ([`crate::state`])
+    /// into the depth, pending and lag gauges: what waits for this
+    /// consumer's group, what the group (on lists: every consumer) holds,
+    /// and (streams) the group's lag.
+    pub(super) async fn sample(&self, partitions: &[ChannelKeys]) {
+        let group = (self.spec.transport == Transport::Stream).then_some(self.group.as_str());
+        match state::read(&self.client, self.spec, group, partitions).await {
+            Ok(states) => {
+                for state in states {
+                    let f = &state.figures;
+                    metrics::depth(
+                        self.spec,
+                        state.partition.as_deref(),
+                        f.waiting.unwrap_or(0),
+                        f.held.unwrap_or(0),
+                        f.lag,
+                    );
                 }
-                Transport::List => (
-                    self.client.query(redis::cmd("LLEN").arg(&inbox)).await?,
-                    self.client
-                        .query(redis::cmd("LLEN").arg(keys.processing(&self.name)))
-                        .await?,
-                    None,
-                ),
-                Transport::Priority => (
-                    self.client.query(redis::cmd("ZCARD").arg(&inbox)).await?,
-                    self.client
-                        .query(redis::cmd("LLEN").arg(keys.processing(&self.name)))
-                        .await?,
-                    None,
-                ),
-                Transport::Pubsub => (0, 0, None),
-            })
-        }
-        .await;
-        if let Ok((depth, pending, lag)) = sampled {
-            metrics::depth(self.spec, keys.partition(), depth, pending, lag);
+            }
+            Err(e) => {
+                tracing::debug!(channel = %self.spec.qualified_name(), error = %e, "sampling the channel's state failed");
+            }
         }
     }
 
