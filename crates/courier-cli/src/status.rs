@@ -65,7 +65,7 @@ pub async fn run(ctx: &Context, args: &Args, out: &mut dyn Write) -> Result<Exit
     let channels = ctx.channels()?;
     loop {
         let mut rows = Vec::new();
-        for (_, spec) in &channels {
+        for spec in &channels {
             rows.extend(channel_rows(&client, spec).await?);
         }
         let used: String = match client.info("memory").await.as_deref() {
@@ -288,8 +288,8 @@ async fn channel_state(client: &Client, spec: &'static ChannelSpec) -> String {
             return "paused".into();
         }
     }
-    if let Some(dependency) = spec.dependency {
-        if let Ok(breaker) = Breaker::new(client, dependency.name, BreakerConfig::default()) {
+    if let Some(dependency) = &spec.dependency {
+        if let Ok(breaker) = Breaker::new(client, &dependency.name, BreakerConfig::default()) {
             match breaker.state().await {
                 Ok(BreakerState::Closed) | Err(_) => {}
                 Ok(state) => return format!("{} {}", dependency.name, state.as_str()),

@@ -103,6 +103,8 @@ pub use field::FieldError;
 pub use handler::Handler;
 pub use lease::{Fence, Lease, LeaseHolder};
 pub use ratelimit::RateLimit;
-pub use spec::{Channel, ChannelSpec, DependencySpec, PartitionSpec, RateSpec, SlaNoticeSpec};
+pub use spec::{
+    Channel, ChannelRef, ChannelSpec, DependencySpec, PartitionSpec, RateSpec, SlaNoticeSpec,
+};
 pub use subscriber::{Subscriber, SubscriberReport};
 pub use tokio_util::sync::CancellationToken;

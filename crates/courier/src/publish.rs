@@ -219,7 +219,7 @@ impl<T: Contract> Producer<T> {
     ) -> Result<Prepared, Error> {
         if T::SCHEMA != self.spec.schema {
             return Err(Error::SchemaMismatch {
-                expected: self.spec.schema,
+                expected: &self.spec.schema,
                 found: T::SCHEMA.to_string(),
             });
         }

@@ -99,7 +99,7 @@ impl<M: Readable> Subscriber<M> {
     {
         if M::SCHEMA != self.spec.schema {
             return Err(Error::SchemaMismatch {
-                expected: self.spec.schema,
+                expected: &self.spec.schema,
                 found: M::SCHEMA.to_string(),
             });
         }

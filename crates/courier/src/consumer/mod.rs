@@ -146,7 +146,7 @@ impl<M: Readable> Consumer<M> {
     /// The dependency: the options', else the channel contract's.
     fn dependency(&self) -> Option<Dependency> {
         self.options.dependency.clone().or_else(|| {
-            self.spec.dependency.map(|d| Dependency {
+            self.spec.dependency.as_ref().map(|d| Dependency {
                 name: d.name.to_string(),
                 breaker: BreakerConfig {
                     failure_threshold: d.failure_threshold,
@@ -161,8 +161,8 @@ impl<M: Readable> Consumer<M> {
     /// The rate limit: the options', else the channel contract's.
     fn rate(&self) -> Option<Rate> {
         self.options.rate_limit.clone().or_else(|| {
-            self.spec.rate_limit.map(|r| Rate {
-                name: r.name.map_or_else(
+            self.spec.rate_limit.as_ref().map(|r| Rate {
+                name: r.name.as_deref().map_or_else(
                     || format!("channel.{}", self.spec.qualified_name()),
                     str::to_string,
                 ),
@@ -245,7 +245,7 @@ impl<M: Readable> Consumer<M> {
     {
         if M::SCHEMA != self.spec.schema {
             return Err(Error::SchemaMismatch {
-                expected: self.spec.schema,
+                expected: &self.spec.schema,
                 found: M::SCHEMA.to_string(),
             });
         }
