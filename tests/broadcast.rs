@@ -3,6 +3,7 @@
 //! stream, one consumer group per subscriber, gives an offline subscriber
 //! everything once it returns, and a new one history from a point in time.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -69,7 +70,7 @@ async fn every_live_subscriber_gets_each_broadcast() {
 
 /// A durable broadcast: a stream, read by one group per subscriber.
 static DURABLE: ChannelSpec = ChannelSpec {
-    name: "durable_feedback",
+    name: Cow::Borrowed("durable_feedback"),
     partitions: None,
     max_depth: None,
     ..channels::intake::SPEC

@@ -9,6 +9,7 @@
 //! One cluster serves the whole suite, one scenario after another (the
 //! failover last, since it changes the cluster's shape).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,8 +32,8 @@ use serde_json::json;
 
 /// Intake spread over twelve buckets of the customer id, with short
 /// timeouts; each transport below takes it as its base.
-static SPREAD: ChannelSpec = ChannelSpec {
-    name: "cluster_spread",
+const SPREAD: ChannelSpec = ChannelSpec {
+    name: Cow::Borrowed("cluster_spread"),
     visibility_timeout: Duration::from_secs(1),
     max_attempts: 2,
     backoff: Backoff {
@@ -41,7 +42,7 @@ static SPREAD: ChannelSpec = ChannelSpec {
         multiplier: 2.0,
     },
     partitions: Some(PartitionSpec::Buckets {
-        field: "/customer_id",
+        field: Cow::Borrowed("/customer_id"),
         buckets: 12,
     }),
     max_depth: None,
@@ -50,24 +51,24 @@ static SPREAD: ChannelSpec = ChannelSpec {
     ..channels::intake::SPEC
 };
 static STREAM: ChannelSpec = ChannelSpec {
-    name: "cluster_stream",
+    name: Cow::Borrowed("cluster_stream"),
     transport: Transport::Stream,
     ..SPREAD
 };
 static LIST: ChannelSpec = ChannelSpec {
-    name: "cluster_list",
+    name: Cow::Borrowed("cluster_list"),
     transport: Transport::List,
     ..SPREAD
 };
 static PRIORITY: ChannelSpec = ChannelSpec {
-    name: "cluster_priority",
+    name: Cow::Borrowed("cluster_priority"),
     transport: Transport::Priority,
     ..SPREAD
 };
 
 /// Work for the failover scenario: replicated, partitioned by region.
 static WORK: ChannelSpec = ChannelSpec {
-    name: "cluster_work",
+    name: Cow::Borrowed("cluster_work"),
     visibility_timeout: Duration::from_secs(2),
     max_attempts: 20,
     backoff: Backoff {
@@ -86,7 +87,7 @@ static WORK: ChannelSpec = ChannelSpec {
 /// Where the failover scenario's handler puts its effect: a derived task
 /// keyed by the contact, replicated too, so a repeated effect is a duplicate.
 static EFFECTS: ChannelSpec = ChannelSpec {
-    name: "cluster_effects",
+    name: Cow::Borrowed("cluster_effects"),
     transport: Transport::Stream,
     dependency: None,
     durability: Durability::Replicated {

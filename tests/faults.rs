@@ -3,6 +3,7 @@
 //! unreachable, racing delayed-set movers, Redis killed and restarted with
 //! each fsync policy, and raw corrupted entries on every transport.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,8 +22,8 @@ use courier_suites::{
 use serde_json::json;
 
 /// Intake with short timeouts and no partitions.
-static SPEC: ChannelSpec = ChannelSpec {
-    name: "faults",
+const SPEC: ChannelSpec = ChannelSpec {
+    name: Cow::Borrowed("faults"),
     visibility_timeout: Duration::from_millis(800),
     max_attempts: 3,
     backoff: Backoff {
@@ -290,7 +291,7 @@ async fn kill_redis_while_publishing(fsync: &str) -> Vec<(u64, Duration)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replicated_publish_waits_for_its_replica() {
     static REPLICATED: ChannelSpec = ChannelSpec {
-        name: "faults_replicated",
+        name: Cow::Borrowed("faults_replicated"),
         durability: Durability::Replicated {
             replicas: 1,
             timeout: Duration::from_millis(200),
@@ -370,16 +371,16 @@ async fn a_replicated_publish_waits_for_its_replica() {
 #[tokio::test(flavor = "multi_thread")]
 async fn raw_corrupted_entries_are_dead_lettered_on_every_transport() {
     static STREAM: ChannelSpec = ChannelSpec {
-        name: "corrupt_stream",
+        name: Cow::Borrowed("corrupt_stream"),
         ..SPEC
     };
     static LIST: ChannelSpec = ChannelSpec {
-        name: "corrupt_list",
+        name: Cow::Borrowed("corrupt_list"),
         transport: Transport::List,
         ..SPEC
     };
     static PRIORITY: ChannelSpec = ChannelSpec {
-        name: "corrupt_priority",
+        name: Cow::Borrowed("corrupt_priority"),
         transport: Transport::Priority,
         ..SPEC
     };

@@ -2,6 +2,7 @@
 //! metric the runtime records is scraped from the exporter with the counts
 //! the run produced. One test per binary: the recorder is process-wide.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use courier::{Backoff, ChannelSpec, Delivery, Outcome, Producer, PublishOptions}
 use courier_suites::{client, first_version, inject, interaction, quick, RedisServer, Running};
 
 static MEASURED: ChannelSpec = ChannelSpec {
-    name: "measured",
+    name: Cow::Borrowed("measured"),
     partitions: None,
     max_depth: None,
     backoff: Backoff {

@@ -3,6 +3,7 @@
 //! → the follow-up courier.publish, each the parent of the next, exported
 //! through tracing-opentelemetry to an in-memory exporter.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use contact_center_contracts::channels;
@@ -15,14 +16,14 @@ use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
 static OTEL: ChannelSpec = ChannelSpec {
-    name: "otel",
+    name: Cow::Borrowed("otel"),
     partitions: None,
     max_depth: None,
     ..channels::intake::SPEC
 };
 
 static OTEL_NEXT: ChannelSpec = ChannelSpec {
-    name: "otel_next",
+    name: Cow::Borrowed("otel_next"),
     ..channels::billing::SPEC
 };
 

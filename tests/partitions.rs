@@ -3,6 +3,7 @@
 //! one at a time in order, and when a member leaves its partitions move to
 //! the others without breaking the order.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,9 +17,9 @@ use courier_suites::{eventually, first_version, quick, uuid, RedisServer, Runnin
 use serde_json::json;
 
 static BY_CUSTOMER: ChannelSpec = ChannelSpec {
-    name: "partitioned_test",
+    name: Cow::Borrowed("partitioned_test"),
     partitions: Some(PartitionSpec::Buckets {
-        field: "/customer_id",
+        field: Cow::Borrowed("/customer_id"),
         buckets: 4,
     }),
     max_depth: None,

@@ -3,6 +3,7 @@
 //! opens on failures, holds messages back without using their attempts,
 //! probes when half-open and lets work resume when the dependency is back.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use courier::{
 use courier_suites::{client, counting, eventually, interaction, quick, RedisServer, Running};
 
 static WORK: ChannelSpec = ChannelSpec {
-    name: "pausing_test",
+    name: Cow::Borrowed("pausing_test"),
     transport: Transport::List,
     visibility_timeout: Duration::from_secs(2),
     max_attempts: 3,

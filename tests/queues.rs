@@ -4,6 +4,7 @@
 //! with backoff, the DLQ and replay, bad messages, backpressure, shutdown,
 //! and 10,000 messages with random failures.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,8 +23,8 @@ use courier_suites::{
 use serde_json::json;
 
 /// The intake channel with short timeouts, so failures show within a test.
-static INTAKE: ChannelSpec = ChannelSpec {
-    name: "intake_test",
+const INTAKE: ChannelSpec = ChannelSpec {
+    name: Cow::Borrowed("intake_test"),
     visibility_timeout: Duration::from_millis(600),
     max_attempts: 3,
     backoff: Backoff {
@@ -39,7 +40,7 @@ static INTAKE: ChannelSpec = ChannelSpec {
 
 /// Where the intake handler's effect goes: one classified task per contact.
 static TASKS: ChannelSpec = ChannelSpec {
-    name: "tasks_test",
+    name: Cow::Borrowed("tasks_test"),
     ..channels::billing::SPEC
 };
 
@@ -49,8 +50,8 @@ macro_rules! suite {
         mod $module {
             use super::*;
 
-            static SPEC: ChannelSpec = ChannelSpec {
-                name: concat!("intake_", stringify!($module)),
+            const SPEC: ChannelSpec = ChannelSpec {
+                name: Cow::Borrowed(concat!("intake_", stringify!($module))),
                 transport: $transport,
                 ..INTAKE
             };
@@ -531,7 +532,7 @@ macro_rules! suite {
         #[tokio::test]
         async fn ten_thousand_messages_with_random_failures_are_each_handled_once_or_dead_lettered() {
             static BULK: ChannelSpec = ChannelSpec {
-                name: "bulk_test",
+                name: Cow::Borrowed("bulk_test"),
                 max_attempts: 4,
                 backoff: Backoff {
                     initial: Duration::from_millis(5),
@@ -683,7 +684,7 @@ macro_rules! suite {
         #[tokio::test]
         async fn a_full_channel_refuses_or_waits() {
             static SMALL: ChannelSpec = ChannelSpec {
-                name: "small_test",
+                name: Cow::Borrowed("small_test"),
                 max_depth: Some(3),
                 ..SPEC
             };
@@ -775,7 +776,7 @@ suite!(priority, Transport::Priority);
 #[tokio::test]
 async fn a_consumer_reads_every_released_version() {
     static TASKS_V: ChannelSpec = ChannelSpec {
-        name: "versions_test",
+        name: Cow::Borrowed("versions_test"),
         ..channels::billing::SPEC
     };
     let server = RedisServer::must_start();
@@ -819,7 +820,7 @@ async fn a_consumer_reads_every_released_version() {
 }
 
 static URGENT: ChannelSpec = ChannelSpec {
-    name: "priority_order_test",
+    name: Cow::Borrowed("priority_order_test"),
     transport: Transport::Priority,
     sla: Some(Duration::from_millis(400)),
     ..INTAKE
@@ -935,11 +936,11 @@ async fn an_sla_breach_is_reported_within_a_second_and_escalated() {
 #[tokio::test]
 async fn an_sla_breach_is_announced_on_the_notice_channel() {
     static ANNOUNCED: ChannelSpec = ChannelSpec {
-        name: "announced_test",
+        name: Cow::Borrowed("announced_test"),
         transport: Transport::Priority,
         sla: Some(Duration::from_millis(300)),
         sla_notice: Some(courier::SlaNoticeSpec {
-            channel: &channels::sla_breaches::SPEC,
+            channel: courier::ChannelRef::Static(&channels::sla_breaches::SPEC),
             version: 1,
         }),
         ..INTAKE

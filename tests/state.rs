@@ -4,6 +4,7 @@
 //! dead letters, delayed messages and the pause. Deliveries the state must
 //! count are made with raw commands where that makes them exact.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use contact_center_contracts::channels;
@@ -15,8 +16,8 @@ use courier::{
 use courier_suites::{client, inject, interaction, quick, raw, uuid, RedisServer, Running};
 use serde_json::json;
 
-static STREAM: ChannelSpec = ChannelSpec {
-    name: "state_stream",
+const STREAM: ChannelSpec = ChannelSpec {
+    name: Cow::Borrowed("state_stream"),
     visibility_timeout: Duration::from_millis(600),
     partitions: None,
     max_depth: None,
@@ -24,8 +25,8 @@ static STREAM: ChannelSpec = ChannelSpec {
     ..channels::intake::SPEC
 };
 
-static LIST: ChannelSpec = ChannelSpec {
-    name: "state_list",
+const LIST: ChannelSpec = ChannelSpec {
+    name: Cow::Borrowed("state_list"),
     transport: Transport::List,
     visibility_timeout: Duration::from_millis(600),
     sla: None,
@@ -33,14 +34,14 @@ static LIST: ChannelSpec = ChannelSpec {
 };
 
 static PRIORITY: ChannelSpec = ChannelSpec {
-    name: "state_priority",
+    name: Cow::Borrowed("state_priority"),
     transport: Transport::Priority,
     ..LIST
 };
 
 /// Partitioned by region: amer, emea, apac.
 static REGIONS: ChannelSpec = ChannelSpec {
-    name: "state_regions",
+    name: Cow::Borrowed("state_regions"),
     partitions: channels::intake::SPEC.partitions,
     ..STREAM
 };

@@ -4,6 +4,7 @@
 //! restart, ACL users and TLS. The reliability suite every transport
 //! passes is in `queues.rs`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use courier_suites::{
 
 /// The intake channel with short timeouts, so failures show within a test.
 static INTAKE: ChannelSpec = ChannelSpec {
-    name: "intake_test",
+    name: Cow::Borrowed("intake_test"),
     visibility_timeout: Duration::from_millis(600),
     max_attempts: 3,
     backoff: Backoff {

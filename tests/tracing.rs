@@ -3,6 +3,7 @@
 //! follow-up publish from the handler continues it. Spans are captured by a
 //! small `tracing` layer; the messages go through a real `redis-server`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,14 +55,14 @@ impl<S: tracing::Subscriber> Layer<S> for Capture {
 }
 
 static TRACED: ChannelSpec = ChannelSpec {
-    name: "traced",
+    name: Cow::Borrowed("traced"),
     partitions: None,
     max_depth: None,
     ..channels::intake::SPEC
 };
 
 static NEXT: ChannelSpec = ChannelSpec {
-    name: "traced_next",
+    name: Cow::Borrowed("traced_next"),
     ..channels::billing::SPEC
 };
 

@@ -5,6 +5,7 @@
 pub mod history;
 pub mod proxy;
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -359,7 +360,7 @@ pub fn first_version(message: &Interaction) -> &InteractionV1 {
 /// The channel the fault worker (`courier-fault-worker`) consumes: a
 /// stream with a one-second visibility timeout.
 pub static WORK: ChannelSpec = ChannelSpec {
-    name: "fault_work",
+    name: Cow::Borrowed("fault_work"),
     visibility_timeout: Duration::from_secs(1),
     partitions: None,
     max_depth: None,
@@ -370,7 +371,7 @@ pub static WORK: ChannelSpec = ChannelSpec {
 /// Where the fault worker's handler puts its effect: one classified task
 /// per contact, keyed by the contact, so a repeated effect is a duplicate.
 pub static EFFECTS: ChannelSpec = ChannelSpec {
-    name: "fault_effects",
+    name: Cow::Borrowed("fault_effects"),
     transport: Transport::Stream,
     dependency: None,
     ..contact_center_contracts::channels::billing::SPEC

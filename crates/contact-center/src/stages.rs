@@ -78,7 +78,7 @@ impl Stages {
             .map(|(spec, group)| {
                 let bar = bars.add(ProgressBar::new(0));
                 bar.set_style(style.clone());
-                bar.set_prefix(spec.name);
+                bar.set_prefix(spec.name.clone());
                 Arc::new(Stage {
                     spec,
                     group,

@@ -10,6 +10,7 @@
 //! a stream channel shaped like intake without its partitions and rate
 //! limit.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,9 +39,9 @@ pub const ALL: &[&str] = &[
 
 /// The benchmark channel: intake's contract without partitions, rate limit
 /// or breaker, so that one stream and one group carry everything.
-pub static SPEC: ChannelSpec = ChannelSpec {
-    domain: "bench",
-    name: "events",
+pub const SPEC: ChannelSpec = ChannelSpec {
+    domain: Cow::Borrowed("bench"),
+    name: Cow::Borrowed("events"),
     partitions: None,
     rate_limit: None,
     dependency: None,
@@ -51,7 +52,7 @@ pub static SPEC: ChannelSpec = ChannelSpec {
 /// The same channel with a one-second dedup window, to watch idempotency
 /// keys expire.
 pub static SHORT_WINDOW: ChannelSpec = ChannelSpec {
-    name: "short_window",
+    name: Cow::Borrowed("short_window"),
     dedup_window: Duration::from_secs(1),
     ..SPEC
 };

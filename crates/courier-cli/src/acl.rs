@@ -112,17 +112,13 @@ pub fn run(ctx: &Context, args: &Args, out: &mut dyn Write) -> Result<ExitCode> 
     }
     let ns = &ctx.cli.namespace;
     let mut roles: BTreeMap<String, Grants> = BTreeMap::new();
-    for (domain, spec) in ctx.channels()? {
-        let contract = &domain.channels[spec.name];
+    for spec in ctx.channels()? {
         let tag = format!("{}.{}", spec.domain, spec.name);
         let keys = [format!("~{ns}:{{{tag}}}:*"), format!("~{ns}:{{{tag}#*}}:*")];
         let channel = format!("&{ns}:{{{tag}}}:broadcast");
-        for (list, allowed) in [
-            (&contract.producers, PRODUCER),
-            (&contract.consumers, CONSUMER),
-        ] {
+        for (list, allowed) in [(&spec.producers, PRODUCER), (&spec.consumers, CONSUMER)] {
             for role in list.iter() {
-                let entry = roles.entry(role.clone()).or_default();
+                let entry = roles.entry(role.to_string()).or_default();
                 entry.0.extend(keys.iter().cloned());
                 if spec.transport == Transport::Pubsub {
                     entry.1.insert(channel.clone());

@@ -42,7 +42,7 @@ pub async fn run(ctx: &Context, args: &Args, out: &mut dyn Write) -> Result<Exit
         let Some((channel, rate)) = pair.split_once('=') else {
             bail!("--rate takes CHANNEL=PER_DAY, got {pair:?}");
         };
-        let (_, spec) = ctx.channel(channel)?;
+        let spec = ctx.channel(channel)?;
         declared.insert(spec.qualified_name(), rate.parse::<f64>()?);
     }
     let client = if args.offline {
@@ -55,7 +55,7 @@ pub async fn run(ctx: &Context, args: &Args, out: &mut dyn Write) -> Result<Exit
         "CHANNEL                          RATE/DAY  SOURCE    SIZE  WINDOW  MESSAGES  PROJECTED"
     )?;
     let mut total = 0.0;
-    for (_, spec) in ctx.channels()? {
+    for spec in ctx.channels()? {
         if spec.transport == Transport::Pubsub {
             continue;
         }

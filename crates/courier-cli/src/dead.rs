@@ -96,7 +96,7 @@ pub async fn run(ctx: &Context, command: &Command, out: &mut dyn Write) -> Resul
             }
         }
         Command::Show { channel, id } => {
-            let (_, spec) = ctx.channel(channel)?;
+            let spec = ctx.channel(channel)?;
             let letter = client.dlq(spec).get(id).await?;
             writeln!(out, "{}", serde_json::to_string_pretty(&show(&letter))?)?;
         }
@@ -176,8 +176,8 @@ async fn select(
         limit: filter.limit,
     };
     let channels = match &filter.channel {
-        Some(name) => vec![ctx.channel(name)?.1],
-        None => ctx.channels()?.into_iter().map(|(_, spec)| spec).collect(),
+        Some(name) => vec![ctx.channel(name)?],
+        None => ctx.channels()?,
     };
     let mut letters = Vec::new();
     for spec in channels {

@@ -34,7 +34,7 @@ pub struct ValidateArgs {
 /// nothing. An entry that is not a message is shown too, after a marker
 /// line naming its flag (see the `entries` module).
 pub async fn peek(ctx: &Context, args: &PeekArgs, out: &mut dyn Write) -> Result<ExitCode> {
-    let (_, spec) = ctx.channel(&args.channel)?;
+    let spec = ctx.channel(&args.channel)?;
     if spec.transport == Transport::Pubsub {
         bail!(
             "{} is a pubsub channel: Redis keeps no broadcast to peek at",

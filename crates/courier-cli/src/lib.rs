@@ -29,11 +29,12 @@ pub mod transfer;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use courier::{ChannelSpec, Client};
-use courier_schema::{Domain, Registry};
+use courier_schema::Registry;
 
 /// The flags of `peek` and `export` (`entries::Flag`), for their `--help`;
 /// a macro because `concat!` takes literals only.
@@ -167,20 +168,20 @@ pub enum Command {
 
 /// Runs one command, writing its output to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
-    let ctx = Context { cli };
+    let ctx = Context::new(cli);
     match &ctx.cli.command {
         Command::Status(args) => status::run(&ctx, args, out).await,
         Command::Dlq(command) => dead::run(&ctx, command, out).await,
         Command::Peek(args) => inspect::peek(&ctx, args, out).await,
         Command::Validate(args) => inspect::validate(&ctx, args, out),
         Command::Pause { channel } => {
-            let (_, spec) = ctx.channel(channel)?;
+            let spec = ctx.channel(channel)?;
             ctx.client().await?.pause(spec).await?;
             writeln!(out, "paused {}", spec.qualified_name())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Resume { channel } => {
-            let (_, spec) = ctx.channel(channel)?;
+            let spec = ctx.channel(channel)?;
             ctx.client().await?.resume(spec).await?;
             writeln!(out, "resumed {}", spec.qualified_name())?;
             Ok(ExitCode::SUCCESS)
@@ -198,18 +199,37 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
 pub struct Context {
     /// The parsed arguments.
     pub cli: Cli,
+    /// The registry of `--schemas`, loaded on first use.
+    registry: OnceLock<&'static Registry>,
 }
 
 impl Context {
-    /// The channels, from `--schemas`.
-    pub fn registry(&self) -> Result<Registry> {
-        Registry::load(&self.cli.schemas).map_err(|problems| {
+    /// A context for these arguments; nothing is read yet.
+    pub fn new(cli: Cli) -> Context {
+        Context {
+            cli,
+            registry: OnceLock::new(),
+        }
+    }
+
+    /// The channels and messages of `--schemas`, loaded once per process
+    /// and leaked: the runtime runs a channel by a `&'static ChannelSpec`
+    /// (what generated code gives it), and the registry's channels are
+    /// those specs. One registry per process is a bounded leak, where
+    /// copying each spec into a leaked box per use was not (`status
+    /// --watch` asks every tick).
+    pub fn registry(&self) -> Result<&'static Registry> {
+        if let Some(registry) = self.registry.get() {
+            return Ok(registry);
+        }
+        let registry = Registry::load(&self.cli.schemas).map_err(|problems| {
             anyhow::anyhow!(
                 "cannot read the schemas in {} ({} problem(s); run `cargo xtask lint`):\n{problems}",
                 self.cli.schemas.display(),
                 problems.len()
             )
-        })
+        })?;
+        Ok(self.registry.get_or_init(|| Box::leak(Box::new(registry))))
     }
 
     /// A client of `--redis` in `--namespace`.
@@ -225,28 +245,26 @@ impl Context {
         )
     }
 
-    /// Every channel, as (domain, spec), sorted.
-    pub fn channels(&self) -> Result<Vec<(Domain, &'static ChannelSpec)>> {
+    /// Every channel, sorted by domain, then name.
+    pub fn channels(&self) -> Result<Vec<&'static ChannelSpec>> {
         let registry = self.registry()?;
-        let mut all = Vec::new();
-        for domain in registry.domains.values() {
-            for channel in domain.channels.values() {
-                all.push((domain.clone(), ChannelSpec::from_contract(domain, channel)));
-            }
-        }
-        Ok(all)
+        Ok(registry
+            .domains
+            .values()
+            .flat_map(|domain| domain.channels.values())
+            .collect())
     }
 
     /// One channel by `<domain>.<channel>` or a unique `<channel>`.
-    pub fn channel(&self, name: &str) -> Result<(Domain, &'static ChannelSpec)> {
+    pub fn channel(&self, name: &str) -> Result<&'static ChannelSpec> {
         let matches: Vec<_> = self
             .channels()?
             .into_iter()
-            .filter(|(_, spec)| spec.qualified_name() == name || spec.name == name)
+            .filter(|spec| spec.qualified_name() == name || spec.name == name)
             .collect();
-        match matches.len() {
-            1 => Ok(matches.into_iter().next().context("one match")?),
-            0 => bail!(
+        match matches[..] {
+            [spec] => Ok(spec),
+            [] => bail!(
                 "no channel {name:?} in {}; `courier status` lists them",
                 self.cli.schemas.display()
             ),

@@ -62,7 +62,7 @@ pub async fn run(ctx: &Context, args: &Args, out: &mut dyn Write) -> Result<Exit
     let channels = ctx.channels()?;
     loop {
         let mut rows = Vec::new();
-        for (_, spec) in &channels {
+        for spec in &channels {
             rows.extend(channel_rows(&client, spec).await?);
         }
         let used: String = match client.info("memory").await.as_deref() {
@@ -127,7 +127,7 @@ pub async fn channel_rows(client: &Client, spec: &'static ChannelSpec) -> Result
     let label = if state.paused {
         "paused".to_string()
     } else {
-        match (spec.dependency, state.dependency) {
+        match (&spec.dependency, state.dependency) {
             (Some(dependency), Some(breaker)) if breaker != BreakerState::Closed => {
                 format!("{} {}", dependency.name, breaker.as_str())
             }

@@ -41,7 +41,7 @@ pub struct ImportArgs {
 /// nothing is consumed. An entry that is not a message is written as found,
 /// with its flag (see the `entries` module), and the export goes on.
 pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Result<ExitCode> {
-    let (_, spec) = ctx.channel(&args.channel)?;
+    let spec = ctx.channel(&args.channel)?;
     let client = ctx.client().await?;
     let mut count = 0;
     if args.dlq {
@@ -96,7 +96,7 @@ pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Re
 /// counts. A line that does not validate, or that export flagged as not a
 /// message, is reported and skipped.
 pub async fn import(ctx: &Context, args: &ImportArgs, out: &mut dyn Write) -> Result<ExitCode> {
-    let (_, spec) = ctx.channel(&args.channel)?;
+    let spec = ctx.channel(&args.channel)?;
     let registry = ctx.registry()?;
     let client = ctx.client().await?;
     let reader: Box<dyn BufRead> = if args.file.as_os_str() == "-" {

@@ -677,11 +677,11 @@ async fn peek_and_export_show_list_and_priority_elements_that_are_not_messages()
         for element in [envelope.as_bytes(), b"\xff\xfeok", b"not json"] {
             inject(&server, &client, spec, None, &[("m", element)]).await;
         }
-        let (code, peeked) = courier(&server.url(), &ns, &["peek", spec.name]).await;
+        let (code, peeked) = courier(&server.url(), &ns, &["peek", &spec.name]).await;
         assert_eq!(code, ExitCode::SUCCESS);
         insta::assert_snapshot!(format!("peek_flagged_{}", spec.name), peeked);
 
-        let (code, exported) = courier(&server.url(), &ns, &["export", spec.name]).await;
+        let (code, exported) = courier(&server.url(), &ns, &["export", &spec.name]).await;
         assert_eq!(code, ExitCode::SUCCESS);
         let flags: Vec<serde_json::Value> = exported
             .lines()

@@ -10,7 +10,7 @@ use std::path::Path;
 use courier_schema::compat::accepts;
 use courier_schema::duration::format_duration;
 use courier_schema::registry::resolve_ref;
-use courier_schema::{Domain, Message, MessageVersion, Partitions, Registry};
+use courier_schema::{Domain, Message, MessageVersion, PartitionSpec, Registry};
 use serde_json::Value;
 
 use crate::GeneratedFile;
@@ -61,7 +61,7 @@ fn domain_page(domain: &Domain) -> String {
     page.push_str("## Flow\n\n```mermaid\nflowchart LR\n");
     let mut roles = std::collections::BTreeSet::new();
     for channel in domain.channels.values() {
-        roles.extend(channel.producers.iter().chain(&channel.consumers));
+        roles.extend(channel.producers.iter().chain(channel.consumers.iter()));
     }
     for role in &roles {
         let _ = writeln!(page, "  role_{role}([{role}])");
@@ -74,10 +74,10 @@ fn domain_page(domain: &Domain) -> String {
             channel.name,
             channel.transport.as_str()
         );
-        for producer in &channel.producers {
-            let _ = writeln!(page, "  role_{producer} -->|{}| {node}", channel.message);
+        for producer in channel.producers.iter() {
+            let _ = writeln!(page, "  role_{producer} -->|{}| {node}", channel.message());
         }
-        for consumer in &channel.consumers {
+        for consumer in channel.consumers.iter() {
             let _ = writeln!(page, "  {node} --> role_{consumer}");
         }
     }
@@ -105,8 +105,8 @@ fn domain_page(domain: &Domain) -> String {
             "| `{}` | {} | [`{}`](#{}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.name,
             c.transport.as_str(),
-            c.message,
-            c.message,
+            c.message(),
+            c.message(),
             format_duration(c.ttl),
             dash_if(format_duration(c.visibility_timeout)),
             dash_if(c.max_attempts.to_string()),
@@ -120,9 +120,9 @@ fn domain_page(domain: &Domain) -> String {
             c.max_depth.map_or("–".into(), |d| d.to_string()),
             match &c.partitions {
                 None => "–".to_string(),
-                Some(Partitions::Values { field, values }) =>
+                Some(PartitionSpec::Values { field, values }) =>
                     format!("`{field}`: {}", values.join(", ")),
-                Some(Partitions::Buckets { field, buckets }) =>
+                Some(PartitionSpec::Buckets { field, buckets }) =>
                     format!("hash of `{field}` into {buckets}"),
             },
             c.sla.map_or("–".into(), format_duration),
@@ -155,8 +155,12 @@ fn domain_page(domain: &Domain) -> String {
                 r.burst
             );
         }
-        if let Some(target) = &channel.sla_notice {
-            let _ = write!(line, " Announces SLA breaches on `{target}`.");
+        if let Some(notice) = &channel.sla_notice {
+            let _ = write!(
+                line,
+                " Announces SLA breaches on `{}`.",
+                notice.channel.name
+            );
         }
         let _ = writeln!(page, "{line}");
     }

@@ -19,6 +19,7 @@
 //! - [`shared`]: which named types a domain's versions share, and which
 //!   convert into each other.
 //! - [`render`]: renders a domain's crate.
+//! - [`spec_literal`]: a channel's `ChannelSpec` as a Rust constant.
 //! - [`format`]: rustfmt and prettyplease.
 //! - [`docs`]: the contract catalog under `docs/contracts/`.
 
@@ -27,6 +28,7 @@ pub mod format;
 pub mod names;
 pub mod render;
 pub mod shared;
+pub mod spec_literal;
 pub mod typify_input;
 
 use std::path::{Path, PathBuf};

@@ -3,16 +3,14 @@
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::time::Duration;
 
-use courier_schema::{
-    Channel, Compatibility, Domain, Durability, Message, MessageVersion, Partitions, Transport,
-};
+use courier_schema::{ChannelSpec, Domain, Message, MessageVersion, Transport};
 use serde_json::Value;
 use typify::{TypeSpace, TypeSpaceImpl, TypeSpaceSettings};
 
 use crate::names::{crate_name, ident, pascal_case, version_module, version_type};
 use crate::shared::{self, Shared};
+use crate::spec_literal::spec_literal;
 use crate::typify_input::typify_input;
 use crate::{format, Error, GeneratedFile, HEADER};
 
@@ -129,7 +127,7 @@ fn lib_rs(domain: &Domain) -> Result<(String, Uses), Error> {
                 name = channel.name,
                 module = ident(&channel.name),
                 transport = channel.transport.as_str(),
-                message = channel.message,
+                message = channel.message(),
             ),
         );
     }
@@ -187,7 +185,7 @@ fn lib_rs(domain: &Domain) -> Result<(String, Uses), Error> {
     out.push_str("pub mod channels {\n");
     for channel in domain.channels.values() {
         // The registry only builds channels whose message exists.
-        let message = &domain.messages[&channel.message];
+        let message = &domain.messages[channel.message()];
         out.push_str(&channel_module(domain, channel, message));
     }
     out.push_str("}\n");
@@ -535,22 +533,8 @@ fn raw_string(text: &str) -> String {
     format!("r{fence}\"{text}\"{fence}")
 }
 
-fn channel_module(owner: &Domain, channel: &Channel, message: &Message) -> String {
+fn channel_module(owner: &Domain, channel: &ChannelSpec, message: &Message) -> String {
     let domain = owner.name.as_str();
-    // The registry checked that the notice channel exists and that its
-    // message accepts courier's notices.
-    let sla_notice = channel
-        .sla_notice
-        .as_ref()
-        .and_then(|target| {
-            let target_channel = owner.channels.get(target)?;
-            let version = owner.messages.get(&target_channel.message)?.latest().version;
-            Some(format!(
-                "Some(::courier::SlaNoticeSpec {{ channel: &super::{}::SPEC, version: {version} }})",
-                ident(target)
-            ))
-        })
-        .unwrap_or_else(|| "None".to_string());
     let module = ident(&channel.name);
     let message_path = format!("crate::{}", message.name);
     let mut out = String::new();
@@ -559,85 +543,9 @@ fn channel_module(owner: &Domain, channel: &Channel, message: &Message) -> Strin
     let _ = writeln!(
         out,
         "/// The contract of `{domain}.{name}`, from `schemas/{domain}/channels.json`.\n\
-         pub const SPEC: ::courier::ChannelSpec = ::courier::ChannelSpec {{\n\
-         domain: {domain:?},\n\
-         name: {name:?},\n\
-         schema: {schema:?},\n\
-         transport: ::courier::Transport::{transport},\n\
-         ttl: {ttl},\n\
-         visibility_timeout: {visibility},\n\
-         dedup_window: {dedup},\n\
-         max_attempts: {attempts},\n\
-         backoff: ::courier::Backoff {{ initial: {initial}, max: {max}, multiplier: {multiplier:?} }},\n\
-         retention: ::courier::Retention {{ max_len: {max_len:?}, max_age: {max_age} }},\n\
-         max_depth: {max_depth:?},\n\
-         sla: {sla},\n\
-         partitions: {partitions},\n\
-         compatibility: ::courier::Compatibility::{compatibility},\n\
-         dependency: {dependency},\n\
-         rate_limit: {rate_limit},\n\
-         sla_notice: {sla_notice},\n\
-         durability: {durability},\n\
-         }};",
+         pub const SPEC: ::courier::ChannelSpec = {spec};",
         name = channel.name,
-        schema = message.schema_name(),
-        transport = match channel.transport {
-            Transport::Stream => "Stream",
-            Transport::List => "List",
-            Transport::Priority => "Priority",
-            Transport::Pubsub => "Pubsub",
-        },
-        ttl = duration(channel.ttl),
-        visibility = duration(channel.visibility_timeout),
-        dedup = duration(channel.dedup_window),
-        attempts = channel.max_attempts,
-        initial = duration(channel.backoff.initial),
-        max = duration(channel.backoff.max),
-        multiplier = channel.backoff.multiplier,
-        max_len = channel.retention.max_len,
-        max_age = duration(channel.retention.max_age),
-        max_depth = channel.max_depth,
-        dependency = channel.dependency.as_ref().map_or("None".to_string(), |d| format!(
-            "Some(::courier::DependencySpec {{ name: {:?}, failure_threshold: {}, window: {}, cool_down: {} }})",
-            d.name,
-            d.failure_threshold,
-            duration(d.window),
-            duration(d.cool_down)
-        )),
-        rate_limit = channel.rate_limit.as_ref().map_or("None".to_string(), |r| format!(
-            "Some(::courier::RateSpec {{ name: {:?}, per_second: {:?}, burst: {} }})",
-            r.name.as_deref(),
-            r.per_second,
-            r.burst
-        )),
-        compatibility = match channel.compatibility {
-            Compatibility::Backward => "Backward",
-            Compatibility::BackwardTransitive => "BackwardTransitive",
-            Compatibility::Forward => "Forward",
-            Compatibility::ForwardTransitive => "ForwardTransitive",
-            Compatibility::Full => "Full",
-            Compatibility::FullTransitive => "FullTransitive",
-            Compatibility::None => "None",
-        },
-        durability = match channel.durability {
-            Durability::Primary => "::courier::Durability::Primary".to_string(),
-            Durability::Replicated { replicas, timeout } => format!(
-                "::courier::Durability::Replicated {{ replicas: {replicas}, timeout: {} }}",
-                duration(timeout)
-            ),
-        },
-        sla = channel
-            .sla
-            .map_or("None".to_string(), |sla| format!("Some({})", duration(sla))),
-        partitions = match &channel.partitions {
-            None => "None".to_string(),
-            Some(Partitions::Values { field, values }) => format!(
-                "Some(::courier::PartitionSpec::Values {{ field: {field:?}, values: &{values:?} }})"
-            ),
-            Some(Partitions::Buckets { field, buckets }) => format!(
-                "Some(::courier::PartitionSpec::Buckets {{ field: {field:?}, buckets: {buckets} }})"
-            ),
-        },
+        spec = spec_literal(channel),
     );
     let _ = writeln!(
         out,
@@ -669,11 +577,4 @@ fn channel_module(owner: &Domain, channel: &Channel, message: &Message) -> Strin
         },
     );
     out
-}
-
-fn duration(duration: Duration) -> String {
-    format!(
-        "::std::time::Duration::from_millis({})",
-        duration.as_millis()
-    )
 }

@@ -1,6 +1,9 @@
-//! The model of `channels.json`: one [`Channel`] per declared channel, with
-//! every default filled in so that later stages never guess.
+//! The model of `channels.json`: one [`ChannelSpec`] per declared channel,
+//! with every default filled in so that later stages never guess. The same
+//! type is what generated code declares and what the runtime runs a channel
+//! by (see [`ChannelSpec`]).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -120,28 +123,28 @@ pub enum Durability {
 
 /// How a channel splits into partitions, each with its own keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Partitions {
+pub enum PartitionSpec {
     /// One partition per value of a string field (regions, tenants).
     Values {
         /// JSON pointer to the payload field that names the partition.
-        field: String,
+        field: Text,
         /// The partition names, in declared order.
-        values: Vec<String>,
+        values: List,
     },
     /// `buckets` partitions chosen by a hash of a payload field.
     Buckets {
         /// JSON pointer to the payload field that is hashed.
-        field: String,
+        field: Text,
         /// How many partitions.
         buckets: u32,
     },
 }
 
-impl Partitions {
+impl PartitionSpec {
     /// JSON pointer to the payload field that routes a message.
     pub fn field(&self) -> &str {
         match self {
-            Partitions::Values { field, .. } | Partitions::Buckets { field, .. } => field,
+            PartitionSpec::Values { field, .. } | PartitionSpec::Buckets { field, .. } => field,
         }
     }
 }
@@ -149,9 +152,9 @@ impl Partitions {
 /// A downstream dependency of a channel's consumers, guarded by a circuit
 /// breaker every worker shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DependencyContract {
+pub struct DependencySpec {
     /// The breaker's name, shared by every channel that calls it.
-    pub name: String,
+    pub name: Text,
     /// Failures within the window that open the breaker.
     pub failure_threshold: u32,
     /// The window failures are counted in.
@@ -162,25 +165,94 @@ pub struct DependencyContract {
 
 /// A rate limit shared by every worker consuming the channel.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RateContract {
-    /// The limit's name: channels with one name share one limit; default:
+pub struct RateSpec {
+    /// The limit's name: channels with one name share one limit; `None`:
     /// the channel's own limit.
-    pub name: Option<String>,
-    /// Handler starts per second.
+    pub name: Option<Text>,
+    /// Handler starts per second, across all workers.
     pub per_second: f64,
     /// How many may start at once after a quiet period.
     pub burst: u32,
 }
 
-/// One channel of a domain, as declared in `channels.json`, defaults applied.
+/// The channel a priority channel announces SLA breaches on, and the
+/// version of its message the notice is written as.
+///
+/// It holds the notice channel's whole spec, not only its name, so that the
+/// consumer publishing a notice needs nothing beyond the spec of the channel
+/// it consumes (no lookup by name, no second argument).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Channel {
+pub struct SlaNoticeSpec {
+    /// The notice channel, a channel of the same domain.
+    pub channel: ChannelRef,
+    /// The version of its message the notice is written as (the newest).
+    pub version: u32,
+}
+
+/// A reference to another channel's spec: a constant in generated code, an
+/// owned copy in a registry loaded at run time. It dereferences to the
+/// [`ChannelSpec`]; two are equal when the specs are.
+#[derive(Clone)]
+pub enum ChannelRef {
+    /// A spec with a static lifetime, as generated code declares it
+    /// (`ChannelRef::Static(&super::sla_breaches::SPEC)`).
+    Static(&'static ChannelSpec),
+    /// A spec owned here, as the registry builds it from `channels.json`.
+    Owned(Box<ChannelSpec>),
+}
+
+impl std::ops::Deref for ChannelRef {
+    type Target = ChannelSpec;
+
+    fn deref(&self) -> &ChannelSpec {
+        match self {
+            ChannelRef::Static(spec) => spec,
+            ChannelRef::Owned(spec) => spec,
+        }
+    }
+}
+
+impl PartialEq for ChannelRef {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for ChannelRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// Text of a [`ChannelSpec`]: borrowed for the `'static` strings of a
+/// constant in generated code, owned when the registry parsed it.
+pub type Text = Cow<'static, str>;
+
+/// A list of [`Text`], borrowed or owned like it.
+pub type List = Cow<'static, [Text]>;
+
+/// One channel of a domain, as declared in `channels.json`, defaults applied.
+///
+/// This is the one model of a channel: the registry parses it from
+/// `channels.json`, the code generator renders it as a `pub const SPEC` of
+/// the generated crate (`courier-codegen`'s `spec_literal`), the docs and
+/// the CLI read it, and the runtime (`courier::ChannelSpec` is this type)
+/// runs a channel by it. Text and lists are [`Cow`]s so that one type can be
+/// both a `const` of generated code and the owned result of parsing. A new
+/// setting is a field here, its parsing in the registry, a property in
+/// `schemas/courier/channels.schema.json` and a line in the renderer; a test
+/// (`courier-codegen`'s `one_channel_model`) keeps it that way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelSpec {
+    /// The schema domain (the folder under `schemas/`).
+    pub domain: Text,
     /// Channel name, unique in its domain.
-    pub name: String,
+    pub name: Text,
+    /// `<domain>.<message>`: the schema name of the message it carries
+    /// (`message` in `channels.json`, a `<message>.v<N>.json` of the domain).
+    pub schema: Text,
     /// What the channel is for.
-    pub description: String,
-    /// The message it carries (`<message>.v<N>.json` in the same domain).
-    pub message: String,
+    pub description: Text,
     /// How messages move.
     pub transport: Transport,
     /// Lifetime of a message; after it the message is dead-lettered as expired.
@@ -200,21 +272,86 @@ pub struct Channel {
     /// Time a priority message may wait before it breaches its SLA.
     pub sla: Option<Duration>,
     /// Partitioning, if any.
-    pub partitions: Option<Partitions>,
-    /// Compatibility rule between message versions.
+    pub partitions: Option<PartitionSpec>,
+    /// How message versions on this channel relate; with a forward mode a
+    /// consumer reads versions newer than it knows as its newest one.
     pub compatibility: Compatibility,
     /// Roles allowed to publish.
-    pub producers: Vec<String>,
+    pub producers: List,
     /// Roles allowed to consume.
-    pub consumers: Vec<String>,
-    /// The downstream dependency consumers call, if declared.
-    pub dependency: Option<DependencyContract>,
+    pub consumers: List,
+    /// The downstream dependency consumers call, guarded by a shared
+    /// circuit breaker.
+    pub dependency: Option<DependencySpec>,
     /// The shared rate consumers start handlers at, if limited.
-    pub rate_limit: Option<RateContract>,
-    /// The channel SLA breaches are announced on (priority channels).
-    pub sla_notice: Option<String>,
-    /// When a publish is acknowledged.
+    pub rate_limit: Option<RateSpec>,
+    /// Where SLA breaches are announced (priority channels).
+    pub sla_notice: Option<SlaNoticeSpec>,
+    /// When a publish is acknowledged: by the primary alone, or once
+    /// replicas confirmed it too (`WAIT`).
     pub durability: Durability,
+}
+
+impl ChannelSpec {
+    /// A channel with every setting at the default `channels.json` gives
+    /// it, `backward` compatibility and no description or roles: the start
+    /// of a spec written by hand (tests, tools). At run time, set fields
+    /// with `ChannelSpec { ttl, ..ChannelSpec::new(..) }`; a `const` or
+    /// `static` starts from another constant instead (`..OTHER::SPEC`),
+    /// because a constant cannot drop the fields it replaces in a value a
+    /// function returned.
+    pub const fn new(
+        domain: &'static str,
+        name: &'static str,
+        schema: &'static str,
+        transport: Transport,
+    ) -> ChannelSpec {
+        ChannelSpec {
+            domain: Cow::Borrowed(domain),
+            name: Cow::Borrowed(name),
+            schema: Cow::Borrowed(schema),
+            description: Cow::Borrowed(""),
+            transport,
+            ttl: defaults::TTL,
+            visibility_timeout: defaults::VISIBILITY_TIMEOUT,
+            dedup_window: defaults::TTL,
+            max_attempts: defaults::MAX_ATTEMPTS,
+            backoff: Backoff {
+                initial: defaults::BACKOFF_INITIAL,
+                max: defaults::BACKOFF_MAX,
+                multiplier: defaults::BACKOFF_MULTIPLIER,
+            },
+            retention: Retention {
+                max_len: None,
+                max_age: Duration::from_secs(
+                    defaults::TTL.as_secs() * defaults::RETENTION_TTL_FACTOR as u64,
+                ),
+            },
+            max_depth: None,
+            sla: None,
+            partitions: None,
+            compatibility: Compatibility::Backward,
+            producers: Cow::Borrowed(&[]),
+            consumers: Cow::Borrowed(&[]),
+            dependency: None,
+            rate_limit: None,
+            sla_notice: None,
+            durability: Durability::Primary,
+        }
+    }
+
+    /// `<domain>.<channel>`, the channel's name in logs, metrics and keys.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.domain, self.name)
+    }
+
+    /// The message's name within its domain (`message` in `channels.json`):
+    /// the schema name after `<domain>.`.
+    pub fn message(&self) -> &str {
+        self.schema
+            .split_once('.')
+            .map_or(&*self.schema, |(_, message)| message)
+    }
 }
 
 /// Defaults for what a channel leaves out; the README's channel reference

@@ -35,8 +35,8 @@ pub mod rules;
 pub mod validate;
 
 pub use channel::{
-    Backoff, Channel, Compatibility, DependencyContract, Durability, Partitions, RateContract,
-    Retention, Transport,
+    Backoff, ChannelRef, ChannelSpec, Compatibility, DependencySpec, Durability, List,
+    PartitionSpec, RateSpec, Retention, SlaNoticeSpec, Text, Transport,
 };
 pub use duration::parse_duration;
 pub use problem::{Problem, Problems};

@@ -19,8 +19,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::channel::{
-    defaults, Backoff, Channel, DependencyContract, Durability, Partitions, RateContract,
-    RawChannel, RawChannels, RawDurability, Retention, Transport,
+    defaults, Backoff, ChannelRef, ChannelSpec, DependencySpec, Durability, PartitionSpec,
+    RateSpec, RawChannel, RawChannels, RawDurability, Retention, SlaNoticeSpec, Transport,
 };
 use crate::duration::parse_duration;
 use crate::problem::Problems;
@@ -67,7 +67,7 @@ pub struct Domain {
     /// Messages by name.
     pub messages: BTreeMap<String, Message>,
     /// Channels by name.
-    pub channels: BTreeMap<String, Channel>,
+    pub channels: BTreeMap<String, ChannelSpec>,
     /// Deliberate, reviewed compatibility breaks.
     pub exceptions: Vec<CompatException>,
 }
@@ -146,8 +146,10 @@ impl Message {
 
 impl Domain {
     /// The channels that carry `message`.
-    pub fn channels_of<'a>(&'a self, message: &'a str) -> impl Iterator<Item = &'a Channel> {
-        self.channels.values().filter(move |c| c.message == message)
+    pub fn channels_of<'a>(&'a self, message: &'a str) -> impl Iterator<Item = &'a ChannelSpec> {
+        self.channels
+            .values()
+            .filter(move |c| c.message() == message)
     }
 }
 
@@ -344,6 +346,9 @@ fn load_domain(
         );
     }
     let mut channels = BTreeMap::new();
+    // Each channel's `sla_notice` target by name; resolved into the
+    // target's spec once every channel is built.
+    let mut notices = BTreeMap::new();
     for (channel_name, raw_channel) in raw.channels {
         if broken_channels.contains(&channel_name) {
             continue;
@@ -361,11 +366,28 @@ fn load_domain(
             pointer: &pointer,
             problems,
         };
-        if let Some(channel) = check.build(&channel_name, raw_channel, &messages, &message_names) {
+        let notice = raw_channel.sla_notice.clone();
+        if let Some(channel) =
+            check.build(name, &channel_name, raw_channel, &messages, &message_names)
+        {
+            if let Some(target) = notice {
+                notices.insert(channel_name.clone(), target);
+            }
             channels.insert(channel_name, channel);
         }
     }
-    check_sla_notices(&channels_path, &channels, &messages, sla_notice, problems);
+    let before = problems.len();
+    check_sla_notices(
+        &channels_path,
+        &channels,
+        &notices,
+        &messages,
+        sla_notice,
+        problems,
+    );
+    if problems.len() == before {
+        resolve_sla_notices(&channels_path, &mut channels, &notices, &messages, problems);
+    }
     Some(Domain {
         name: name.to_string(),
         description: raw.description,
@@ -380,13 +402,14 @@ fn load_domain(
 /// newest message accepts every notice courier writes.
 fn check_sla_notices(
     file: &Path,
-    channels: &BTreeMap<String, Channel>,
+    channels: &BTreeMap<String, ChannelSpec>,
+    notices: &BTreeMap<String, String>,
     messages: &BTreeMap<String, Message>,
     notice: Option<&Value>,
     problems: &mut Problems,
 ) {
     for channel in channels.values() {
-        let Some(target) = &channel.sla_notice else {
+        let Some(target) = notices.get(&*channel.name) else {
             continue;
         };
         let at = format!(
@@ -397,7 +420,7 @@ fn check_sla_notices(
             problems.push(file, at, format!("no channel {target:?} in this domain"));
             continue;
         };
-        let (Some(message), Some(notice)) = (messages.get(&target_channel.message), notice) else {
+        let (Some(message), Some(notice)) = (messages.get(target_channel.message()), notice) else {
             continue;
         };
         for finding in crate::compat::accepts(&message.latest().schema, notice) {
@@ -418,6 +441,50 @@ fn check_sla_notices(
                 ),
             );
         }
+    }
+}
+
+/// Sets each channel's `sla_notice` to the spec of the channel it names (as
+/// checked by [`check_sla_notices`]) and the newest version of its message.
+/// A notice channel that announces breaches itself is resolved first, so the
+/// copy carries its own notice; channels whose notices form a cycle cannot
+/// be written as constants and are reported.
+fn resolve_sla_notices(
+    file: &Path,
+    channels: &mut BTreeMap<String, ChannelSpec>,
+    notices: &BTreeMap<String, String>,
+    messages: &BTreeMap<String, Message>,
+    problems: &mut Problems,
+) {
+    let mut pending: Vec<(&String, &String)> = notices.iter().collect();
+    while !pending.is_empty() {
+        let (ready, waiting): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(_, target)| {
+            !notices.contains_key(*target) || channels[*target].sla_notice.is_some()
+        });
+        if ready.is_empty() {
+            for (name, target) in waiting {
+                problems.push(
+                    file,
+                    format!("/channels/{}/sla_notice", escape_pointer_token(name)),
+                    format!("sla_notice {target:?} leads back to {name:?}: notice channels must not form a cycle"),
+                );
+            }
+            return;
+        }
+        for (name, target) in ready {
+            let target = channels[target].clone();
+            let Some(message) = messages.get(target.message()) else {
+                continue;
+            };
+            let version = message.latest().version;
+            if let Some(channel) = channels.get_mut(name) {
+                channel.sla_notice = Some(SlaNoticeSpec {
+                    channel: ChannelRef::Owned(Box::new(target)),
+                    version,
+                });
+            }
+        }
+        pending = waiting;
     }
 }
 
@@ -869,11 +936,12 @@ impl ChannelCheck<'_> {
 
     fn build(
         &mut self,
+        domain: &str,
         name: &str,
         raw: RawChannel,
         messages: &BTreeMap<String, Message>,
         message_names: &[String],
-    ) -> Option<Channel> {
+    ) -> Option<ChannelSpec> {
         let before = self.problems.len();
         if !is_identifier(name) {
             self.report(
@@ -994,8 +1062,8 @@ impl ChannelCheck<'_> {
             _ => None,
         };
 
-        let dependency = raw.dependency.as_ref().map(|d| DependencyContract {
-            name: d.name.clone(),
+        let dependency = raw.dependency.as_ref().map(|d| DependencySpec {
+            name: d.name.clone().into(),
             failure_threshold: d.failure_threshold.unwrap_or(defaults::FAILURE_THRESHOLD),
             window: self.duration(
                 "/dependency/window",
@@ -1008,8 +1076,8 @@ impl ChannelCheck<'_> {
                 defaults::COOL_DOWN,
             ),
         });
-        let rate_limit = raw.rate_limit.as_ref().map(|r| RateContract {
-            name: r.name.clone(),
+        let rate_limit = raw.rate_limit.as_ref().map(|r| RateSpec {
+            name: r.name.clone().map(Into::into),
             per_second: r.per_second,
             burst: r.burst.unwrap_or(1),
         });
@@ -1034,14 +1102,16 @@ impl ChannelCheck<'_> {
         if self.problems.len() > before {
             return None;
         }
-        Some(Channel {
+        Some(ChannelSpec {
+            domain: domain.to_string().into(),
+            name: name.to_string().into(),
+            schema: format!("{domain}.{}", raw.message).into(),
+            description: raw.description.into(),
             durability,
             dependency,
             rate_limit,
-            sla_notice: raw.sla_notice,
-            name: name.to_string(),
-            description: raw.description,
-            message: raw.message,
+            // Set by `resolve_sla_notices` once every channel is built.
+            sla_notice: None,
             transport: raw.transport,
             ttl,
             visibility_timeout,
@@ -1053,8 +1123,8 @@ impl ChannelCheck<'_> {
             sla,
             partitions,
             compatibility: raw.compatibility,
-            producers: raw.producers,
-            consumers: raw.consumers,
+            producers: raw.producers.into_iter().map(Into::into).collect(),
+            consumers: raw.consumers.into_iter().map(Into::into).collect(),
         })
     }
 
@@ -1063,14 +1133,14 @@ impl ChannelCheck<'_> {
         &mut self,
         raw: crate::channel::RawPartitions,
         message: &Message,
-    ) -> Option<Partitions> {
+    ) -> Option<PartitionSpec> {
         let partitions = match (raw.values, raw.buckets) {
-            (Some(values), None) => Partitions::Values {
-                field: raw.field,
-                values,
+            (Some(values), None) => PartitionSpec::Values {
+                field: raw.field.into(),
+                values: values.into_iter().map(Into::into).collect(),
             },
-            (None, Some(buckets)) => Partitions::Buckets {
-                field: raw.field,
+            (None, Some(buckets)) => PartitionSpec::Buckets {
+                field: raw.field.into(),
                 buckets,
             },
             // The meta-schema's oneOf admits exactly one of the two.
@@ -1083,7 +1153,7 @@ impl ChannelCheck<'_> {
                 Ok(property) => {
                     let kind = schema_type(&version.schema, property);
                     match (&partitions, kind) {
-                        (Partitions::Values { values, .. }, Some("string")) => {
+                        (PartitionSpec::Values { values, .. }, Some("string")) => {
                             let property = resolve_ref(&version.schema, property);
                             let enumerated = property.get("enum").and_then(Value::as_array);
                             for value in enumerated.into_iter().flatten() {
@@ -1098,15 +1168,15 @@ impl ChannelCheck<'_> {
                                 }
                             }
                         }
-                        (Partitions::Buckets { .. }, Some("string" | "integer")) => {}
-                        (Partitions::Values { .. }, other) => self.report(
+                        (PartitionSpec::Buckets { .. }, Some("string" | "integer")) => {}
+                        (PartitionSpec::Values { .. }, other) => self.report(
                             "/partitions/field",
                             format!(
                                 "a partition field with named values must be a string, not {} {at}",
                                 other.unwrap_or("untyped")
                             ),
                         ),
-                        (Partitions::Buckets { .. }, other) => self.report(
+                        (PartitionSpec::Buckets { .. }, other) => self.report(
                             "/partitions/field",
                             format!(
                                 "a hashed partition field must be a string or integer, not {} {at}",

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use courier_schema::{Durability, Registry, Transport};
+use courier_schema::{ChannelSpec, Durability, Registry, Transport};
 use serde_json::{json, Value};
 
 /// A schemas folder in a fresh temporary directory, removed on drop.
@@ -143,6 +143,17 @@ fn a_sound_domain_loads_with_defaults() {
     assert_eq!(orders.retention.max_age, orders.ttl * 2);
     assert_eq!(orders.max_attempts, 5);
     assert_eq!(orders.durability, Durability::Primary);
+    // A spec written by hand starts from the same defaults.
+    assert_eq!(
+        *orders,
+        ChannelSpec {
+            description: "Orders.".into(),
+            producers: vec!["web".into()].into(),
+            consumers: vec!["fulfilment".into()].into(),
+            ..ChannelSpec::new("shop", "orders", "shop.order", Transport::Stream)
+        }
+    );
+    assert_eq!(orders.message(), "order");
 }
 
 #[test]
@@ -536,5 +547,78 @@ fn an_sla_notice_channel_must_carry_courier_notices() {
     assert!(
         problems.iter().any(|p| p.contains("PROPERTY_REMOVED")),
         "{problems:#?}"
+    );
+}
+
+/// A message that carries courier's SLA notices (the notice schema itself,
+/// as a message of the shop domain).
+fn breach() -> Value {
+    let notice: Value =
+        serde_json::from_str(include_str!("../../../schemas/courier/sla_notice.v1.json")).unwrap();
+    let notice = with(
+        notice,
+        "/$id",
+        json!("https://example.com/shop/breach.v1.json"),
+    );
+    with(
+        notice,
+        "/x-courier",
+        json!({ "idempotency_key": ["/message_id"] }),
+    )
+}
+
+fn announcing(target: &str) -> Value {
+    let queue = with(orders_channel(), "/transport", json!("priority"));
+    let queue = with(queue, "/message", json!("breach"));
+    with(queue, "/sla_notice", json!(target))
+}
+
+#[test]
+fn an_sla_notice_carries_the_notice_channel_and_its_newest_version() {
+    let notices = with(orders_channel(), "/transport", json!("pubsub"));
+    let fixture = Fixture::new(&[
+        ("shop/order.v1.json", message("order", 1).to_string()),
+        ("shop/breach.v1.json", breach().to_string()),
+        (
+            "shop/channels.json",
+            channels(json!({
+                "orders": announcing("relay"),
+                "relay": announcing("notices"),
+                "notices": with(notices, "/message", json!("breach")),
+            })),
+        ),
+    ]);
+    let registry = fixture.load().unwrap();
+    let shop = &registry.domains["shop"];
+    let notice = shop.channels["orders"].sla_notice.as_ref().unwrap();
+    assert_eq!(notice.version, 1);
+    // The whole spec of the notice channel, its own notice included.
+    assert_eq!(*notice.channel, shop.channels["relay"]);
+    let relayed = notice.channel.sla_notice.as_ref().unwrap();
+    assert_eq!(*relayed.channel, shop.channels["notices"]);
+    assert_eq!(shop.channels["notices"].sla_notice, None);
+}
+
+#[test]
+fn sla_notice_channels_must_not_form_a_cycle() {
+    let fixture = Fixture::new(&[
+        ("shop/order.v1.json", message("order", 1).to_string()),
+        ("shop/breach.v1.json", breach().to_string()),
+        (
+            "shop/channels.json",
+            channels(json!({
+                "first": announcing("second"),
+                "second": announcing("first"),
+                "alone": announcing("alone"),
+            })),
+        ),
+    ]);
+    assert_eq!(
+        fixture.load().unwrap_err(),
+        [
+            "shop/channels.json:/channels/alone/sla_notice: sla_notice \"alone\" leads back to \"alone\": notice channels must not form a cycle",
+            "shop/channels.json:/channels/first/sla_notice: sla_notice \"second\" leads back to \"first\": notice channels must not form a cycle",
+            "shop/channels.json:/channels/second/sla_notice: sla_notice \"first\" leads back to \"second\": notice channels must not form a cycle",
+        ]
     );
 }

@@ -86,7 +86,7 @@ pub enum Error {
         /// `<domain>.<channel>`.
         channel: String,
         /// JSON pointer of the partition field.
-        field: &'static str,
+        field: String,
         /// What is wrong with it.
         problem: String,
     },

@@ -177,36 +177,10 @@ impl NamedKeys {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use courier_schema::{Backoff, Compatibility, Retention};
-    use std::time::Duration;
 
-    pub(crate) const SPEC: ChannelSpec = ChannelSpec {
-        domain: "shop",
-        name: "orders",
-        schema: "shop.order",
-        transport: Transport::Stream,
-        ttl: Duration::from_secs(60),
-        visibility_timeout: Duration::from_secs(30),
-        dedup_window: Duration::from_secs(60),
-        max_attempts: 3,
-        backoff: Backoff {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(100),
-            multiplier: 2.0,
-        },
-        retention: Retention {
-            max_len: None,
-            max_age: Duration::from_secs(120),
-        },
-        max_depth: None,
-        sla: None,
-        partitions: None,
-        compatibility: Compatibility::Backward,
-        dependency: None,
-        rate_limit: None,
-        sla_notice: None,
-        durability: courier_schema::Durability::Primary,
-    };
+    /// A channel for unit tests that need one: defaults only.
+    pub(crate) const SPEC: ChannelSpec =
+        ChannelSpec::new("shop", "orders", "shop.order", Transport::Stream);
 
     #[test]
     fn keys_share_one_hash_tag() {

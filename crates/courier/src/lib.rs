@@ -113,7 +113,9 @@ pub use handler::Handler;
 pub use lease::{Fence, Lease, LeaseHolder};
 pub use publish::{Backpressure, Producer, PublishOptions, Published};
 pub use ratelimit::RateLimit;
-pub use spec::{Channel, ChannelSpec, DependencySpec, PartitionSpec, RateSpec, SlaNoticeSpec};
+pub use spec::{
+    Channel, ChannelRef, ChannelSpec, DependencySpec, PartitionSpec, RateSpec, SlaNoticeSpec,
+};
 pub use state::{ChannelState, Figures, PartitionState};
 pub use subscriber::{Subscriber, SubscriberReport};
 pub use tokio_util::sync::CancellationToken;

@@ -7,20 +7,20 @@ use crate::spec::{ChannelSpec, PartitionSpec};
 
 /// Every partition of a channel: `[None]` when it is not partitioned.
 pub fn all(spec: &ChannelSpec) -> Vec<Option<String>> {
-    match spec.partitions {
+    match &spec.partitions {
         None => vec![None],
         Some(PartitionSpec::Values { values, .. }) => {
             values.iter().map(|v| Some(v.to_string())).collect()
         }
         Some(PartitionSpec::Buckets { buckets, .. }) => {
-            (0..buckets).map(|b| Some(b.to_string())).collect()
+            (0..*buckets).map(|b| Some(b.to_string())).collect()
         }
     }
 }
 
 /// The partition a payload belongs to.
 pub fn route(spec: &ChannelSpec, payload: &Value) -> Result<Option<String>, Error> {
-    let Some(partitions) = spec.partitions else {
+    let Some(partitions) = &spec.partitions else {
         return Ok(None);
     };
     let (field, value) = match partitions {
@@ -30,20 +30,20 @@ pub fn route(spec: &ChannelSpec, payload: &Value) -> Result<Option<String>, Erro
     };
     let unroutable = |problem: &str| Error::Unroutable {
         channel: spec.qualified_name(),
-        field,
+        field: field.to_string(),
         problem: problem.to_string(),
     };
     match (partitions, value) {
         (PartitionSpec::Values { values, .. }, Some(Value::String(s))) => values
             .iter()
-            .find(|v| **v == s.as_str())
+            .find(|v| *v == s.as_str())
             .map(|v| Some(v.to_string()))
             .ok_or_else(|| unroutable(&format!("{s:?} is not one of {values:?}"))),
-        (PartitionSpec::Buckets { buckets, .. }, Some(Value::String(s))) => {
-            Ok(Some((fnv1a(s.as_bytes()) % u64::from(buckets)).to_string()))
-        }
+        (PartitionSpec::Buckets { buckets, .. }, Some(Value::String(s))) => Ok(Some(
+            (fnv1a(s.as_bytes()) % u64::from(*buckets)).to_string(),
+        )),
         (PartitionSpec::Buckets { buckets, .. }, Some(Value::Number(n))) => Ok(Some(
-            (fnv1a(n.to_string().as_bytes()) % u64::from(buckets)).to_string(),
+            (fnv1a(n.to_string().as_bytes()) % u64::from(*buckets)).to_string(),
         )),
         (_, None) => Err(unroutable("missing")),
         (_, Some(_)) => Err(unroutable("not a string or integer")),
@@ -73,8 +73,8 @@ mod tests {
     #[test]
     fn routes_by_value_and_by_hash() {
         let regions = spec(PartitionSpec::Values {
-            field: "/region",
-            values: &["eu", "us"],
+            field: "/region".into(),
+            values: vec!["eu".into(), "us".into()].into(),
         });
         assert_eq!(
             route(&regions, &json!({"region": "us"}))
@@ -89,7 +89,7 @@ mod tests {
         assert_eq!(all(&regions), [Some("eu".into()), Some("us".into())]);
 
         let hashed = spec(PartitionSpec::Buckets {
-            field: "/id",
+            field: "/id".into(),
             buckets: 4,
         });
         let first = route(&hashed, &json!({"id": "abc"})).unwrap();

@@ -218,7 +218,7 @@ impl<T: Contract> Producer<T> {
         options: &PublishOptions,
         check: HeaderCheck,
     ) -> Result<Prepared, Error> {
-        self.spec.expect_schema(T::SCHEMA)?;
+        crate::spec::expect_schema(self.spec, T::SCHEMA)?;
         let payload = contract::encode(message)?;
         let key = match &options.key {
             Some(key) => key.clone(),

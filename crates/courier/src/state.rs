@@ -164,10 +164,10 @@ impl Client {
             Ok(pause) => matches!(pause.state().await, Ok(BreakerState::Paused)),
             Err(_) => false,
         };
-        let dependency = match spec.dependency {
+        let dependency = match &spec.dependency {
             None => None,
             Some(dependency) => {
-                match Breaker::new(self, dependency.name, BreakerConfig::default()) {
+                match Breaker::new(self, &dependency.name, BreakerConfig::default()) {
                     Ok(breaker) => breaker.state().await.ok(),
                     Err(_) => None,
                 }

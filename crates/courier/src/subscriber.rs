@@ -98,7 +98,7 @@ impl<M: Readable> Subscriber<M> {
     where
         F: Handler<M>,
     {
-        self.spec.expect_schema(M::SCHEMA)?;
+        crate::spec::expect_schema(self.spec, M::SCHEMA)?;
         let keys = self.client.keys(self.spec, None);
         let channel = keys.inbox(self.spec.transport);
         let mut backoff = Backoff::new();

@@ -1639,9 +1639,12 @@ pub mod channels {
     pub mod billing {
         /// The contract of `contact_center.billing`, from `schemas/contact_center/channels.json`.
         pub const SPEC: ::courier::ChannelSpec = ::courier::ChannelSpec {
-            domain: "contact_center",
-            name: "billing",
-            schema: "contact_center.classified_task",
+            domain: ::std::borrow::Cow::Borrowed("contact_center"),
+            name: ::std::borrow::Cow::Borrowed("billing"),
+            schema: ::std::borrow::Cow::Borrowed("contact_center.classified_task"),
+            description: ::std::borrow::Cow::Borrowed(
+                "Billing questions, for the billing specialist agents.",
+            ),
             transport: ::courier::Transport::List,
             ttl: ::std::time::Duration::from_millis(7200000),
             visibility_timeout: ::std::time::Duration::from_millis(120000),
@@ -1660,8 +1663,10 @@ pub mod channels {
             sla: None,
             partitions: None,
             compatibility: ::courier::Compatibility::Backward,
+            producers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("classifier")]),
+            consumers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("specialist")]),
             dependency: Some(::courier::DependencySpec {
-                name: "crm",
+                name: ::std::borrow::Cow::Borrowed("crm"),
                 failure_threshold: 500,
                 window: ::std::time::Duration::from_millis(60000),
                 cool_down: ::std::time::Duration::from_millis(10000),
@@ -1695,9 +1700,12 @@ pub mod channels {
     pub mod escalations {
         /// The contract of `contact_center.escalations`, from `schemas/contact_center/channels.json`.
         pub const SPEC: ::courier::ChannelSpec = ::courier::ChannelSpec {
-            domain: "contact_center",
-            name: "escalations",
-            schema: "contact_center.human_escalation",
+            domain: ::std::borrow::Cow::Borrowed("contact_center"),
+            name: ::std::borrow::Cow::Borrowed("escalations"),
+            schema: ::std::borrow::Cow::Borrowed("contact_center.human_escalation"),
+            description: ::std::borrow::Cow::Borrowed(
+                "Tasks for human reviewers, highest priority first, each with an SLA deadline.",
+            ),
             transport: ::courier::Transport::Priority,
             ttl: ::std::time::Duration::from_millis(28800000),
             visibility_timeout: ::std::time::Duration::from_millis(600000),
@@ -1716,10 +1724,12 @@ pub mod channels {
             sla: Some(::std::time::Duration::from_millis(900000)),
             partitions: None,
             compatibility: ::courier::Compatibility::BackwardTransitive,
+            producers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("evaluator")]),
+            consumers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("human_desk")]),
             dependency: None,
             rate_limit: None,
             sla_notice: Some(::courier::SlaNoticeSpec {
-                channel: &super::sla_breaches::SPEC,
+                channel: ::courier::ChannelRef::Static(&super::sla_breaches::SPEC),
                 version: 1,
             }),
             durability: ::courier::Durability::Primary,
@@ -1749,9 +1759,12 @@ pub mod channels {
     pub mod evaluations {
         /// The contract of `contact_center.evaluations`, from `schemas/contact_center/channels.json`.
         pub const SPEC: ::courier::ChannelSpec = ::courier::ChannelSpec {
-            domain: "contact_center",
-            name: "evaluations",
-            schema: "contact_center.evaluation_result",
+            domain: ::std::borrow::Cow::Borrowed("contact_center"),
+            name: ::std::borrow::Cow::Borrowed("evaluations"),
+            schema: ::std::borrow::Cow::Borrowed("contact_center.evaluation_result"),
+            description: ::std::borrow::Cow::Borrowed(
+                "Specialist resolutions waiting for the evaluation agent.",
+            ),
             transport: ::courier::Transport::Stream,
             ttl: ::std::time::Duration::from_millis(14400000),
             visibility_timeout: ::std::time::Duration::from_millis(60000),
@@ -1770,9 +1783,11 @@ pub mod channels {
             sla: None,
             partitions: None,
             compatibility: ::courier::Compatibility::Full,
+            producers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("specialist")]),
+            consumers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("evaluator")]),
             dependency: None,
             rate_limit: Some(::courier::RateSpec {
-                name: Some("llm"),
+                name: Some(::std::borrow::Cow::Borrowed("llm")),
                 per_second: 500.0,
                 burst: 50,
             }),
@@ -1804,9 +1819,12 @@ pub mod channels {
     pub mod feedback {
         /// The contract of `contact_center.feedback`, from `schemas/contact_center/channels.json`.
         pub const SPEC: ::courier::ChannelSpec = ::courier::ChannelSpec {
-            domain: "contact_center",
-            name: "feedback",
-            schema: "contact_center.feedback_event",
+            domain: ::std::borrow::Cow::Borrowed("contact_center"),
+            name: ::std::borrow::Cow::Borrowed("feedback"),
+            schema: ::std::borrow::Cow::Borrowed("contact_center.feedback_event"),
+            description: ::std::borrow::Cow::Borrowed(
+                "Evaluation outcomes, broadcast to every agent that learns from them.",
+            ),
             transport: ::courier::Transport::Pubsub,
             ttl: ::std::time::Duration::from_millis(600000),
             visibility_timeout: ::std::time::Duration::from_millis(30000),
@@ -1825,6 +1843,11 @@ pub mod channels {
             sla: None,
             partitions: None,
             compatibility: ::courier::Compatibility::Forward,
+            producers: ::std::borrow::Cow::Borrowed(&[
+                ::std::borrow::Cow::Borrowed("evaluator"),
+                ::std::borrow::Cow::Borrowed("human_desk"),
+            ]),
+            consumers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("classifier")]),
             dependency: None,
             rate_limit: None,
             sla_notice: None,
@@ -1855,9 +1878,12 @@ pub mod channels {
     pub mod intake {
         /// The contract of `contact_center.intake`, from `schemas/contact_center/channels.json`.
         pub const SPEC: ::courier::ChannelSpec = ::courier::ChannelSpec {
-            domain: "contact_center",
-            name: "intake",
-            schema: "contact_center.interaction",
+            domain: ::std::borrow::Cow::Borrowed("contact_center"),
+            name: ::std::borrow::Cow::Borrowed("intake"),
+            schema: ::std::borrow::Cow::Borrowed("contact_center.interaction"),
+            description: ::std::borrow::Cow::Borrowed(
+                "Every customer contact from telephony, partitioned by region so each region's classifiers keep order.",
+            ),
             transport: ::courier::Transport::Stream,
             ttl: ::std::time::Duration::from_millis(3600000),
             visibility_timeout: ::std::time::Duration::from_millis(30000),
@@ -1875,13 +1901,25 @@ pub mod channels {
             max_depth: Some(500000),
             sla: None,
             partitions: Some(::courier::PartitionSpec::Values {
-                field: "/region",
-                values: &["amer", "emea", "apac"],
+                field: ::std::borrow::Cow::Borrowed("/region"),
+                values: ::std::borrow::Cow::Borrowed(
+                    &[
+                        ::std::borrow::Cow::Borrowed("amer"),
+                        ::std::borrow::Cow::Borrowed("emea"),
+                        ::std::borrow::Cow::Borrowed("apac"),
+                    ],
+                ),
             }),
             compatibility: ::courier::Compatibility::Backward,
+            producers: ::std::borrow::Cow::Borrowed(
+                &[::std::borrow::Cow::Borrowed("telephony")],
+            ),
+            consumers: ::std::borrow::Cow::Borrowed(
+                &[::std::borrow::Cow::Borrowed("classifier")],
+            ),
             dependency: None,
             rate_limit: Some(::courier::RateSpec {
-                name: Some("llm"),
+                name: Some(::std::borrow::Cow::Borrowed("llm")),
                 per_second: 500.0,
                 burst: 50,
             }),
@@ -1913,9 +1951,12 @@ pub mod channels {
     pub mod retention {
         /// The contract of `contact_center.retention`, from `schemas/contact_center/channels.json`.
         pub const SPEC: ::courier::ChannelSpec = ::courier::ChannelSpec {
-            domain: "contact_center",
-            name: "retention",
-            schema: "contact_center.classified_task",
+            domain: ::std::borrow::Cow::Borrowed("contact_center"),
+            name: ::std::borrow::Cow::Borrowed("retention"),
+            schema: ::std::borrow::Cow::Borrowed("contact_center.classified_task"),
+            description: ::std::borrow::Cow::Borrowed(
+                "Customers who want to leave, for the retention specialist agents.",
+            ),
             transport: ::courier::Transport::List,
             ttl: ::std::time::Duration::from_millis(7200000),
             visibility_timeout: ::std::time::Duration::from_millis(120000),
@@ -1934,8 +1975,10 @@ pub mod channels {
             sla: None,
             partitions: None,
             compatibility: ::courier::Compatibility::Backward,
+            producers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("classifier")]),
+            consumers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("specialist")]),
             dependency: Some(::courier::DependencySpec {
-                name: "crm",
+                name: ::std::borrow::Cow::Borrowed("crm"),
                 failure_threshold: 500,
                 window: ::std::time::Duration::from_millis(60000),
                 cool_down: ::std::time::Duration::from_millis(10000),
@@ -1969,9 +2012,12 @@ pub mod channels {
     pub mod sla_breaches {
         /// The contract of `contact_center.sla_breaches`, from `schemas/contact_center/channels.json`.
         pub const SPEC: ::courier::ChannelSpec = ::courier::ChannelSpec {
-            domain: "contact_center",
-            name: "sla_breaches",
-            schema: "contact_center.sla_breach",
+            domain: ::std::borrow::Cow::Borrowed("contact_center"),
+            name: ::std::borrow::Cow::Borrowed("sla_breaches"),
+            schema: ::std::borrow::Cow::Borrowed("contact_center.sla_breach"),
+            description: ::std::borrow::Cow::Borrowed(
+                "SLA breaches of human escalations, announced to supervisors as they happen.",
+            ),
             transport: ::courier::Transport::Pubsub,
             ttl: ::std::time::Duration::from_millis(3600000),
             visibility_timeout: ::std::time::Duration::from_millis(30000),
@@ -1990,6 +2036,8 @@ pub mod channels {
             sla: None,
             partitions: None,
             compatibility: ::courier::Compatibility::Backward,
+            producers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("human_desk")]),
+            consumers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("supervisor")]),
             dependency: None,
             rate_limit: None,
             sla_notice: None,
@@ -2020,9 +2068,12 @@ pub mod channels {
     pub mod technical_support {
         /// The contract of `contact_center.technical_support`, from `schemas/contact_center/channels.json`.
         pub const SPEC: ::courier::ChannelSpec = ::courier::ChannelSpec {
-            domain: "contact_center",
-            name: "technical_support",
-            schema: "contact_center.classified_task",
+            domain: ::std::borrow::Cow::Borrowed("contact_center"),
+            name: ::std::borrow::Cow::Borrowed("technical_support"),
+            schema: ::std::borrow::Cow::Borrowed("contact_center.classified_task"),
+            description: ::std::borrow::Cow::Borrowed(
+                "Technical problems, for the technical-support specialist agents.",
+            ),
             transport: ::courier::Transport::List,
             ttl: ::std::time::Duration::from_millis(7200000),
             visibility_timeout: ::std::time::Duration::from_millis(120000),
@@ -2041,8 +2092,10 @@ pub mod channels {
             sla: None,
             partitions: None,
             compatibility: ::courier::Compatibility::Backward,
+            producers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("classifier")]),
+            consumers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("specialist")]),
             dependency: Some(::courier::DependencySpec {
-                name: "crm",
+                name: ::std::borrow::Cow::Borrowed("crm"),
                 failure_threshold: 500,
                 window: ::std::time::Duration::from_millis(60000),
                 cool_down: ::std::time::Duration::from_millis(10000),

@@ -309,7 +309,7 @@ where
                 continue;
             };
             tracing::warn!(channel = %self.spec.qualified_name(), message = %envelope.id, "SLA breached: still waiting past its deadline");
-            if let Some(notice) = self.spec.sla_notice {
+            if let Some(notice) = &self.spec.sla_notice {
                 if let Err(e) = self.announce(notice, &envelope, deadline).await {
                     tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot announce an SLA breach");
                 }
@@ -322,7 +322,7 @@ where
     /// channel, keyed by the message so it is announced once.
     pub(super) async fn announce(
         &self,
-        notice: SlaNoticeSpec,
+        notice: &'static SlaNoticeSpec,
         late: &Envelope,
         deadline_ms: &str,
     ) -> Result<(), Error> {
@@ -341,11 +341,11 @@ where
         crate::envelope::check_sla_notice(&payload)?;
         let outbox = Outbox {
             client: &self.client,
-            spec: notice.channel,
+            spec: &notice.channel,
         };
         let options = PublishOptions::default();
         let prepared = outbox.prepare(
-            notice.channel.schema,
+            &notice.channel.schema,
             notice.version,
             payload,
             format!("sla:{}", late.id),

@@ -145,7 +145,7 @@ impl<M: Readable> Consumer<M> {
     /// The dependency: the options', else the channel contract's.
     fn dependency(&self) -> Option<Dependency> {
         self.options.dependency.clone().or_else(|| {
-            self.spec.dependency.map(|d| Dependency {
+            self.spec.dependency.as_ref().map(|d| Dependency {
                 name: d.name.to_string(),
                 breaker: BreakerConfig {
                     failure_threshold: d.failure_threshold,
@@ -160,8 +160,8 @@ impl<M: Readable> Consumer<M> {
     /// The rate limit: the options', else the channel contract's.
     fn rate(&self) -> Option<Rate> {
         self.options.rate_limit.clone().or_else(|| {
-            self.spec.rate_limit.map(|r| Rate {
-                name: r.name.map_or_else(
+            self.spec.rate_limit.as_ref().map(|r| Rate {
+                name: r.name.as_deref().map_or_else(
                     || format!("channel.{}", self.spec.qualified_name()),
                     str::to_string,
                 ),
@@ -242,7 +242,7 @@ impl<M: Readable> Consumer<M> {
     where
         F: Handler<M>,
     {
-        self.spec.expect_schema(M::SCHEMA)?;
+        crate::spec::expect_schema(self.spec, M::SCHEMA)?;
         let partitions: Vec<ChannelKeys> = partition::all(self.spec)
             .into_iter()
             .filter(|p| match (&self.options.partitions, p) {
