@@ -26,6 +26,16 @@ pub fn version_module(version: u32) -> String {
     format!("v{version}")
 }
 
+/// The marker type of a channel in its module: `Billing`, or
+/// `MessageChannel` where the Pascal-case name would be one of the
+/// module's own aliases (`Message`, `Latest`).
+pub fn channel_marker(channel: &str) -> String {
+    match pascal_case(channel).as_str() {
+        name @ ("Message" | "Latest") => format!("{name}Channel"),
+        name => name.to_string(),
+    }
+}
+
 /// The package name of a domain's crate: `contact-center-contracts`.
 pub fn crate_name(domain: &str) -> String {
     format!("{}-contracts", domain.replace('_', "-"))
@@ -60,5 +70,8 @@ mod tests {
         assert_eq!(crate_name("contact_center"), "contact-center-contracts");
         assert_eq!(ident("type"), "r#type");
         assert_eq!(ident("billing"), "billing");
+        assert_eq!(channel_marker("billing"), "Billing");
+        assert_eq!(channel_marker("message"), "MessageChannel");
+        assert_eq!(channel_marker("latest"), "LatestChannel");
     }
 }

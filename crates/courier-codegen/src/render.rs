@@ -8,7 +8,7 @@ use courier_schema::{ChannelSpec, Domain, Message, MessageVersion, Transport};
 use serde_json::Value;
 use typify::{TypeSpace, TypeSpaceImpl, TypeSpaceSettings};
 
-use crate::names::{crate_name, ident, pascal_case, version_module, version_type};
+use crate::names::{channel_marker, crate_name, ident, pascal_case, version_module, version_type};
 use crate::shared::{self, Shared};
 use crate::spec_literal::spec_literal;
 use crate::typify_input::typify_input;
@@ -225,12 +225,14 @@ fn message_module(message: &Message, shared: &Shared, uses: &mut Uses) -> Result
                 file: version.file.clone(),
                 reason,
             })?;
-        // The shared types this version uses, generated once in `shared`.
+        // The shared types this version uses, generated once in `shared`
+        // (typify looks a replacement up by the Pascal-case name).
+        let is_shared = |name: &str| shared.is_shared(&message.name, version.version, name);
         let used: Vec<String> = input
             .definitions
             .keys()
-            .filter(|name| shared.is_shared(name))
-            .cloned()
+            .map(|key| pascal_case(key))
+            .filter(|name| is_shared(name))
             .collect();
         let mut settings = settings();
         for name in &used {
@@ -251,12 +253,15 @@ fn message_module(message: &Message, shared: &Shared, uses: &mut Uses) -> Result
         let mut extra = String::new();
         for name in &used {
             let _ = writeln!(extra, "pub use crate::{}::{name};", shared.module);
+            for nested in shared.nested.get(name).into_iter().flatten() {
+                let _ = writeln!(extra, "pub use crate::{}::{nested};", shared.module);
+            }
         }
         extra.push_str(&string_constructors(
             &version.schema,
             &type_name,
             hoist,
-            Some(shared),
+            &is_shared,
         ));
         let _ = writeln!(out, "pub mod {module} {{ {code} {extra} }}");
         out.push_str(&contract_impl(&schema_name, &type_name, version));
@@ -401,7 +406,7 @@ fn shared_module(domain: &Domain, shared: &Shared, uses: &mut Uses) -> Result<St
         if is_constrained_string(schema) {
             extra.push_str(&string_constructor(name, &shared.fields[name], schema));
         } else {
-            extra.push_str(&string_constructors(schema, name, &[], None));
+            extra.push_str(&string_constructors(schema, name, &[], &|_| false));
         }
     }
     Ok(format!(
@@ -426,28 +431,33 @@ fn is_constrained_string(schema: &Value) -> bool {
 
 /// Fallible constructors for the checked string fields of an object
 /// schema whose type is `owner` (typify names them `<owner><Field>`),
-/// and of its `$defs` objects; fields in `hoisted` and definitions in
-/// `shared` are generated in the `shared` module.
+/// and of its `$defs` objects; fields in `hoisted` and definitions that
+/// `is_shared` are generated in the shared module. Only fields whose type
+/// typify names `<owner><Field>` get one (no `title`, a plain name).
 fn string_constructors(
     schema: &Value,
     owner: &str,
     hoisted: &[(String, String)],
-    shared: Option<&Shared>,
+    is_shared: &dyn Fn(&str) -> bool,
 ) -> String {
     let mut out = String::new();
     if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
         for (field, property) in properties {
-            if is_constrained_string(property) && !hoisted.iter().any(|(p, _)| p == field) {
+            let named_by_field = property.get("title").is_none() && shared::plain_name(field);
+            if named_by_field
+                && is_constrained_string(property)
+                && !hoisted.iter().any(|(p, _)| p == field)
+            {
                 let type_name = format!("{owner}{}", pascal_case(field));
                 out.push_str(&string_constructor(&type_name, field, property));
             }
         }
     }
     if let Some(defs) = schema.get("$defs").and_then(Value::as_object) {
-        for (name, def) in defs {
-            let name = pascal_case(name);
-            if !shared.is_some_and(|shared| shared.is_shared(&name)) {
-                out.push_str(&string_constructors(def, &name, &[], None));
+        for (key, def) in defs.iter().filter(|(key, _)| shared::plain_name(key)) {
+            let name = pascal_case(key);
+            if !is_shared(&name) {
+                out.push_str(&string_constructors(def, &name, &[], &|_| false));
             }
         }
     }
@@ -565,15 +575,15 @@ fn channel_module(owner: &Domain, channel: &ChannelSpec, message: &Message) -> S
          ::courier::Producer::of::<{marker}>(client)\n}}\n\
          {reader}\n}}",
         enum_name = pascal_case(&message.name),
-        marker = pascal_case(&channel.name),
+        marker = channel_marker(&channel.name),
         reader = if channel.transport == Transport::Pubsub {
             "/// A subscriber of this channel's broadcasts (at most once).\n\
              pub fn subscriber(client: &::courier::Client) -> ::courier::Subscriber<Message> {\n\
-             ::courier::Subscriber::of::<MARKER>(client)\n}".replace("MARKER", &pascal_case(&channel.name))
+             ::courier::Subscriber::of::<MARKER>(client)\n}".replace("MARKER", &channel_marker(&channel.name))
         } else {
             "/// A consumer of this channel in consumer group `group`.\n\
              pub fn consumer(client: &::courier::Client, group: &str) -> ::courier::Consumer<Message> {\n\
-             ::courier::Consumer::of::<MARKER>(client, group)\n}".replace("MARKER", &pascal_case(&channel.name))
+             ::courier::Consumer::of::<MARKER>(client, group)\n}".replace("MARKER", &channel_marker(&channel.name))
         },
     );
     out

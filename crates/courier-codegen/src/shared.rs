@@ -15,15 +15,21 @@
 //!   annotations (`description`, `title`, `$comment`, `examples`,
 //!   `deprecated`) are set aside: annotations do not change which values
 //!   are valid.
-//! - A name that occurs in two or more files with one schema becomes one
-//!   type, generated once in the crate's `shared` module; every version
-//!   refers to it (a root property is first moved into the version's
-//!   `$defs`, in typify's input only: the embedded schema stays the file's
-//!   exact text).
-//! - A name whose string enums differ between files stays one type per
-//!   version, and a version's enum converts with `From` into every other
-//!   version's enum that accepts all of its values (a later version that
-//!   only adds values converts from the earlier one).
+//! - The first schema, in the order of messages and versions, that two or
+//!   more files repeat under a name becomes one type, generated once in
+//!   the crate's `shared` module; every occurrence of that schema refers to
+//!   it (a root property is first moved into the version's `$defs`, in
+//!   typify's input only: the embedded schema stays the file's exact
+//!   text). A later version with another schema under the same name gets
+//!   a type of its own and leaves the shared one as it was, so adding a
+//!   version renames nothing that compiled before.
+//! - String enums of one name convert with `From` wherever the target
+//!   accepts every value of the source (a later version that only adds
+//!   values converts from the shared or earlier one).
+//! - Only names typify and courier spell alike are shared (snake case, or
+//!   Pascal case without runs of capitals), and no property with a `title`
+//!   (typify names it after the title) or a `default` (typify reads it only
+//!   where it stands).
 //!
 //! A repeated type that refers to other types (`$ref`) stays one type per
 //! version: sharing it would mean sharing everything it refers to.
@@ -54,7 +60,13 @@ pub struct Shared {
     /// Per version file (message, version): root properties to move into
     /// `$defs` under a shared type's name.
     pub hoist: BTreeMap<(String, u32), Vec<(String, String)>>,
-    /// `From` conversions between per-version string enums.
+    /// Which occurrences the shared types stand for: (message, version,
+    /// type name); another occurrence of the same name is its version's own.
+    pub members: BTreeSet<(String, u32, String)>,
+    /// The types typify makes inside each shared object type, re-exported
+    /// where the shared type is used.
+    pub nested: BTreeMap<String, Vec<String>>,
+    /// `From` conversions between string enums of one name.
     pub widenings: Vec<Widening>,
 }
 
@@ -81,8 +93,8 @@ struct Occurrence {
 }
 
 impl Occurrence {
-    /// The Rust path typify gives it when it is not shared.
-    fn path(&self, name: &str) -> String {
+    /// The Rust path typify gives it in its own version's module.
+    fn own_path(&self, name: &str) -> String {
         let type_name = match &self.property {
             Some(property) => format!(
                 "{}{}",
@@ -93,6 +105,29 @@ impl Occurrence {
         };
         format!("crate::{}::v{}::{type_name}", self.message, self.version)
     }
+
+    fn file(&self) -> (&str, u32) {
+        (&self.message, self.version)
+    }
+}
+
+/// Whether a `$defs` key or a property name is named the same by typify
+/// and by [`pascal_case`]: snake case, or Pascal case without runs of
+/// capitals. Other names are left to typify alone.
+pub fn plain_name(name: &str) -> bool {
+    let snake = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.contains("__")
+        && !name.ends_with('_');
+    let pascal = name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name.chars().all(|c| c.is_ascii_alphanumeric())
+        && !name
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase());
+    snake || pascal
 }
 
 /// Decides what `domain` shares.
@@ -109,16 +144,16 @@ pub fn analyse(domain: &Domain) -> Shared {
                 canonical: canonical(schema),
             };
             if let Some(defs) = schema.get("$defs").and_then(Value::as_object) {
-                for (name, def) in defs {
+                for (key, def) in defs.iter().filter(|(key, _)| plain_name(key)) {
                     by_name
-                        .entry(pascal_case(name))
+                        .entry(pascal_case(key))
                         .or_default()
                         .push(occurrence(None, def));
                 }
             }
             if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
                 for (property, value) in properties {
-                    if is_own_type(value) {
+                    if plain_name(property) && is_own_type(value) {
                         by_name
                             .entry(pascal_case(property))
                             .or_default()
@@ -138,73 +173,107 @@ pub fn analyse(domain: &Domain) -> Shared {
         ..Shared::default()
     };
     for (name, occurrences) in by_name {
-        let files: BTreeSet<(&str, u32)> = occurrences
-            .iter()
-            .map(|o| (o.message.as_str(), o.version))
-            .collect();
-        if files.len() < 2 {
-            continue;
-        }
-        let classes: BTreeSet<String> = occurrences
-            .iter()
-            .map(|o| o.canonical.to_string())
-            .collect();
-        // A type that refers to others would need them in `shared` too;
-        // such types stay per version.
-        let refers = occurrences
-            .iter()
-            .any(|o| o.canonical.to_string().contains("\"$ref\""));
-        if classes.len() == 1 && !refers {
-            // Generated with the first description found, a `$defs` one
-            // before a property's.
-            let described = |o: &&Occurrence| o.schema.get("description").is_some();
-            let first = occurrences
+        // The shared schema: the first, in the order of messages and
+        // versions, that two or more files repeat. Adding a version with
+        // another schema under the same name leaves it shared; the new one
+        // is a type of its own version.
+        let chosen = occurrences.iter().find_map(|first| {
+            let files: BTreeSet<(&str, u32)> = occurrences
                 .iter()
-                .filter(|o| o.property.is_none())
-                .find(described)
-                .or_else(|| occurrences.iter().find(described))
-                .unwrap_or(&occurrences[0]);
-            shared.types.insert(name.clone(), first.schema.clone());
-            let field = occurrences
-                .iter()
-                .find_map(|o| o.property.clone())
-                .unwrap_or_else(|| name.clone());
-            shared.fields.insert(name.clone(), field);
-            for o in &occurrences {
-                if let Some(property) = &o.property {
-                    shared
-                        .hoist
-                        .entry((o.message.clone(), o.version))
-                        .or_default()
-                        .push((property.clone(), name.clone()));
-                }
+                .filter(|o| o.canonical == first.canonical)
+                .map(Occurrence::file)
+                .collect();
+            // A type that refers to others would need them shared too.
+            let refers = first.canonical.to_string().contains("\"$ref\"");
+            (files.len() >= 2 && !refers).then_some(&first.canonical)
+        });
+        let path = |o: &Occurrence| match chosen {
+            Some(canonical) if &o.canonical == canonical => {
+                format!("crate::{}::{name}", shared.module)
             }
-        } else {
-            shared.widenings.extend(widenings(&name, &occurrences));
+            _ => o.own_path(&name),
+        };
+        let mut types: BTreeMap<String, &Value> = BTreeMap::new();
+        for o in &occurrences {
+            types.entry(path(o)).or_insert(&o.canonical);
+        }
+        shared.widenings.extend(widenings(&types));
+        let Some(canonical) = chosen else {
+            continue;
+        };
+        let members: Vec<&Occurrence> = occurrences
+            .iter()
+            .filter(|o| &o.canonical == canonical)
+            .collect();
+        // Generated with the first description found, a `$defs` one
+        // before a property's.
+        let described = |o: &&&Occurrence| o.schema.get("description").is_some();
+        let first = members
+            .iter()
+            .filter(|o| o.property.is_none())
+            .find(described)
+            .or_else(|| members.iter().find(described))
+            .unwrap_or(&members[0]);
+        shared.types.insert(name.clone(), first.schema.clone());
+        let field = members
+            .iter()
+            .find_map(|o| o.property.clone())
+            .unwrap_or_else(|| name.clone());
+        shared.fields.insert(name.clone(), field);
+        shared
+            .nested
+            .insert(name.clone(), nested_types(&name, &first.schema));
+        for o in members {
+            shared
+                .members
+                .insert((o.message.clone(), o.version, name.clone()));
+            if let Some(property) = &o.property {
+                shared
+                    .hoist
+                    .entry((o.message.clone(), o.version))
+                    .or_default()
+                    .push((property.clone(), name.clone()));
+            }
         }
     }
     shared
 }
 
-/// Conversions between the string enums named `name` in different files,
+/// The types typify makes inside an object type `owner`: one per inline
+/// property that is a type of its own (`EvaluationNotes` in `Evaluation`).
+fn nested_types(owner: &str, schema: &Value) -> Vec<String> {
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|properties| {
+            properties
+                .iter()
+                .filter(|(property, value)| plain_name(property) && is_own_type(value))
+                .map(|(property, _)| format!("{owner}{}", pascal_case(property)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Conversions between the string enums of one name, by Rust path:
 /// wherever the target accepts every value of the source.
-fn widenings(name: &str, occurrences: &[Occurrence]) -> Vec<Widening> {
+fn widenings(types: &BTreeMap<String, &Value>) -> Vec<Widening> {
     let mut out = Vec::new();
-    for from in occurrences {
-        let Some(from_values) = enum_values(&from.canonical) else {
+    for (from, from_schema) in types {
+        let Some(from_values) = enum_values(from_schema) else {
             continue;
         };
-        for to in occurrences {
-            if (from.message.as_str(), from.version) == (to.message.as_str(), to.version) {
+        for (to, to_schema) in types {
+            if from == to {
                 continue;
             }
-            let Some(to_values) = enum_values(&to.canonical) else {
+            let Some(to_values) = enum_values(to_schema) else {
                 continue;
             };
             if from_values.iter().all(|v| to_values.contains(v)) {
                 out.push(Widening {
-                    from: from.path(name),
-                    to: to.path(name),
+                    from: from.clone(),
+                    to: to.clone(),
                     values: from_values.clone(),
                 });
             }
@@ -224,7 +293,8 @@ fn enum_values(canonical: &Value) -> Option<Vec<String>> {
             let plain = s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
                 && s.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            plain.then(|| s.to_string())
+            // typify names the variant of `self` `Self_`.
+            (plain && s != "self").then(|| s.to_string())
         })
         .collect()
 }
@@ -233,7 +303,13 @@ fn enum_values(canonical: &Value) -> Option<Vec<String>> {
 /// string enum, or a constrained string without a format (formats become
 /// `Uuid`, `DateTime` and the like).
 fn is_own_type(schema: &Value) -> bool {
-    if schema.get("$ref").is_some() || schema.get("type") != Some(&Value::from("string")) {
+    // typify names a titled schema after its title, and reads a default
+    // only where it stands: neither can move into a shared type.
+    if schema.get("$ref").is_some()
+        || schema.get("title").is_some()
+        || schema.get("default").is_some()
+        || schema.get("type") != Some(&Value::from("string"))
+    {
         return false;
     }
     schema.get("enum").is_some()
@@ -258,9 +334,10 @@ pub fn canonical(schema: &Value) -> Value {
 }
 
 impl Shared {
-    /// Whether a type named `name` is generated in `crate::shared`.
-    pub fn is_shared(&self, name: &str) -> bool {
-        self.types.contains_key(name)
+    /// Whether the type `name` of one version file is the shared one.
+    pub fn is_shared(&self, message: &str, version: u32, name: &str) -> bool {
+        self.members
+            .contains(&(message.to_string(), version, name.to_string()))
     }
 
     /// The root properties of one version file that move into `$defs`.
@@ -296,6 +373,19 @@ mod tests {
         check(json!({"type": "string"}), false);
         check(json!({"type": "integer", "maximum": 9}), false);
         check(json!({"$ref": "#/$defs/Region"}), false);
+    }
+
+    #[test]
+    fn only_names_typify_spells_alike_are_shared() {
+        for name in ["region", "customer_id", "Region", "RegionCode", "v2_region"] {
+            assert!(plain_name(name), "{name}");
+        }
+        for name in ["ABTest", "d e", "_x", "a__b", "x_", "Région"] {
+            assert!(!plain_name(name), "{name}");
+        }
+        let titled = json!({"type": "string", "maxLength": 3, "title": "Label"});
+        let defaulted = json!({"type": "string", "maxLength": 3, "default": "a"});
+        assert!(!is_own_type(&titled) && !is_own_type(&defaulted));
     }
 
     #[test]

@@ -67,10 +67,15 @@ fn fixture_output_matches_snapshots_and_compiles() {
 /// checked constructors whose errors name the field and the rule.
 const SHARED_MAIN: &str = r#"
 fn main() {
+    // A domain with a message named `shared` keeps its shared types in
+    // `shared_types`; the crate root re-exports them.
     // `Size` is one type in ticket v1, ticket v2 and note v1 (there an
     // inline property of the same schema); `Code` likewise.
     let size: crate::Size = crate::ticket::v1::Size::Small;
+    let _: crate::shared_types::Size = crate::ticket::v2::Size::Large;
     let code = crate::Code::new("AB-12").unwrap();
+    // `Color` is shared by v2 and v3, the first schema two files repeat;
+    // v1's narrower `Color` is its own and converts into it.
     let old = crate::TicketV1 {
         id: ::uuid::Uuid::nil(),
         code: code.clone(),
@@ -83,14 +88,27 @@ fn main() {
         color: old.color.into(),
         size: old.size,
     };
-    assert_eq!(new.color, crate::ticket::v2::Color::Green);
+    assert_eq!(new.color, crate::Color::Green);
+    // v3 adds a size: its `Size` is its own, and the shared one converts
+    // into it; the shared `Size` did not change.
+    let newest = crate::TicketV3 {
+        id: new.id,
+        code: new.code.clone(),
+        color: new.color,
+        size: new.size.into(),
+        label: Some("checked".to_string().try_into().unwrap()),
+        text: crate::ticket::v3::TicketV3Text::new("a note").unwrap(),
+    };
+    assert_eq!(newest.size, crate::ticket::v3::Size::Small);
+    // A titled property keeps typify's name for it.
+    let _: Option<crate::ticket::v3::TicketLabel> = newest.label;
     let note = crate::NoteV1 {
         id: new.id,
         code: new.code,
         size: new.size,
         text: crate::note::v1::NoteV1Text::new("checked").unwrap(),
     };
-    assert_eq!(note.size, crate::shared::Size::Small);
+    assert_eq!(note.size, crate::Size::Small);
     let error = crate::Code::new("ab").unwrap_err();
     assert_eq!(error.field, "code");
     assert_eq!(
@@ -99,6 +117,9 @@ fn main() {
     );
     let error = crate::note::v1::NoteV1Text::new("").unwrap_err();
     assert_eq!(error.to_string(), "field `text`: shorter than 1 characters");
+    // A channel named `message` gets a marker that does not clash with
+    // its module's `Message` alias.
+    let _ = crate::channels::message::MessageChannel;
 }
 "#;
 
