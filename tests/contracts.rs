@@ -308,3 +308,46 @@ async fn untyped_constructors_refuse_a_message_of_another_schema() {
         .unwrap_err();
     assert!(matches!(refused, Error::SchemaMismatch { .. }), "{refused}");
 }
+
+#[tokio::test]
+async fn the_test_harness_records_what_producers_publish() {
+    use courier::testing::Harness;
+    use std::time::Duration;
+    let harness = Harness::new();
+    let intake = channels::intake::producer(harness.client());
+    let first = intake
+        .publish(&courier_suites::interaction(1))
+        .await
+        .unwrap();
+    let again = intake
+        .publish(&courier_suites::interaction(1))
+        .await
+        .unwrap();
+    assert!(!first.duplicate);
+    assert!(again.duplicate);
+    assert_eq!(again.id, first.id);
+    assert_eq!(first.partition.as_deref(), Some("emea"));
+    let later = intake
+        .publish_in(&courier_suites::interaction(2), Duration::from_secs(30))
+        .await
+        .unwrap();
+    let recorded = harness.published();
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded[2].envelope.id, later.id);
+    assert_eq!(recorded[2].delay, Some(Duration::from_secs(30)));
+    assert_eq!(
+        recorded[0].message::<InteractionV1>().unwrap(),
+        courier_suites::interaction(1)
+    );
+
+    let billing = channels::billing::producer(harness.client());
+    billing.publish(&courier_suites::task_for(1)).await.unwrap();
+    let task = harness.published().pop().unwrap();
+    assert!(task.message::<ClassifiedTaskV2>().is_ok());
+    assert!(matches!(
+        task.message::<ClassifiedTaskV1>(),
+        Err(Error::VersionUnsupported { version: 2, .. })
+    ));
+    // Nothing else of Redis is there.
+    assert!(harness.client().info("server").await.is_err());
+}

@@ -364,25 +364,30 @@ impl Handler<HumanEscalation> for Human {
     async fn handle(&self, delivery: Delivery<HumanEscalation>) -> Outcome {
         tokio::time::sleep(self.handling).await;
         let HumanEscalation::V1(escalation) = &delivery.message;
-        // The evaluator's notes name the predicted intent.
-        let predicted = escalation
+        // The evaluator's notes name the predicted intent; notes that name
+        // no known intent announce nothing.
+        let predicted = match escalation
             .evaluation
             .notes
             .strip_prefix("predicted intent: ")
-            .and_then(|intent| intent.parse().ok())
-            .unwrap_or(Intent::Billing);
-        let event = FeedbackEventV1 {
-            event_id: escalation.escalation_id,
-            task_id: escalation.task_id,
-            predicted_intent: predicted,
-            actual_intent: None,
-            outcome: FeedbackEventV1Outcome::Corrected,
-            source: FeedbackEventV1Source::Human,
+        {
+            None => Some(Intent::Billing),
+            Some(intent) => intent.parse().ok(),
         };
-        let _ = self
-            .feedback
-            .publish_with(&event, &delivery.follow_up())
-            .await;
+        if let Some(predicted) = predicted {
+            let event = FeedbackEventV1 {
+                event_id: escalation.escalation_id,
+                task_id: escalation.task_id,
+                predicted_intent: predicted,
+                actual_intent: None,
+                outcome: FeedbackEventV1Outcome::Corrected,
+                source: FeedbackEventV1Source::Human,
+            };
+            let _ = self
+                .feedback
+                .publish_with(&event, &delivery.follow_up())
+                .await;
+        }
         self.tally.human.fetch_add(1, Ordering::Relaxed);
         self.tally.resolve(derived(escalation.task_id, 1));
         Outcome::Done

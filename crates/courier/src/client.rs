@@ -24,12 +24,13 @@ use crate::spec::ChannelSpec;
 /// depend on the harness.
 pub(crate) trait Recording: Send + Sync + 'static {
     /// Records envelopes published on `spec`, each as (partition, message
-    /// id, envelope JSON); answers each with the message id to report and
-    /// whether it was a duplicate.
+    /// id, envelope JSON), to be delivered after `delay`; answers each with
+    /// the message id to report and whether it was a duplicate.
     fn record(
         &self,
         spec: &ChannelSpec,
         batch: Vec<(Option<String>, String, String)>,
+        delay: Option<Duration>,
     ) -> Result<Vec<(String, bool)>, Error>;
 }
 

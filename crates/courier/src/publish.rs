@@ -237,7 +237,7 @@ impl<T: Contract> Producer<T> {
         if let Some(recorder) = self.client.recorder() {
             let parts: Vec<_> = prepared.into_iter().map(Prepared::into_parts).collect();
             let partitions: Vec<Option<String>> = parts.iter().map(|p| p.0.clone()).collect();
-            let answers = recorder.record(self.spec, parts)?;
+            let answers = recorder.record(self.spec, parts, options.delay)?;
             return Ok(answers
                 .into_iter()
                 .zip(partitions)

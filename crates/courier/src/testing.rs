@@ -24,6 +24,7 @@
 //! ```
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use crate::client::{Client, Recording};
 use crate::contract::{self, Contract};
@@ -152,18 +153,28 @@ pub struct Recorded {
     pub partition: Option<String>,
     /// The envelope as it would be written, payload included.
     pub envelope: Envelope,
+    /// How long it would wait before delivery (`publish_in`, `publish_at`).
+    pub delay: Option<Duration>,
     /// Whether its idempotency key was published before on the same
-    /// channel, so Redis would have written nothing.
+    /// channel and partition, so Redis would have written nothing (the
+    /// harness keeps every key: its dedup window never ends).
     pub duplicate: bool,
 }
 
 impl Recorded {
-    /// The payload as a `T`, checked against `T`'s schema.
+    /// The payload as a `T`, checked against `T`'s schema and version.
     pub fn message<T: Contract>(&self) -> Result<T, Error> {
         if self.envelope.schema != T::SCHEMA {
             return Err(Error::SchemaMismatch {
                 expected: T::SCHEMA,
                 found: self.envelope.schema.clone(),
+            });
+        }
+        if self.envelope.version != T::VERSION {
+            return Err(Error::VersionUnsupported {
+                schema: T::SCHEMA,
+                version: self.envelope.version,
+                supported: std::slice::from_ref(&T::VERSION),
             });
         }
         contract::decode::<T>(&self.envelope.payload)
@@ -184,6 +195,7 @@ impl Recording for Recorder {
         &self,
         spec: &ChannelSpec,
         batch: Vec<(Option<String>, String, String)>,
+        delay: Option<Duration>,
     ) -> Result<Vec<(String, bool)>, Error> {
         let mut published = self.lock();
         let channel = spec.qualified_name();
@@ -192,12 +204,18 @@ impl Recording for Recorder {
             let envelope = Envelope::from_json(&json)?;
             let first = published
                 .iter()
-                .find(|r| !r.duplicate && r.channel == channel && r.envelope.key == envelope.key)
+                .find(|r| {
+                    !r.duplicate
+                        && r.channel == channel
+                        && r.partition == partition
+                        && r.envelope.key == envelope.key
+                })
                 .map(|r| r.envelope.id.clone());
             published.push(Recorded {
                 channel: channel.clone(),
                 partition,
                 envelope,
+                delay,
                 duplicate: first.is_some(),
             });
             answers.push((first.clone().unwrap_or(id), first.is_some()));
