@@ -12,8 +12,9 @@
 //! - `cargo xtask compat`: refuse schema changes that break a reader or a
 //!   writer of another version, or edit a released version (see
 //!   [`compat`]).
-//! - `cargo xtask bench [ARGS]`: courier against raw Redis calls, in
-//!   release mode (the `courier-bench` crate; `--help` lists its options).
+//! - `cargo xtask bench [ARGS]`: courier against two hand-written Redis
+//!   baselines, in release mode (the `courier-bench` crate; `--help` lists
+//!   its options); `--peers` adds BullMQ when `node` is on PATH.
 
 mod compat;
 
@@ -36,9 +37,12 @@ tasks:
                     check every message version pair in its channels' compatibility
                     modes, generated-code breaks, and that released versions are
                     unchanged since REV; exit 0 compatible, 1 not, 2 cannot check
-  bench [--rounds N] [--quick] [--only NAME] [--json FILE] [--redis URL]
-                    benchmark courier against hand-written raw Redis calls doing the
-                    same work, on an ephemeral redis-server; prints medians and ratios";
+  bench [--rounds N] [--quick] [--only NAME] [--json FILE] [--redis URL] [--peers]
+                    benchmark courier against two hand-written Redis queues (same-work:
+                    courier's Redis work by hand; pipelined: the fastest plain stream
+                    queue), on an ephemeral redis-server; prints medians, ratios and
+                    client CPU per message. --peers also runs a pinned BullMQ from npm
+                    when node is on PATH (not for CI)";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {

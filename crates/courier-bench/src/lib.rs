@@ -1,14 +1,33 @@
-//! Benchmarks of courier against a baseline: hand-written `redis` crate
-//! calls doing the same Redis work without courier (same payloads, same
-//! batching, same concurrency), measured in the same run, alternating, over
-//! several rounds. The machine is shared and noisy, so medians and ratios
-//! are what count.
+//! Benchmarks of courier against two baselines, measured in the same run,
+//! the sides taking turns over several rounds:
+//!
+//! - **same-work**: hand-written `redis` crate calls doing courier's Redis
+//!   work without courier (same payloads, same batching, same
+//!   concurrency);
+//! - **pipelined**: the fastest straightforward hand-written queue (`SET
+//!   NX` + `XADD` pipelined 500 at a time; 50 readers, each `XREADGROUP
+//!   COUNT 100` on its own connection, then one pipeline of `XACK` and done
+//!   marks per read batch), in publish_batch, end_to_end and
+//!   latency_1k_per_s;
+//! - with `--peers`, **BullMQ** (a pinned release, installed from npm into
+//!   a temporary directory when `node` is on PATH, skipped with a message
+//!   otherwise) on end_to_end's workload. Not run in CI.
+//!
+//! Each side also reports the client's CPU per message (user+sys of the
+//! process over the messages handled). The machine is shared and noisy, so
+//! medians and ratios of medians are what count.
 //!
 //! # Layout
 //!
 //! - `lib.rs`: [`Args`], [`run`], and the summary ([`Figure`]).
-//! - [`scenarios`]: each scenario, its courier side and its baseline.
+//! - [`scenarios`]: each scenario and its sides.
+//! - [`pipelined`]: the pipelined baseline's queue.
+//! - [`peers`]: BullMQ's installation and run (`peers/bullmq.mjs`).
+//! - [`cpu`]: the process's CPU time.
 
+pub mod cpu;
+pub mod peers;
+pub mod pipelined;
 pub mod scenarios;
 
 use std::io::Write;
@@ -18,15 +37,20 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 use serde::Serialize;
 
-/// Benchmark courier against raw Redis calls doing the same work.
+/// Benchmark courier against hand-written Redis queues (and BullMQ).
+///
+/// Two baselines run beside courier: "same-work", raw `redis` calls doing
+/// courier's Redis work, and "pipelined", the fastest straightforward
+/// hand-written stream queue. Ratios are courier's median over each.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "courier-bench", version, about)]
+#[command(name = "courier-bench", version)]
 pub struct Args {
     /// Use this Redis instead of starting an ephemeral `redis-server`
     /// (its keys are namespaced and deleted afterwards).
     #[arg(long)]
     pub redis: Option<String>,
-    /// Rounds of every scenario; courier and baseline alternate in each.
+    /// Rounds of every scenario; every side runs once in each, the sides
+    /// taking turns going first.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// Smaller counts and shorter runs, for a quick look (and the tests).
@@ -38,6 +62,11 @@ pub struct Args {
     /// Also write every figure and sample as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also run BullMQ on end_to_end's workload: needs `node` and `npm` on
+    /// PATH (skipped with a message otherwise) and installs a pinned
+    /// bullmq and ioredis from npm into a temporary directory. Not for CI.
+    #[arg(long)]
+    pub peers: bool,
 }
 
 /// One figure, measured once per round on each side.
@@ -53,8 +82,13 @@ pub struct Figure {
     pub higher_is_better: bool,
     /// courier's value in each round.
     pub courier: Vec<f64>,
-    /// The baseline's value in each round.
-    pub baseline: Vec<f64>,
+    /// The same-work baseline's value in each round.
+    pub same_work: Vec<f64>,
+    /// The pipelined baseline's value in each round; empty where it does
+    /// not run.
+    pub pipelined: Vec<f64>,
+    /// BullMQ's value in each round; empty without `--peers`.
+    pub bullmq: Vec<f64>,
 }
 
 impl Figure {
@@ -71,19 +105,53 @@ impl Figure {
             unit,
             higher_is_better,
             courier: Vec::new(),
-            baseline: Vec::new(),
+            same_work: Vec::new(),
+            pipelined: Vec::new(),
+            bullmq: Vec::new(),
         }
     }
 
-    /// courier's median over the baseline's; NaN when the baseline's is
-    /// 0 (a count that should be zero on both sides).
-    pub fn ratio(&self) -> f64 {
-        let baseline = median(&self.baseline);
-        if baseline == 0.0 {
+    /// courier's median over `other`'s; NaN when `other` has no samples or
+    /// its median is 0 (a count that should be zero on both sides).
+    pub fn ratio_to(&self, other: &[f64]) -> f64 {
+        let other = median(other);
+        if other == 0.0 {
             return f64::NAN;
         }
-        median(&self.courier) / baseline
+        median(&self.courier) / other
     }
+
+    /// Medians and ratios, for the JSON summary.
+    fn summary(&self) -> Summary {
+        Summary {
+            scenario: self.scenario,
+            metric: self.metric,
+            unit: self.unit,
+            courier: median(&self.courier),
+            same_work: median(&self.same_work),
+            pipelined: median(&self.pipelined),
+            bullmq: median(&self.bullmq),
+            ratio_same_work: self.ratio_to(&self.same_work),
+            ratio_pipelined: self.ratio_to(&self.pipelined),
+            ratio_bullmq: self.ratio_to(&self.bullmq),
+        }
+    }
+}
+
+/// One figure's medians and courier's ratios to each other side, as the
+/// table prints them (JSON `null` where a side did not run).
+#[derive(Debug, Serialize)]
+struct Summary {
+    scenario: &'static str,
+    metric: &'static str,
+    unit: &'static str,
+    courier: f64,
+    same_work: f64,
+    pipelined: f64,
+    bullmq: f64,
+    ratio_same_work: f64,
+    ratio_pipelined: f64,
+    ratio_bullmq: f64,
 }
 
 /// The median of `values` (the mean of the middle two for an even count);
@@ -118,6 +186,9 @@ struct Run<'a> {
     cpus: usize,
     rounds: usize,
     quick: bool,
+    /// The BullMQ release measured, with `--peers` and Node.
+    bullmq: Option<&'static str>,
+    summary: Vec<Summary>,
     figures: &'a [Figure],
 }
 
@@ -141,7 +212,13 @@ pub async fn run(args: Args) -> Result<()> {
             (Some(server), url)
         }
     };
-    let bench = scenarios::Bench::connect(&url, args.quick).await?;
+    let peers = if args.peers {
+        peers::Peers::install()?
+    } else {
+        None
+    };
+    let bullmq = peers.as_ref().map(|_| peers::BULLMQ);
+    let bench = scenarios::Bench::connect(&url, args.quick, peers).await?;
     let info: String = bench.raw_query(redis::cmd("INFO").arg("server")).await?;
     let redis_version = info
         .lines()
@@ -167,13 +244,14 @@ pub async fn run(args: Args) -> Result<()> {
                 continue;
             }
             eprintln!("  round {}: {scenario}", round + 1);
-            // Alternate which side goes first, so neither always runs on
-            // a warmer (or more fragmented) server.
+            // The sides take turns going first (`Bench::sides`), so none
+            // always runs on a warmer (or more fragmented) server.
             let measured = bench
-                .run(scenario, round % 2 == 1)
+                .run(scenario, round)
                 .await
                 .with_context(|| format!("scenario {scenario}"))?;
-            for (metric, courier, baseline) in measured.values {
+            for sample in measured.values {
+                let metric = sample.metric;
                 let at = match figures
                     .iter()
                     .position(|f| f.scenario == *scenario && f.metric == metric.name)
@@ -189,8 +267,11 @@ pub async fn run(args: Args) -> Result<()> {
                         figures.len() - 1
                     }
                 };
-                figures[at].courier.push(courier);
-                figures[at].baseline.push(baseline);
+                let figure = &mut figures[at];
+                figure.courier.push(sample.courier);
+                figure.same_work.push(sample.same_work);
+                figure.pipelined.extend(sample.pipelined);
+                figure.bullmq.extend(sample.bullmq);
             }
         }
     }
@@ -202,6 +283,8 @@ pub async fn run(args: Args) -> Result<()> {
             cpus,
             rounds: args.rounds,
             quick: args.quick,
+            bullmq,
+            summary: figures.iter().map(Figure::summary).collect(),
             figures: &figures,
         };
         std::fs::write(path, serde_json::to_string_pretty(&run)?)
@@ -211,37 +294,75 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Medians, min–max and ratios, one line per figure.
+/// Medians, min–max and ratios, one line per figure: courier, the
+/// same-work and pipelined baselines, and BullMQ's columns when it ran.
 pub fn print_table(figures: &[Figure], out: &mut dyn Write) -> Result<()> {
+    let with_bullmq = figures.iter().any(|f| !f.bullmq.is_empty());
+    let mut header = vec![
+        "courier".to_string(),
+        "same-work".to_string(),
+        "pipelined".to_string(),
+    ];
+    if with_bullmq {
+        header.push("BullMQ".to_string());
+    }
+    let ratio_header: Vec<String> = header[1..].iter().map(|h| format!("÷ {h}")).collect();
+    let row = |scenario: &str, metric: &str, cells: &[String], ratios: &[String]| {
+        let mut line = format!("{scenario:<17} {metric:<30}");
+        for cell in cells {
+            line.push_str(&format!(" {cell:>22}"));
+        }
+        for ratio in ratios {
+            line.push_str(&format!(" {ratio:>11}"));
+        }
+        line
+    };
+    writeln!(out)?;
     writeln!(
         out,
-        "\n{:<24} {:<30} {:>24} {:>24} {:>9}",
-        "scenario", "metric", "courier median (min–max)", "baseline median (min–max)", "ratio"
+        "{}",
+        row("scenario", "metric", &header, &ratio_header).trim_end()
     )?;
     let cell = |values: &[f64]| {
+        if values.is_empty() {
+            return "—".to_string();
+        }
         let min = values.iter().copied().fold(f64::INFINITY, f64::min);
         let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         format!("{} ({}–{})", short(median(values)), short(min), short(max))
     };
     for f in figures {
-        let ratio = f.ratio();
+        let mut sides = vec![&f.courier, &f.same_work, &f.pipelined];
+        if with_bullmq {
+            sides.push(&f.bullmq);
+        }
+        let cells: Vec<String> = sides.iter().map(|values| cell(values)).collect();
+        let ratios: Vec<String> = sides[1..]
+            .iter()
+            .map(|other| {
+                let ratio = f.ratio_to(other);
+                if ratio.is_nan() {
+                    "—".to_string()
+                } else {
+                    format!("{ratio:.2}×")
+                }
+            })
+            .collect();
         writeln!(
             out,
-            "{:<24} {:<30} {:>24} {:>24} {:>9}",
-            f.scenario,
-            format!("{} ({})", f.metric, f.unit),
-            cell(&f.courier),
-            cell(&f.baseline),
-            if ratio.is_nan() {
-                "—".to_string()
-            } else {
-                format!("{ratio:.2}×")
-            }
+            "{}",
+            row(
+                f.scenario,
+                &format!("{} ({})", f.metric, f.unit),
+                &cells,
+                &ratios
+            )
         )?;
     }
     writeln!(
         out,
-        "\nratio: courier's median over the baseline's (throughput: higher is better; latency and bytes: lower)"
+        "\ncells: median (min–max) over rounds. ÷ X: courier's median over X's \
+         (throughput: higher is better; latency, CPU and bytes: lower)"
     )?;
     Ok(())
 }
@@ -269,8 +390,34 @@ mod tests {
         assert!(median(&[]).is_nan());
         let mut figure = Figure::new("s", "m", "msg/s", true);
         figure.courier = vec![70.0, 80.0, 90.0];
-        figure.baseline = vec![100.0, 100.0, 100.0];
-        assert!((figure.ratio() - 0.8).abs() < 1e-12);
+        figure.same_work = vec![100.0, 100.0, 100.0];
+        assert!((figure.ratio_to(&figure.same_work) - 0.8).abs() < 1e-12);
+        assert!(figure.ratio_to(&figure.pipelined).is_nan());
         assert_eq!(quantile(&mut [5.0, 1.0, 3.0], 0.5), 3.0);
+    }
+
+    #[test]
+    fn the_table_has_a_column_per_side_that_ran() {
+        let mut figure = Figure::new("end_to_end", "drain", "msg/s", true);
+        figure.courier = vec![30_000.0];
+        figure.same_work = vec![40_000.0];
+        figure.pipelined = vec![60_000.0];
+        let mut out = Vec::new();
+        print_table(std::slice::from_ref(&figure), &mut out).unwrap();
+        let table = String::from_utf8(out).unwrap();
+        assert!(table.contains("÷ pipelined"), "{table}");
+        assert!(!table.contains("BullMQ"), "{table}");
+        assert!(
+            table.contains("0.75×") && table.contains("0.50×"),
+            "{table}"
+        );
+        figure.bullmq = vec![10_000.0];
+        let mut out = Vec::new();
+        print_table(&[figure], &mut out).unwrap();
+        let table = String::from_utf8(out).unwrap();
+        assert!(
+            table.contains("÷ BullMQ") && table.contains("3.00×"),
+            "{table}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask bench` (or `cargo run --release -p courier-bench`): courier
-//! against a hand-written raw-Redis baseline, scenario by scenario.
+//! against two hand-written Redis baselines (same-work and pipelined) and,
+//! with `--peers`, BullMQ, scenario by scenario.
 
 use std::process::ExitCode;
 

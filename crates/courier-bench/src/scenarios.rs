@@ -1,10 +1,21 @@
 //! The scenarios. Each has a courier side, through the public API with
-//! every guarantee on, and a baseline: the `redis` crate sending the
-//! commands a careful hand-written producer or consumer would send for the
-//! same work (an idempotency key with a TTL, the stream append with trim
-//! and expiry, the done mark and the acknowledgement), batched as well as
-//! Redis allows, without courier's atomicity, validation or fencing. The
-//! baseline is the floor courier is compared with, not an equal.
+//! every guarantee on, and up to three others ([`Side`]):
+//!
+//! - the same-work baseline, in every scenario: the `redis` crate sending
+//!   the commands a careful hand-written producer or consumer would send
+//!   for courier's work (an idempotency key with a TTL, the stream append
+//!   with trim and expiry, the done check, the done mark and the
+//!   acknowledgement), batched as courier batches, without courier's
+//!   atomicity, validation or fencing;
+//! - the pipelined baseline ([`crate::pipelined`]), in publish_batch,
+//!   end_to_end and latency_1k_per_s: the fastest straightforward
+//!   hand-written queue, doing less work with larger batches and 50
+//!   readers;
+//! - BullMQ ([`crate::peers`]), in end_to_end with `--peers`.
+//!
+//! The baselines are floors courier is compared with, not equals.
+//! Throughput scenarios also report the client's CPU per message
+//! ([`crate::cpu`]) on each side.
 //!
 //! Payloads are contact-center interactions of about 256 bytes of JSON, on
 //! a stream channel shaped like intake without its partitions and rate
@@ -27,6 +38,10 @@ use courier::{
 use redis::aio::MultiplexedConnection;
 use serde::Deserialize;
 use serde_json::json;
+
+use crate::cpu::CpuSpan;
+use crate::peers::Peers;
+use crate::pipelined::{self, PipelinedQueue};
 
 /// Every scenario, in the order they run.
 pub const ALL: &[&str] = &[
@@ -81,23 +96,62 @@ const fn metric(name: &'static str, unit: &'static str, higher_is_better: bool) 
     }
 }
 
-/// The figures of one scenario in one round: (metric, courier, baseline).
+/// Who does a scenario's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// courier, through its public API, every guarantee on.
+    Courier,
+    /// Hand-written `redis` calls doing courier's Redis work.
+    SameWork,
+    /// The fastest straightforward hand-written queue ([`PipelinedQueue`]).
+    Pipelined,
+    /// BullMQ in Node, with `--peers`.
+    Bullmq,
+}
+
+/// One metric's values in one round, by side; `None` where a side does not
+/// run the scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// What was measured.
+    pub metric: Metric,
+    /// courier's value.
+    pub courier: f64,
+    /// The same-work baseline's value.
+    pub same_work: f64,
+    /// The pipelined baseline's value.
+    pub pipelined: Option<f64>,
+    /// BullMQ's value.
+    pub bullmq: Option<f64>,
+}
+
+/// The figures of one scenario in one round.
 #[derive(Debug, Default)]
 pub struct Measured {
-    /// One triple per metric.
-    pub values: Vec<(Metric, f64, f64)>,
+    /// One sample per metric.
+    pub values: Vec<Sample>,
 }
+
+/// Client CPU per message, user+sys of this process (or BullMQ's).
+const CPU: Metric = metric("client CPU", "µs/msg", false);
 
 const PUBLISH_ONE: &[Metric] = &[
     metric("throughput", "msg/s", true),
     metric("latency p50", "µs", false),
     metric("latency p99", "µs", false),
 ];
-const THROUGHPUT: &[Metric] = &[metric("throughput", "msg/s", true)];
+const PUBLISH_BATCH: &[Metric] = &[metric("throughput", "msg/s", true), CPU];
+const END_TO_END: &[Metric] = &[
+    metric("enqueue", "msg/s", true),
+    metric("drain", "msg/s", true),
+    metric("enqueue client CPU", "µs/msg", false),
+    metric("drain client CPU", "µs/msg", false),
+];
 const LATENCY: &[Metric] = &[
     metric("p50", "µs", false),
     metric("p99", "µs", false),
     metric("p99.9", "µs", false),
+    CPU,
 ];
 const MEMORY: &[Metric] = &[
     metric("stream", "B/msg", false),
@@ -111,7 +165,8 @@ const MEMORY: &[Metric] = &[
 fn metrics(scenario: &str) -> &'static [Metric] {
     match scenario {
         "publish_one" => PUBLISH_ONE,
-        "publish_batch" | "end_to_end" => THROUGHPUT,
+        "publish_batch" => PUBLISH_BATCH,
+        "end_to_end" => END_TO_END,
         "latency_1k_per_s" => LATENCY,
         _ => MEMORY,
     }
@@ -120,18 +175,27 @@ fn metrics(scenario: &str) -> &'static [Metric] {
 /// Connections and counts shared by the scenarios.
 #[allow(missing_debug_implementations)] // holds connections
 pub struct Bench {
+    /// The Redis every side uses.
     url: String,
+    /// The baselines' shared connection (and the harness's own queries).
     raw: MultiplexedConnection,
+    /// For the baselines' reader connections.
     raw_client: redis::Client,
+    /// Smaller counts.
     quick: bool,
+    /// This run's tag in every namespace.
     run: String,
+    /// Numbers namespaces and salts.
     seq: AtomicUsize,
+    /// BullMQ, installed with `--peers` when Node is there.
+    peers: Option<Peers>,
 }
 
 impl Bench {
-    /// Connects the baseline's connection; courier clients are made per
-    /// scenario, each in a namespace of its own.
-    pub async fn connect(url: &str, quick: bool) -> Result<Bench> {
+    /// Connects the baselines' connection; courier clients are made per
+    /// scenario, each in a namespace of its own. With `peers`, BullMQ runs
+    /// beside the others in end_to_end.
+    pub async fn connect(url: &str, quick: bool, peers: Option<Peers>) -> Result<Bench> {
         let raw_client = redis::Client::open(url).context("opening the Redis URL")?;
         let raw = raw_client
             .get_multiplexed_async_connection()
@@ -144,6 +208,7 @@ impl Bench {
             quick,
             run: uuid::Uuid::new_v4().to_string()[..8].to_string(),
             seq: AtomicUsize::new(0),
+            peers,
         })
     }
 
@@ -160,50 +225,79 @@ impl Bench {
         }
     }
 
-    /// Runs one scenario's two sides, the baseline first when asked.
-    pub async fn run(&self, scenario: &str, baseline_first: bool) -> Result<Measured> {
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        let names = (
-            format!("bench-{}-{n}", self.run),
-            format!("rawbench-{}-{n}", self.run),
-        );
-        let (courier, baseline) = if baseline_first {
-            let baseline = self.side(scenario, false, &names.1).await?;
-            let courier = self.side(scenario, true, &names.0).await?;
-            (courier, baseline)
-        } else {
-            let courier = self.side(scenario, true, &names.0).await?;
-            let baseline = self.side(scenario, false, &names.1).await?;
-            (courier, baseline)
-        };
-        let metrics = metrics(scenario);
-        if courier.len() != metrics.len() || baseline.len() != metrics.len() {
-            bail!("{scenario}: a side measured the wrong number of figures");
+    /// The sides that run `scenario`, in the order they run in `round`:
+    /// rotated each round, so that no side always runs first on a cold
+    /// server or last on a fragmented one.
+    pub fn sides(&self, scenario: &str, round: usize) -> Vec<Side> {
+        let mut sides = vec![Side::Courier, Side::SameWork];
+        if matches!(
+            scenario,
+            "publish_batch" | "end_to_end" | "latency_1k_per_s"
+        ) {
+            sides.push(Side::Pipelined);
         }
+        if scenario == "end_to_end" && self.peers.is_some() {
+            sides.push(Side::Bullmq);
+        }
+        let len = sides.len();
+        sides.rotate_left(round % len);
+        sides
+    }
+
+    /// Runs every side of one scenario, in `round`'s order.
+    pub async fn run(&self, scenario: &str, round: usize) -> Result<Measured> {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let metrics = metrics(scenario);
+        let mut by_side: HashMap<&'static str, Vec<f64>> = HashMap::new();
+        for side in self.sides(scenario, round) {
+            let (tag, name) = match side {
+                Side::Courier => ("courier", "bench"),
+                Side::SameWork => ("same-work", "rawbench"),
+                Side::Pipelined => ("pipelined", "pipebench"),
+                Side::Bullmq => ("bullmq", "bullbench"),
+            };
+            let namespace = format!("{name}-{}-{n}", self.run);
+            let figures = self.side(scenario, side, &namespace).await?;
+            if figures.len() != metrics.len() {
+                bail!("{scenario}: {tag} measured the wrong number of figures");
+            }
+            by_side.insert(tag, figures);
+        }
+        let value = |tag: &str, i: usize| by_side.get(tag).map(|v| v[i]);
         Ok(Measured {
             values: metrics
                 .iter()
-                .zip(courier.into_iter().zip(baseline))
-                .map(|(m, (c, b))| (*m, c, b))
+                .enumerate()
+                .map(|(i, metric)| Sample {
+                    metric: *metric,
+                    courier: value("courier", i).unwrap_or(f64::NAN),
+                    same_work: value("same-work", i).unwrap_or(f64::NAN),
+                    pipelined: value("pipelined", i),
+                    bullmq: value("bullmq", i),
+                })
                 .collect(),
         })
     }
 
     /// One side of a scenario in its own namespace, deleted afterwards.
-    async fn side(&self, scenario: &str, courier: bool, namespace: &str) -> Result<Vec<f64>> {
+    async fn side(&self, scenario: &str, side: Side, namespace: &str) -> Result<Vec<f64>> {
         let salt = self.seq.fetch_add(1, Ordering::Relaxed) as u64;
-        let figures = match (scenario, courier) {
-            ("publish_one", true) => self.courier_publish_one(namespace, salt).await,
-            ("publish_one", false) => self.raw_publish_one(namespace, salt).await,
-            ("publish_batch", true) => self.courier_publish_batch(namespace, salt).await,
-            ("publish_batch", false) => self.raw_publish_batch(namespace, salt).await,
-            ("end_to_end", true) => self.courier_end_to_end(namespace, salt).await,
-            ("end_to_end", false) => self.raw_end_to_end(namespace, salt).await,
-            ("latency_1k_per_s", true) => self.courier_latency(namespace, salt).await,
-            ("latency_1k_per_s", false) => self.raw_latency(namespace, salt).await,
-            ("memory", true) => self.courier_memory(namespace, salt).await,
-            ("memory", false) => self.raw_memory(namespace, salt).await,
-            _ => bail!("unknown scenario {scenario}"),
+        let figures = match (scenario, side) {
+            ("publish_one", Side::Courier) => self.courier_publish_one(namespace, salt).await,
+            ("publish_one", Side::SameWork) => self.raw_publish_one(namespace, salt).await,
+            ("publish_batch", Side::Courier) => self.courier_publish_batch(namespace, salt).await,
+            ("publish_batch", Side::SameWork) => self.raw_publish_batch(namespace, salt).await,
+            ("publish_batch", Side::Pipelined) => self.pipe_publish_batch(namespace, salt).await,
+            ("end_to_end", Side::Courier) => self.courier_end_to_end(namespace, salt).await,
+            ("end_to_end", Side::SameWork) => self.raw_end_to_end(namespace, salt).await,
+            ("end_to_end", Side::Pipelined) => self.pipe_end_to_end(namespace, salt).await,
+            ("end_to_end", Side::Bullmq) => self.bullmq_end_to_end(namespace).await,
+            ("latency_1k_per_s", Side::Courier) => self.courier_latency(namespace, salt).await,
+            ("latency_1k_per_s", Side::SameWork) => self.raw_latency(namespace, salt).await,
+            ("latency_1k_per_s", Side::Pipelined) => self.pipe_latency(namespace, salt).await,
+            ("memory", Side::Courier) => self.courier_memory(namespace, salt).await,
+            ("memory", Side::SameWork) => self.raw_memory(namespace, salt).await,
+            _ => bail!("scenario {scenario} has no side {side:?}"),
         };
         self.delete(namespace).await?;
         figures
@@ -240,8 +334,10 @@ impl Bench {
 
     /// Deletes whatever a failed run may have left behind.
     pub async fn cleanup(&self) -> Result<()> {
-        self.delete(&format!("bench-{}-*", self.run)).await?;
-        self.delete(&format!("rawbench-{}-*", self.run)).await
+        for name in ["bench", "rawbench", "pipebench", "bullbench"] {
+            self.delete(&format!("{name}-{}-*", self.run)).await?;
+        }
+        Ok(())
     }
 
     async fn client(&self, namespace: &str) -> Result<Client> {
@@ -286,20 +382,23 @@ impl Bench {
         let client = self.client(namespace).await?;
         let producer = Producer::<InteractionV1>::untyped(&client, &SPEC);
         let messages = interactions(self.count(20_000, 4000), salt);
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), CpuSpan::start());
         for batch in messages.chunks(BATCH) {
             producer
                 .publish_many(batch, &PublishOptions::default())
                 .await?;
         }
-        Ok(vec![rate(messages.len(), started)])
+        Ok(vec![
+            rate(messages.len(), started),
+            cpu.per_message(messages.len()),
+        ])
     }
 
     async fn raw_publish_batch(&self, namespace: &str, salt: u64) -> Result<Vec<f64>> {
         let raw = RawChannel::new(namespace, &SPEC);
         let mut conn = self.raw.clone();
         let messages = interactions(self.count(20_000, 4000), salt);
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), CpuSpan::start());
         for batch in messages.chunks(BATCH) {
             let mut pipe = redis::pipe();
             for message in batch {
@@ -307,7 +406,24 @@ impl Bench {
             }
             let _: () = pipe.query_async(&mut conn).await?;
         }
-        Ok(vec![rate(messages.len(), started)])
+        Ok(vec![
+            rate(messages.len(), started),
+            cpu.per_message(messages.len()),
+        ])
+    }
+
+    /// The pipelined queue's publish: 500 messages per round trip where
+    /// the others send 100 (its own shape, as issue 15 gives it).
+    async fn pipe_publish_batch(&self, namespace: &str, salt: u64) -> Result<Vec<f64>> {
+        let queue = pipelined_queue(namespace);
+        let mut conn = self.raw.clone();
+        let messages = interactions(self.count(20_000, 4000), salt);
+        let (started, cpu) = (Instant::now(), CpuSpan::start());
+        queue.publish_all(&mut conn, &messages).await?;
+        Ok(vec![
+            rate(messages.len(), started),
+            cpu.per_message(messages.len()),
+        ])
     }
 
     // end to end: publish N, then drain them with 50 handlers in flight
@@ -316,11 +432,16 @@ impl Bench {
         let client = self.client(namespace).await?;
         let producer = Producer::<InteractionV1>::untyped(&client, &SPEC);
         let messages = interactions(self.count(20_000, 4000), salt);
-        for batch in messages.chunks(500) {
+        let (started, cpu) = (Instant::now(), CpuSpan::start());
+        for batch in messages.chunks(pipelined::PUBLISH_BATCH) {
             producer
                 .publish_many(batch, &PublishOptions::default())
                 .await?;
         }
+        let (enqueue, enqueue_cpu) = (
+            rate(messages.len(), started),
+            cpu.per_message(messages.len()),
+        );
         let handled = Arc::new(AtomicU64::new(0));
         let token = CancellationToken::new();
         let consumer = Consumer::<Interaction>::untyped(&client, &SPEC, "bench").with_options(
@@ -330,7 +451,7 @@ impl Bench {
                 ..ConsumerOptions::default()
             },
         );
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), CpuSpan::start());
         let running = {
             let (handled, token) = (handled.clone(), token.clone());
             tokio::spawn(async move {
@@ -348,13 +469,16 @@ impl Bench {
         let stream = client.keys(&SPEC, None).stream();
         self.settled(&stream, "bench", messages.len() as u64, &handled)
             .await?;
-        let throughput = rate(messages.len(), started);
+        let (drain, drain_cpu) = (
+            rate(messages.len(), started),
+            cpu.per_message(messages.len()),
+        );
         token.cancel();
         let report = running.await??;
         if report.done != messages.len() as u64 {
             bail!("courier handled {} of {}", report.done, messages.len());
         }
-        Ok(vec![throughput])
+        Ok(vec![enqueue, drain, enqueue_cpu, drain_cpu])
     }
 
     async fn raw_end_to_end(&self, namespace: &str, salt: u64) -> Result<Vec<f64>> {
@@ -362,20 +486,76 @@ impl Bench {
         let mut conn = self.raw.clone();
         let messages = interactions(self.count(20_000, 4000), salt);
         raw.create_group(&mut conn, "0").await?;
-        for batch in messages.chunks(500) {
+        let (started, cpu) = (Instant::now(), CpuSpan::start());
+        for batch in messages.chunks(pipelined::PUBLISH_BATCH) {
             let mut pipe = redis::pipe();
             for message in batch {
                 raw.publish(&mut pipe, message)?;
             }
             let _: () = pipe.query_async(&mut conn).await?;
         }
-        let started = Instant::now();
+        let (enqueue, enqueue_cpu) = (
+            rate(messages.len(), started),
+            cpu.per_message(messages.len()),
+        );
         let mut reader = self.raw_client.get_multiplexed_async_connection().await?;
+        let (started, cpu) = (Instant::now(), CpuSpan::start());
         let mut handled = 0;
         while handled < messages.len() {
             handled += raw.consume_batch(&mut reader, &mut conn, |_| {}).await?;
         }
-        Ok(vec![rate(messages.len(), started)])
+        Ok(vec![
+            enqueue,
+            rate(messages.len(), started),
+            enqueue_cpu,
+            cpu.per_message(messages.len()),
+        ])
+    }
+
+    async fn pipe_end_to_end(&self, namespace: &str, salt: u64) -> Result<Vec<f64>> {
+        let queue = pipelined_queue(namespace);
+        let mut conn = self.raw.clone();
+        let messages = interactions(self.count(20_000, 4000), salt);
+        queue.create_group(&mut conn).await?;
+        let (started, cpu) = (Instant::now(), CpuSpan::start());
+        queue.publish_all(&mut conn, &messages).await?;
+        let (enqueue, enqueue_cpu) = (
+            rate(messages.len(), started),
+            cpu.per_message(messages.len()),
+        );
+        let readers = pipelined::connect_readers(&self.raw_client).await?;
+        let (started, cpu) = (Instant::now(), CpuSpan::start());
+        let finished = queue.drain(readers, messages.len(), |_| {}).await?;
+        // The readers' last blocked reads (up to 10 ms) count for CPU but
+        // not for time: the work was done when the last batch was settled.
+        let drain = messages.len() as f64 / (finished - started).as_secs_f64();
+        Ok(vec![
+            enqueue,
+            drain,
+            enqueue_cpu,
+            cpu.per_message(messages.len()),
+        ])
+    }
+
+    /// BullMQ on end_to_end's workload, in its own Node process: its
+    /// figures and its CPU are the script's.
+    async fn bullmq_end_to_end(&self, namespace: &str) -> Result<Vec<f64>> {
+        let peers = self.peers.as_ref().context("BullMQ is not installed")?;
+        let run = peers
+            .end_to_end(
+                &self.url,
+                namespace,
+                self.count(20_000, 4000),
+                pipelined::PUBLISH_BATCH,
+                IN_FLIGHT,
+            )
+            .await?;
+        Ok(vec![
+            run.enqueue_per_s,
+            run.drain_per_s,
+            run.enqueue_cpu_us_per_msg,
+            run.drain_cpu_us_per_msg,
+        ])
     }
 
     /// Waits until `handled` reached `n` and the group has nothing pending.
@@ -442,6 +622,7 @@ impl Bench {
         // first messages are not read before anyone listens.
         let stream = client.keys(&SPEC, None).stream();
         self.group_ready(&stream, "bench").await?;
+        let cpu = CpuSpan::start();
         let mut tick = tokio::time::interval(Duration::from_millis(1));
         for message in &messages {
             tick.tick().await;
@@ -449,9 +630,10 @@ impl Bench {
             producer.publish(message).await?;
         }
         self.settled(&stream, "bench", n as u64, &handled).await?;
+        let cpu = cpu.per_message(n);
         token.cancel();
         running.await??;
-        Ok(clock.figures())
+        Ok(clock.figures(cpu))
     }
 
     async fn raw_latency(&self, namespace: &str, salt: u64) -> Result<Vec<f64>> {
@@ -477,6 +659,7 @@ impl Bench {
                 anyhow::Ok(())
             })
         };
+        let cpu = CpuSpan::start();
         let mut tick = tokio::time::interval(Duration::from_millis(1));
         for message in &messages {
             tick.tick().await;
@@ -488,7 +671,42 @@ impl Bench {
         tokio::time::timeout(Duration::from_secs(60), reading)
             .await
             .context("the baseline reader did not finish")???;
-        Ok(clock.figures())
+        Ok(clock.figures(cpu.per_message(n)))
+    }
+
+    /// The pipelined queue at 1,000 messages/s: each publish one round
+    /// trip (`SET NX` + `XADD`), read by its 50 blocking readers.
+    async fn pipe_latency(&self, namespace: &str, salt: u64) -> Result<Vec<f64>> {
+        let queue = pipelined_queue(namespace);
+        let mut conn = self.raw.clone();
+        let (n, _) = self.latency_shape();
+        let messages = interactions(n, salt);
+        let clock = Arc::new(Clock::default());
+        queue.create_group(&mut conn).await?;
+        let readers = pipelined::connect_readers(&self.raw_client).await?;
+        let reading = {
+            let (queue, clock) = (queue.clone(), clock.clone());
+            tokio::spawn(async move {
+                queue
+                    .drain(readers, n, move |m| {
+                        clock.arrived(m.interaction_id.as_u128());
+                    })
+                    .await
+            })
+        };
+        let cpu = CpuSpan::start();
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        for message in &messages {
+            tick.tick().await;
+            clock.sent(message.interaction_id.as_u128());
+            let mut pipe = redis::pipe();
+            queue.publish(&mut pipe, message)?;
+            let _: () = pipe.query_async(&mut conn).await?;
+        }
+        tokio::time::timeout(Duration::from_secs(60), reading)
+            .await
+            .context("the pipelined readers did not finish")???;
+        Ok(clock.figures(cpu.per_message(n)))
     }
 
     async fn group_ready(&self, stream: &str, group: &str) -> Result<()> {
@@ -657,14 +875,25 @@ impl Clock {
         }
     }
 
-    fn figures(&self) -> Vec<f64> {
+    /// p50, p99, p99.9, then the side's `cpu` per message.
+    fn figures(&self, cpu: f64) -> Vec<f64> {
         let mut latencies = self.latencies.lock().unwrap();
         vec![
             crate::quantile(&mut latencies, 0.5),
             crate::quantile(&mut latencies, 0.99),
             crate::quantile(&mut latencies, 0.999),
+            cpu,
         ]
     }
+}
+
+/// The pipelined queue of `namespace`, with the bench channel's windows.
+fn pipelined_queue(namespace: &str) -> PipelinedQueue {
+    PipelinedQueue::new(
+        namespace,
+        SPEC.dedup_window,
+        SPEC.ttl + SPEC.visibility_timeout,
+    )
 }
 
 /// `n` distinct interactions of about 256 bytes of JSON each.
