@@ -67,6 +67,9 @@ pub struct Args {
     /// bullmq and ioredis from npm into a temporary directory. Not for CI.
     #[arg(long)]
     pub peers: bool,
+    /// Run courier's side alone (no baselines, no ratios): for a profiler.
+    #[arg(long)]
+    pub courier_only: bool,
 }
 
 /// One figure, measured once per round on each side.
@@ -218,7 +221,8 @@ pub async fn run(args: Args) -> Result<()> {
         None
     };
     let bullmq = peers.as_ref().map(|_| peers::BULLMQ);
-    let bench = scenarios::Bench::connect(&url, args.quick, peers).await?;
+    let mut bench = scenarios::Bench::connect(&url, args.quick, peers).await?;
+    bench.courier_only = args.courier_only;
     let info: String = bench.raw_query(redis::cmd("INFO").arg("server")).await?;
     let redis_version = info
         .lines()
@@ -269,7 +273,9 @@ pub async fn run(args: Args) -> Result<()> {
                 };
                 let figure = &mut figures[at];
                 figure.courier.push(sample.courier);
-                figure.same_work.push(sample.same_work);
+                if !sample.same_work.is_nan() {
+                    figure.same_work.push(sample.same_work);
+                }
                 figure.pipelined.extend(sample.pipelined);
                 figure.bullmq.extend(sample.bullmq);
             }

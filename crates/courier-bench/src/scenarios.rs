@@ -189,6 +189,8 @@ pub struct Bench {
     seq: AtomicUsize,
     /// BullMQ, installed with `--peers` when Node is there.
     peers: Option<Peers>,
+    /// Only courier's side runs (`--courier-only`).
+    pub courier_only: bool,
 }
 
 impl Bench {
@@ -209,6 +211,7 @@ impl Bench {
             run: uuid::Uuid::new_v4().to_string()[..8].to_string(),
             seq: AtomicUsize::new(0),
             peers,
+            courier_only: false,
         })
     }
 
@@ -229,6 +232,9 @@ impl Bench {
     /// rotated each round, so that no side always runs first on a cold
     /// server or last on a fragmented one.
     pub fn sides(&self, scenario: &str, round: usize) -> Vec<Side> {
+        if self.courier_only {
+            return vec![Side::Courier];
+        }
         let mut sides = vec![Side::Courier, Side::SameWork];
         if matches!(
             scenario,

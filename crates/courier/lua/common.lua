@@ -8,15 +8,14 @@ local function courier_now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- Appends an envelope (and its attempt history, if any) to a stream,
--- trimming entries older than the retention age (approximately, which is
--- cheap) as it goes.
-local function courier_append(stream, envelope, history, now_ms, max_age_ms)
-  local minid = (now_ms - max_age_ms) .. '-0'
+-- Appends an envelope (and its attempt history, if any) to a stream. The
+-- trim of entries past the retention age is the upkeep's
+-- (`courier_tidy`), once per batch rather than once per entry.
+local function courier_append(stream, envelope, history)
   if history and history ~= '' then
-    return redis.call('XADD', stream, 'MINID', '~', minid, '*', 'm', envelope, 'h', history)
+    return redis.call('XADD', stream, '*', 'm', envelope, 'h', history)
   end
-  return redis.call('XADD', stream, 'MINID', '~', minid, '*', 'm', envelope)
+  return redis.call('XADD', stream, '*', 'm', envelope)
 end
 
 -- What consumers have yet to finish: for the slowest consumer group, the
@@ -72,9 +71,9 @@ end
 -- the upkeep (`courier_tidy`), which a batch does once.
 -- transport: 'stream' | 'list' | 'priority' | 'pubsub'.
 -- For priority, `priority` orders it; for pubsub, `key` is the channel name.
-local function courier_put(transport, key, envelope, history, priority, now_ms, max_age_ms)
+local function courier_put(transport, key, envelope, history, priority, now_ms)
   if transport == 'stream' then
-    return courier_append(key, envelope, history, now_ms, max_age_ms)
+    return courier_append(key, envelope, history)
   elseif transport == 'list' then
     redis.call('LPUSH', key, courier_record(envelope, history, 0))
     return 'queued'
@@ -85,23 +84,28 @@ local function courier_put(transport, key, envelope, history, priority, now_ms, 
   return tostring(redis.call('PUBLISH', key, envelope))
 end
 
--- A queue's upkeep after puts: a stream trimmed to its length limit, and
--- the key's TTL kept at the retention age, so an abandoned queue
--- disappears.
-local function courier_tidy(transport, key, max_len, max_age_ms)
+-- A queue's upkeep after puts: a stream trimmed of entries older than the
+-- retention age and to its length limit (both approximately, which is
+-- cheap), and the key's TTL kept at the retention age, so an abandoned
+-- queue disappears.
+local function courier_tidy(transport, key, max_len, now_ms, max_age_ms)
   if transport == 'pubsub' then
     return
   end
-  if transport == 'stream' and max_len > 0 then
-    redis.call('XTRIM', key, 'MAXLEN', '~', max_len)
+  if transport == 'stream' then
+    redis.call('XTRIM', key, 'MINID', '~', (now_ms - max_age_ms) .. '-0')
+    if max_len > 0 then
+      redis.call('XTRIM', key, 'MAXLEN', '~', max_len)
+    end
   end
   redis.call('PEXPIRE', key, max_age_ms)
 end
 
 -- Puts one message on a queue and does the upkeep.
 local function courier_enqueue(transport, key, envelope, history, priority, max_len, max_age_ms)
-  local where = courier_put(transport, key, envelope, history, priority, courier_now_ms(), max_age_ms)
-  courier_tidy(transport, key, max_len, max_age_ms)
+  local now = courier_now_ms()
+  local where = courier_put(transport, key, envelope, history, priority, now)
+  courier_tidy(transport, key, max_len, now, max_age_ms)
   return where
 end
 

@@ -16,16 +16,59 @@
 --            dead-letter stream, capped at arg4 entries, TTL arg3 ms
 --
 -- Returns, per entry, 'ok' or 'stale'.
-local results = {}
-for i = 1, #KEYS - 3 do
+--
+-- Ownership is read with one XPENDING over the batch's id range, filtered
+-- to this consumer, rather than one per entry; an entry missing from a
+-- reply that may have been cut short is looked up alone. The entries
+-- still owned are acknowledged with one XACK.
+local group, consumer = ARGV[1], ARGV[2]
+local count = #KEYS - 3
+
+-- Stream ids compare by their two numbers, not as text.
+local function id_less(a, b)
+  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
+  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
+  ams, bms = tonumber(ams), tonumber(bms)
+  if ams ~= bms then
+    return ams < bms
+  end
+  return tonumber(aseq) < tonumber(bseq)
+end
+
+local first, last = ARGV[3], ARGV[3]
+for i = 2, count do
+  local id = ARGV[3 + 7 * (i - 1)]
+  if id_less(id, first) then first = id end
+  if id_less(last, id) then last = id end
+end
+local limit = 4 * count + 100
+local owned = {}
+local pending = redis.call('XPENDING', KEYS[1], group, first, last, limit, consumer)
+for _, entry in ipairs(pending) do
+  owned[entry[1]] = tonumber(entry[4])
+end
+local complete = #pending < limit
+
+local results, acked = {}, {}
+for i = 1, count do
   local at = 3 + 7 * (i - 1)
   local id = ARGV[at]
-  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-  if #pending == 0 or pending[1][2] ~= ARGV[2] or tonumber(pending[1][4]) ~= tonumber(ARGV[at + 1]) then
-    results[i] = 'stale'
-  else
-    redis.call('XACK', KEYS[1], ARGV[1], id)
-    results[i] = courier_settle(KEYS[3 + i], KEYS[2], KEYS[3], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6])
+  local deliveries = owned[id]
+  if deliveries == nil and not complete then
+    local alone = redis.call('XPENDING', KEYS[1], group, id, id, 1, consumer)
+    if #alone == 1 then
+      deliveries = tonumber(alone[1][4])
+    end
   end
+  if deliveries ~= nil and deliveries == tonumber(ARGV[at + 1]) then
+    acked[#acked + 1] = id
+    owned[id] = -1 -- settled: the same delivery twice in a batch is stale
+    results[i] = courier_settle(KEYS[3 + i], KEYS[2], KEYS[3], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6])
+  else
+    results[i] = 'stale'
+  end
+end
+for from = 1, #acked, 500 do
+  redis.call('XACK', KEYS[1], group, unpack(acked, from, math.min(from + 499, #acked)))
 end
 return results

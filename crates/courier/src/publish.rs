@@ -26,6 +26,7 @@ use crate::retry;
 use crate::scripts::{self, PUBLISH};
 use crate::spec::{Channel, ChannelSpec};
 use crate::time::millis;
+use courier_schema::Transport;
 
 /// What a publish should do when the channel is at its maximum depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -423,12 +424,15 @@ impl Outbox<'_> {
                     .arg(millis(self.spec.retention.max_age))
                     .arg(self.spec.transport.as_str())
                     .arg(delay);
+                // Priority and SLA deadline only where the script reads
+                // them (`publish.lua`): each argument costs it a string.
+                let ranked = self.spec.transport == Transport::Priority;
                 for &i in group {
                     let p = &prepared[i];
-                    cmd.arg(&p.json)
-                        .arg(&p.id)
-                        .arg(p.priority)
-                        .arg(p.deadline_ms);
+                    cmd.arg(&p.json).arg(&p.id);
+                    if ranked {
+                        cmd.arg(p.priority).arg(p.deadline_ms);
+                    }
                 }
                 pipe.add_command(cmd);
                 replication::wait(&mut pipe, self.spec.durability);
