@@ -6,7 +6,8 @@
 -- KEYS[1] stream   KEYS[2] delayed set   KEYS[3] dead-letter stream
 -- KEYS[3 + i] done key of entry i
 -- ARGV[1] group    ARGV[2] consumer
--- then seven per entry i, from ARGV[3 + 7 (i - 1)]:
+-- ARGV[3] and ARGV[4] the lowest and highest entry id of the batch
+-- then seven per entry i, from ARGV[5 + 7 (i - 1)]:
 --   entry id, delivery count, action, and the action's four arguments:
 --   'done'   acknowledge and mark the idempotency key done for arg1 ms
 --   'skip'   acknowledge only (the key was already done)
@@ -24,23 +25,7 @@
 local group, consumer = ARGV[1], ARGV[2]
 local count = #KEYS - 3
 
--- Stream ids compare by their two numbers, not as text.
-local function id_less(a, b)
-  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
-  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
-  ams, bms = tonumber(ams), tonumber(bms)
-  if ams ~= bms then
-    return ams < bms
-  end
-  return tonumber(aseq) < tonumber(bseq)
-end
-
-local first, last = ARGV[3], ARGV[3]
-for i = 2, count do
-  local id = ARGV[3 + 7 * (i - 1)]
-  if id_less(id, first) then first = id end
-  if id_less(last, id) then last = id end
-end
+local first, last = ARGV[3], ARGV[4]
 local limit = 4 * count + 100
 local owned = {}
 local pending = redis.call('XPENDING', KEYS[1], group, first, last, limit, consumer)
@@ -51,7 +36,7 @@ local complete = #pending < limit
 
 local results, acked = {}, {}
 for i = 1, count do
-  local at = 3 + 7 * (i - 1)
+  local at = 5 + 7 * (i - 1)
   local id = ARGV[at]
   local deliveries = owned[id]
   if deliveries == nil and not complete then

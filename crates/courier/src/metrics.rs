@@ -27,7 +27,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -79,21 +79,72 @@ fn channel(spec: &ChannelSpec) -> String {
     spec.qualified_name()
 }
 
+/// A consumer's per-message metrics of one channel, registered once when
+/// it starts rather than looked up by name and labels for every message
+/// (install the recorder before starting consumers).
+pub(crate) struct ChannelMetrics {
+    consumed: Counter,
+    acknowledged: Counter,
+    retried: Counter,
+    duplicate_skipped: Counter,
+    expired: Counter,
+    handler_duration: Histogram,
+    end_to_end: Histogram,
+    in_flight: Gauge,
+}
+
+impl ChannelMetrics {
+    /// The handles of `spec`'s channel.
+    pub(crate) fn new(spec: &ChannelSpec) -> Self {
+        let name = channel(spec);
+        ChannelMetrics {
+            consumed: counter!("courier_messages_consumed_total", "channel" => name.clone()),
+            acknowledged: counter!("courier_messages_acknowledged_total", "channel" => name.clone()),
+            retried: counter!("courier_messages_retried_total", "channel" => name.clone()),
+            duplicate_skipped: counter!("courier_duplicates_skipped_total", "channel" => name.clone()),
+            expired: counter!("courier_messages_expired_total", "channel" => name.clone()),
+            handler_duration: histogram!("courier_handler_duration_seconds", "channel" => name.clone()),
+            end_to_end: histogram!("courier_end_to_end_seconds", "channel" => name.clone()),
+            in_flight: gauge!("courier_messages_in_flight", "channel" => name),
+        }
+    }
+
+    pub(crate) fn consumed(&self, count: u64) {
+        self.consumed.increment(count);
+    }
+
+    pub(crate) fn acknowledged(&self) {
+        self.acknowledged.increment(1);
+    }
+
+    pub(crate) fn retried(&self) {
+        self.retried.increment(1);
+    }
+
+    pub(crate) fn duplicate_skipped(&self) {
+        self.duplicate_skipped.increment(1);
+    }
+
+    pub(crate) fn expired(&self) {
+        self.expired.increment(1);
+    }
+
+    pub(crate) fn handler_duration(&self, seconds: f64) {
+        self.handler_duration.record(seconds);
+    }
+
+    pub(crate) fn end_to_end(&self, seconds: f64) {
+        self.end_to_end.record(seconds);
+    }
+
+    pub(crate) fn in_flight(&self, delta: f64) {
+        self.in_flight.increment(delta);
+    }
+}
+
 pub(crate) fn published(spec: &ChannelSpec, outcome: &'static str, count: u64) {
     counter!("courier_messages_published_total", "channel" => channel(spec), "outcome" => outcome)
         .increment(count);
-}
-
-pub(crate) fn consumed(spec: &ChannelSpec) {
-    counter!("courier_messages_consumed_total", "channel" => channel(spec)).increment(1);
-}
-
-pub(crate) fn acknowledged(spec: &ChannelSpec) {
-    counter!("courier_messages_acknowledged_total", "channel" => channel(spec)).increment(1);
-}
-
-pub(crate) fn retried(spec: &ChannelSpec) {
-    counter!("courier_messages_retried_total", "channel" => channel(spec)).increment(1);
 }
 
 pub(crate) fn dead_lettered(spec: &ChannelSpec, reason: &'static str) {
@@ -101,32 +152,12 @@ pub(crate) fn dead_lettered(spec: &ChannelSpec, reason: &'static str) {
         .increment(1);
 }
 
-pub(crate) fn duplicate_skipped(spec: &ChannelSpec) {
-    counter!("courier_duplicates_skipped_total", "channel" => channel(spec)).increment(1);
-}
-
 pub(crate) fn lost_by_trim(spec: &ChannelSpec, count: u64) {
     counter!("courier_messages_lost_by_trim_total", "channel" => channel(spec)).increment(count);
 }
 
-pub(crate) fn expired(spec: &ChannelSpec) {
-    counter!("courier_messages_expired_total", "channel" => channel(spec)).increment(1);
-}
-
 pub(crate) fn sla_breached(spec: &ChannelSpec) {
     counter!("courier_sla_breaches_total", "channel" => channel(spec)).increment(1);
-}
-
-pub(crate) fn handler_duration(spec: &ChannelSpec, seconds: f64) {
-    histogram!("courier_handler_duration_seconds", "channel" => channel(spec)).record(seconds);
-}
-
-pub(crate) fn end_to_end(spec: &ChannelSpec, seconds: f64) {
-    histogram!("courier_end_to_end_seconds", "channel" => channel(spec)).record(seconds);
-}
-
-pub(crate) fn in_flight(spec: &ChannelSpec, delta: f64) {
-    gauge!("courier_messages_in_flight", "channel" => channel(spec)).increment(delta);
 }
 
 pub(crate) fn depth(

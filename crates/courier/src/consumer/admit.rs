@@ -10,9 +10,12 @@
 //! refused. What decides *when* an admitted message's handler starts
 //! (pause, breaker, rate) is the gate's, in `gate.rs`.
 
+use std::collections::HashSet;
+
 use chrono::Utc;
 
 use super::dispatch::Entry;
+use super::settle::check_batch;
 use super::Ctx;
 use crate::contract::{unsupported, Readable};
 use crate::dlq::DeadReason;
@@ -112,30 +115,73 @@ pub(super) enum Admission<'a, M> {
     Unsure,
 }
 
+/// What admission found out about a message of a read batch, before its
+/// turn: [`admit`]'s answer and, when the batch's check could tell,
+/// whether its idempotency key is already done.
+pub(super) struct Precheck<M> {
+    checked: Result<(M, Envelope), Rejected>,
+    done: Option<bool>,
+}
+
 impl<M, F> Ctx<M, F>
 where
     M: Readable,
     F: Handler<M>,
 {
-    /// [`admit`], then whether the message's idempotency key is already
-    /// done: from its read batch's check when there is one, else with the
-    /// done checks of other handlers in flight.
-    pub(super) async fn admission<'a>(&self, entry: &Entry<'a>) -> Admission<'a, M> {
-        let (message, envelope) = match admit::<M>(self.spec, entry.raw, entry.deliveries) {
+    /// [`admit`] for every message of a read batch, and one round trip
+    /// for the done marks of those admitted. A key seen twice in the batch
+    /// gets no answer (its second message must see the first one's mark),
+    /// nor does any when the check fails: those are checked when handled.
+    pub(super) async fn precheck(&self, entries: &[Entry<'_>]) -> Vec<Precheck<M>> {
+        let checked: Vec<Result<(M, Envelope), Rejected>> = entries
+            .iter()
+            .map(|entry| admit::<M>(self.spec, entry.raw, entry.deliveries))
+            .collect();
+        let mut seen = HashSet::new();
+        let wanted: Vec<Option<String>> = checked
+            .iter()
+            .zip(entries)
+            .map(|(checked, entry)| {
+                let key = &checked.as_ref().ok()?.1.key;
+                seen.insert(key.as_str())
+                    .then(|| entry.keys.done(&self.group, key))
+            })
+            .collect();
+        let done_keys: Vec<String> = wanted.iter().flatten().cloned().collect();
+        let answers = if done_keys.is_empty() {
+            Vec::new()
+        } else {
+            check_batch(self.client.clone(), done_keys)
+                .await
+                .unwrap_or_default()
+        };
+        let mut answers = answers.into_iter();
+        checked
+            .into_iter()
+            .zip(wanted)
+            .map(|(checked, wanted)| Precheck {
+                checked,
+                done: wanted.and_then(|_| answers.next()),
+            })
+            .collect()
+    }
+
+    /// The admission of one message: its [`Precheck`], then whether its
+    /// idempotency key is done, from the batch's check when there is one,
+    /// else with the done checks of other handlers in flight.
+    pub(super) async fn admission<'a>(
+        &self,
+        entry: &Entry<'a>,
+        precheck: Precheck<M>,
+    ) -> Admission<'a, M> {
+        let (message, envelope) = match precheck.checked {
             Ok(admitted) => admitted,
             Err(rejected) => return Admission::Refused(rejected),
         };
         // `admit` refuses a message without an envelope.
         let raw = entry.raw.unwrap_or_default();
         let key = envelope.key.clone();
-        let hinted = match &entry.done_hint {
-            Some((hints, i)) => match hints.clone().await.get(*i) {
-                Some(Some((hinted, done))) if *hinted == key => Some(*done),
-                _ => None,
-            },
-            None => None,
-        };
-        let done = match hinted {
+        let done = match precheck.done {
             Some(done) => Ok(done),
             None => {
                 let done_key = entry.keys.done(&self.group, &key);

@@ -115,18 +115,21 @@ where
             .filter(|e| !holding(&String::from_utf8_lossy(e)))
             .collect();
         let all = orphans.len() <= permits.len();
-        for element in orphans {
-            let Some(permit) = permits.pop() else { break };
-            let (raw, history, reaped) = held_record(self.spec.transport, &element);
-            let taken = Taken {
-                handle: Handle::Listed { element },
-                raw,
-                history,
-                deliveries: 1 + reaped,
-                done_hint: None,
-            };
-            self.dispatch(keys, taken, permit).await;
-        }
+        let batch: Vec<_> = orphans
+            .into_iter()
+            .zip(std::iter::from_fn(|| permits.pop()))
+            .map(|(element, permit)| {
+                let (raw, history, reaped) = held_record(self.spec.transport, &element);
+                let taken = Taken {
+                    handle: Handle::Listed { element },
+                    raw,
+                    history,
+                    deliveries: 1 + reaped,
+                };
+                (taken, permit)
+            })
+            .collect();
+        self.dispatch(keys, batch).await;
         Ok(all)
     }
 
@@ -207,20 +210,24 @@ where
         delivered: &HashMap<String, usize>,
         permits: &mut Vec<OwnedSemaphorePermit>,
     ) {
-        for entry in claimed.ids {
-            let Some(permit) = permits.pop() else { break };
-            // XCLAIM counted this delivery.
-            let deliveries = delivered.get(&entry.id).map_or(2, |count| count + 1);
-            let (raw, history) = stream_fields(&entry.map);
-            let taken = Taken {
-                handle: Handle::Stream { id: entry.id },
-                raw,
-                history,
-                deliveries,
-                done_hint: None,
-            };
-            self.dispatch(keys, taken, permit).await;
-        }
+        let batch: Vec<_> = claimed
+            .ids
+            .into_iter()
+            .zip(std::iter::from_fn(|| permits.pop()))
+            .map(|(entry, permit)| {
+                // XCLAIM counted this delivery.
+                let deliveries = delivered.get(&entry.id).map_or(2, |count| count + 1);
+                let (raw, history) = stream_fields(&entry.map);
+                let taken = Taken {
+                    handle: Handle::Stream { id: entry.id },
+                    raw,
+                    history,
+                    deliveries,
+                };
+                (taken, permit)
+            })
+            .collect();
+        self.dispatch(keys, batch).await;
     }
 
     /// Of candidates `XCLAIM` did not return, those no longer pending were

@@ -1,25 +1,29 @@
 //! Step 2, between reading and processing: handler slots and the hand-off
-//! of a taken message to its handler.
+//! of a read batch to its handlers.
 //!
-//! Every reader (streams, lists, priority, reclaims, recovery) produces a
-//! [`Taken`] message and hands it over here, so the accounting of what this
-//! consumer holds ([`Ctx::holding`](super::Ctx)) and the choice between
-//! ordered (inline) and concurrent (a task of its own) handling are made
-//! once for every transport.
+//! Every reader (streams, lists, priority, reclaims, recovery) hands over
+//! what one read took, as a batch of [`Taken`] messages with a handler
+//! permit each, so the accounting of what this consumer holds
+//! ([`Ctx::holding`](super::Ctx)), admission (one done-mark check for the
+//! batch, `admit.rs`) and the choice between ordered and concurrent
+//! handling are made once for every transport. A batch's handlers run in
+//! one task, concurrently (or one at a time, in read order, when the
+//! channel keeps order): no task is spawned per message, and handlers that
+//! finish together settle together.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::stats::bump;
-use super::streams::DoneHints;
 use super::Ctx;
 use crate::contract::Readable;
 use crate::envelope::Attempt;
 use crate::handler::Handler;
 use crate::keys::ChannelKeys;
-use crate::metrics;
 
 /// A message just taken from its queue, before its handler runs.
 pub(super) struct Taken {
@@ -31,8 +35,6 @@ pub(super) struct Taken {
     pub(super) history: Vec<Attempt>,
     /// Its delivery count.
     pub(super) deliveries: usize,
-    /// Its read batch's done check.
-    pub(super) done_hint: Option<(DoneHints, usize)>,
 }
 
 /// How a delivered message is held, which decides how it is settled.
@@ -83,9 +85,6 @@ pub(super) struct Entry<'a> {
     /// The envelope text, as stored.
     pub(super) raw: Option<&'a str>,
     pub(super) history: Vec<Attempt>,
-    /// Whether its idempotency key was already done, checked with the
-    /// rest of its read batch: the batch's answer and its place in it.
-    pub(super) done_hint: Option<(DoneHints, usize)>,
     /// Its handler permit, given back when the handler returned.
     pub(super) permit: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
 }
@@ -125,48 +124,83 @@ where
         Some(permits)
     }
 
-    /// Hands a taken message to the handler: inline, one at a time, when
-    /// the channel keeps order (partitions); on a task of its own otherwise.
+    /// Hands a read batch to its handlers: inline, one at a time, when
+    /// the channel keeps order (partitions); on one task of its own
+    /// otherwise, the handlers running concurrently.
     pub(super) async fn dispatch(
         self: &Arc<Self>,
         keys: &ChannelKeys,
-        taken: Taken,
-        permit: OwnedSemaphorePermit,
+        batch: Vec<(Taken, OwnedSemaphorePermit)>,
     ) {
-        let Taken {
-            handle,
-            raw,
-            history,
-            deliveries,
-            done_hint,
-        } = taken;
-        bump(&self.stats.delivered, 1);
-        metrics::consumed(self.spec);
-        metrics::in_flight(self.spec, 1.0);
+        if batch.is_empty() {
+            return;
+        }
+        bump(&self.stats.delivered, batch.len() as u64);
+        self.metrics.consumed(batch.len() as u64);
+        self.metrics.in_flight(batch.len() as f64);
+        // Held from now on, so that recovery does not take them back while
+        // their handlers run.
+        let held: Vec<String> = batch
+            .iter()
+            .map(|(taken, _)| held_key(keys, &taken.handle.identity()))
+            .collect();
+        if let Ok(mut holding) = self.holding.lock() {
+            holding.extend(held.iter().cloned());
+        }
         let ctx = self.clone();
         let keys = keys.clone();
-        let held = held_key(&keys, &handle.identity());
-        if let Ok(mut holding) = self.holding.lock() {
-            holding.insert(held.clone());
-        }
         let work = async move {
-            let entry = Entry {
-                permit: std::sync::Mutex::new(Some(permit)),
-                keys: &keys,
-                handle: &handle,
-                deliveries,
-                raw: raw.as_deref(),
-                history,
-                done_hint,
+            let (mut taken, permits): (Vec<Taken>, Vec<OwnedSemaphorePermit>) =
+                batch.into_iter().unzip();
+            let histories: Vec<Vec<Attempt>> = taken
+                .iter_mut()
+                .map(|taken| std::mem::take(&mut taken.history))
+                .collect();
+            let entries: Vec<Entry<'_>> = taken
+                .iter()
+                .zip(permits)
+                .zip(histories)
+                .map(|((taken, permit), history)| Entry {
+                    permit: std::sync::Mutex::new(Some(permit)),
+                    keys: &keys,
+                    handle: &taken.handle,
+                    deliveries: taken.deliveries,
+                    raw: taken.raw.as_deref(),
+                    history,
+                })
+                .collect();
+            // Handlers still running when the grace period ends are
+            // abandoned: they leave the gauge here.
+            let unfinished = AtomicUsize::new(entries.len());
+            let work = async {
+                let prechecks = ctx.precheck(&entries).await;
+                let mut running = FuturesUnordered::new();
+                for (entry, precheck) in entries.iter().zip(prechecks) {
+                    let (ctx, unfinished) = (&ctx, &unfinished);
+                    let handled = async move {
+                        ctx.process(entry, precheck).await;
+                        ctx.metrics.in_flight(-1.0);
+                        unfinished.fetch_sub(1, Ordering::Relaxed);
+                    };
+                    if ctx.ordered {
+                        handled.await;
+                    } else {
+                        running.push(handled);
+                    }
+                }
+                while running.next().await.is_some() {}
             };
             tokio::select! {
                 () = ctx.hard_stop.cancelled() => {}
-                () = ctx.process(&entry) => {}
+                () = work => {}
             }
+            ctx.metrics
+                .in_flight(-(unfinished.load(Ordering::Relaxed) as f64));
             if let Ok(mut holding) = ctx.holding.lock() {
-                holding.remove(&held);
+                for held in &held {
+                    holding.remove(held);
+                }
             }
-            metrics::in_flight(ctx.spec, -1.0);
         };
         if self.ordered {
             work.await;

@@ -165,19 +165,21 @@ where
                 }
             }
             idle = Duration::from_millis(5);
-            for element in taken {
-                let Some(permit) = permits.pop() else { break };
-                let (raw, history, reaped) = held_record(transport, &element);
-                let handle = Handle::Listed { element };
-                let taken = Taken {
-                    handle,
-                    raw,
-                    history,
-                    deliveries: 1 + reaped,
-                    done_hint: None,
-                };
-                self.dispatch(&keys, taken, permit).await;
-            }
+            let batch: Vec<_> = taken
+                .into_iter()
+                .zip(permits.drain(..))
+                .map(|(element, permit)| {
+                    let (raw, history, reaped) = held_record(transport, &element);
+                    let taken = Taken {
+                        handle: Handle::Listed { element },
+                        raw,
+                        history,
+                        deliveries: 1 + reaped,
+                    };
+                    (taken, permit)
+                })
+                .collect();
+            self.dispatch(&keys, batch).await;
         }
     }
 }

@@ -63,6 +63,7 @@ use crate::envelope;
 use crate::error::Error;
 use crate::handler::Handler;
 use crate::keys::ChannelKeys;
+use crate::metrics::ChannelMetrics;
 use crate::partition;
 use crate::spec::{Channel, ChannelSpec};
 use courier_schema::Transport;
@@ -285,6 +286,7 @@ impl<M: Readable> Consumer<M> {
             shutdown: shutdown.clone(),
             hard_stop: CancellationToken::new(),
             gate: Gate::new(&self.client, self.spec, self.dependency(), self.rate())?,
+            metrics: ChannelMetrics::new(self.spec),
             ordered: self
                 .options
                 .ordered
@@ -349,6 +351,8 @@ struct Ctx<M, F> {
     gate: Gate,
     /// Whether messages of a partition are handled one at a time, in order.
     ordered: bool,
+    /// The per-message metrics' handles.
+    metrics: ChannelMetrics,
     /// What this consumer's handlers hold right now (stream entry ids,
     /// held elements), so that recovery takes back only the rest.
     holding: std::sync::Mutex<HashSet<String>>,

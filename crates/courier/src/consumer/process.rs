@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tracing::Instrument;
 
-use super::admit::{Admission, Rejected};
+use super::admit::{Admission, Precheck, Rejected};
 use super::dispatch::Entry;
 use super::gate::Pass;
 use super::settle::Action;
@@ -22,7 +22,6 @@ use crate::dlq::DeadReason;
 use crate::envelope::{self, Attempt, Envelope};
 use crate::error::Error;
 use crate::handler::{self, Handler};
-use crate::metrics;
 use crate::time::millis;
 
 /// The delayed-set member for the next attempt: the envelope with its
@@ -45,9 +44,9 @@ where
     F: Handler<M>,
 {
     /// One message, from admission to its settlement.
-    pub(super) async fn process(&self, entry: &Entry<'_>) {
+    pub(super) async fn process(&self, entry: &Entry<'_>, precheck: Precheck<M>) {
         let keys = entry.keys;
-        let (message, envelope, raw) = match self.admission(entry).await {
+        let (message, envelope, raw) = match self.admission(entry, precheck).await {
             Admission::Admitted {
                 message,
                 envelope,
@@ -76,7 +75,8 @@ where
         let started = Instant::now();
         let outcome = handler::guarded(self.handler.handle(delivery).instrument(span)).await;
 
-        metrics::handler_duration(self.spec, started.elapsed().as_secs_f64());
+        self.metrics
+            .handler_duration(started.elapsed().as_secs_f64());
         // The handler returned: the next message may start while this one
         // settles (within the settling bound).
         let _settling = self.settling.clone().acquire_owned().await.ok();
@@ -84,10 +84,8 @@ where
         if outcome == Outcome::Done {
             if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&created_at) {
                 let waited = Utc::now() - created.with_timezone(&Utc);
-                metrics::end_to_end(
-                    self.spec,
-                    waited.num_microseconds().unwrap_or(0) as f64 / 1e6,
-                );
+                self.metrics
+                    .end_to_end(waited.num_microseconds().unwrap_or(0) as f64 / 1e6);
             }
         }
         if let Pass::HoldBack(delay) = self.gate.record(&outcome).await {
@@ -134,7 +132,7 @@ where
     async fn refuse(&self, entry: &Entry<'_>, rejected: Rejected) {
         if rejected.reason == DeadReason::Expired {
             bump(&self.stats.expired, 1);
-            metrics::expired(self.spec);
+            self.metrics.expired();
         }
         self.dead(entry, &rejected.key, rejected.reason, rejected.error, None)
             .await

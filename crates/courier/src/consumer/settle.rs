@@ -75,8 +75,15 @@ pub(super) async fn settle_batch(
         script_keys.extend(g.iter().map(|&i| batch[i].done.as_str()));
         let mut cmd = match transport {
             Transport::Stream => {
+                // The batch's id range, for the script's one ownership read.
+                let ids = g.iter().filter_map(|&i| match &batch[i].handle {
+                    Handle::Stream { id } => Some((stream_id(id), id.as_str())),
+                    Handle::Listed { .. } => None,
+                });
+                let first = ids.clone().min().map_or("-", |(_, id)| id);
+                let last = ids.max().map_or("+", |(_, id)| id);
                 let mut cmd = scripts::evalsha(&SETTLE, &script_keys);
-                cmd.arg(&group).arg(&name);
+                cmd.arg(&group).arg(&name).arg(first).arg(last);
                 cmd
             }
             _ => scripts::evalsha(&SETTLE_HELD, &script_keys),
@@ -105,6 +112,12 @@ pub(super) async fn settle_batch(
         }
     }
     Ok(statuses)
+}
+
+/// A stream entry id's two numbers, which order ids (their text does not).
+fn stream_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
 /// Checks done marks in one pipeline.
@@ -245,9 +258,9 @@ where
                     bump(counter, 1);
                 }
                 match &action {
-                    Action::Done { .. } => metrics::acknowledged(self.spec),
-                    Action::Skip => metrics::duplicate_skipped(self.spec),
-                    Action::Retry { .. } => metrics::retried(self.spec),
+                    Action::Done { .. } => self.metrics.acknowledged(),
+                    Action::Skip => self.metrics.duplicate_skipped(),
+                    Action::Retry { .. } => self.metrics.retried(),
                     Action::HoldBack { .. } => {}
                     Action::Dead { reason, .. } => {
                         metrics::dead_lettered(self.spec, reason.as_str())
@@ -273,5 +286,17 @@ where
         Call: std::future::Future<Output = Result<T, Error>>,
     {
         retry::transient(self.spec.visibility_timeout, call).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_id;
+
+    #[test]
+    fn stream_ids_order_by_their_numbers_not_their_text() {
+        assert!(stream_id("999-5") < stream_id("1000-0"));
+        assert!(stream_id("1000-2") < stream_id("1000-10"));
+        assert_eq!(stream_id("1700000000000-3"), (1_700_000_000_000, 3));
     }
 }

@@ -2,11 +2,10 @@
 //! entries with `XREADGROUP`.
 //!
 //! A blocking read never runs on the shared connection: each stream reader
-//! has a dedicated one. A read batch's done marks are checked in one round
-//! trip while its handlers start ([`DoneHints`]), so a batch of duplicates
-//! costs one `EXISTS` pipeline, not one per entry.
+//! has a dedicated one. What one read returns goes to its handlers as one
+//! batch (`dispatch.rs`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,15 +22,6 @@ use crate::handler::Handler;
 use crate::keys::ChannelKeys;
 use crate::retry::Backoff;
 use crate::time::millis;
-
-/// The done marks of a read batch, checked in one round trip while the
-/// batch's handlers start: each entry's index into the shared answer.
-pub(super) type DoneHints = futures_util::future::Shared<DoneCheck>;
-
-/// The round trip behind [`DoneHints`]: per entry, its key and whether it
-/// is done (`None`: no hint).
-pub(super) type DoneCheck =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Arc<Vec<Option<(String, bool)>>>> + Send>>;
 
 /// The envelope (`m`) and attempt history (`h`) fields of a stream entry.
 pub(super) fn stream_fields(fields: &HashMap<String, Value>) -> (Option<String>, Vec<Attempt>) {
@@ -142,28 +132,23 @@ where
             match read {
                 Ok(reply) => {
                     backoff.reset();
-                    let entries: Vec<_> = reply
+                    let batch: Vec<_> = reply
                         .into_iter()
                         .flat_map(|r| r.keys)
                         .flat_map(|k| k.ids)
-                        .map(|entry| {
+                        .zip(permits.drain(..))
+                        .map(|(entry, permit)| {
                             let (raw, history) = stream_fields(&entry.map);
-                            (entry.id, raw, history)
+                            let taken = Taken {
+                                handle: Handle::Stream { id: entry.id },
+                                raw,
+                                history,
+                                deliveries: 1,
+                            };
+                            (taken, permit)
                         })
                         .collect();
-                    let hints = self.done_hints(&keys, &entries);
-                    for (i, (id, raw, history)) in entries.into_iter().enumerate() {
-                        let Some(permit) = permits.pop() else { break };
-                        let hint = Some((hints.clone(), i));
-                        let taken = Taken {
-                            handle: Handle::Stream { id },
-                            raw,
-                            history,
-                            deliveries: 1,
-                            done_hint: hint,
-                        };
-                        self.dispatch(&keys, taken, permit).await;
-                    }
+                    self.dispatch(&keys, batch).await;
                 }
                 Err(e) if e.code() == Some("NOGROUP") => {
                     // The stream expired or was deleted; start it again.
@@ -184,52 +169,5 @@ where
                 }
             }
         }
-    }
-
-    /// Checks the done marks of a read batch in one round trip, so that
-    /// each handler need not. A key seen twice in the batch gets no hint
-    /// (its second message must see the first one's mark), nor does an
-    /// entry whose key cannot be read; those are checked when handled.
-    pub(super) fn done_hints(
-        &self,
-        keys: &ChannelKeys,
-        entries: &[(String, Option<String>, Vec<Attempt>)],
-    ) -> DoneHints {
-        #[derive(serde::Deserialize)]
-        struct KeyOnly {
-            key: String,
-        }
-        let mut seen = HashSet::new();
-        let wanted: Vec<Option<String>> = entries
-            .iter()
-            .map(|(_, raw, _)| {
-                let key = serde_json::from_str::<KeyOnly>(raw.as_deref()?).ok()?.key;
-                seen.insert(key.clone()).then_some(key)
-            })
-            .collect();
-        let mut pipe = redis::pipe();
-        for key in wanted.iter().flatten() {
-            pipe.cmd("EXISTS").arg(keys.done(&self.group, key));
-        }
-        let client = self.client.clone();
-        let checked = async move {
-            let done: Vec<bool> = if pipe.is_empty() {
-                Vec::new()
-            } else {
-                client.pipeline(&pipe).await.unwrap_or_default()
-            };
-            // A failed check gives no hints: each handler checks its own.
-            let mut done = done.into_iter();
-            let hints: Vec<Option<(String, bool)>> = wanted
-                .into_iter()
-                .map(|key| {
-                    let key = key?;
-                    Some((key, done.next()?))
-                })
-                .collect();
-            Arc::new(hints)
-        };
-        let boxed: DoneCheck = Box::pin(checked);
-        futures_util::FutureExt::shared(boxed)
     }
 }
