@@ -121,17 +121,34 @@ local function courier_waiting(transport, key)
   return 0
 end
 
--- The part of settling shared by every transport, once the caller proved
--- it still holds the message: mark done, schedule a retry, or dead-letter.
-local function courier_settle(done_key, delayed, dlq, action, arg1, arg2, arg3, arg4)
-  if action == 'done' then
-    redis.call('SET', done_key, '1', 'PX', arg1)
-  elseif action == 'retry' then
-    redis.call('ZADD', delayed, courier_now_ms() + tonumber(arg1), arg2)
-    redis.call('PEXPIRE', delayed, arg3)
-  elseif action == 'dead' then
-    redis.call('XADD', dlq, 'MAXLEN', '~', arg4, '*', 'd', arg2)
-    redis.call('PEXPIRE', dlq, arg3)
+-- The part of settling shared by every transport. A settlement in ARGV,
+-- from `at`, is its action and the action's own arguments:
+--   'done'   the done mark's TTL, ms: mark the idempotency key done
+--   'skip'   (none): nothing more (the key was already done)
+--   'retry'  the delay, ms, and the record (envelope and history): put it
+--            on the delayed set, whose TTL becomes limits.delayed_ttl ms
+--   'dead'   the dead letter: append it to the dead-letter stream, capped
+--            at limits.dlq_max entries, TTL limits.dlq_ttl ms
+-- Carries it out only when `owned` (the caller proved it still holds the
+-- message). Returns 'ok' or 'stale', and where the next settlement starts.
+local courier_settle_width = {done = 2, skip = 1, retry = 3, dead = 2}
+local function courier_settle(owned, done_key, delayed, dlq, at, limits)
+  local action = ARGV[at]
+  local width = courier_settle_width[action]
+  if width == nil then
+    error('unknown settle action ' .. tostring(action))
   end
-  return 'ok'
+  if not owned then
+    return 'stale', at + width
+  end
+  if action == 'done' then
+    redis.call('SET', done_key, '1', 'PX', ARGV[at + 1])
+  elseif action == 'retry' then
+    redis.call('ZADD', delayed, courier_now_ms() + tonumber(ARGV[at + 1]), ARGV[at + 2])
+    redis.call('PEXPIRE', delayed, limits.delayed_ttl)
+  elseif action == 'dead' then
+    redis.call('XADD', dlq, 'MAXLEN', '~', limits.dlq_max, '*', 'd', ARGV[at + 1])
+    redis.call('PEXPIRE', dlq, limits.dlq_ttl)
+  end
+  return 'ok', at + width
 end

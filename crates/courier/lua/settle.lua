@@ -7,14 +7,11 @@
 -- KEYS[3 + i] done key of entry i
 -- ARGV[1] group    ARGV[2] consumer
 -- ARGV[3] and ARGV[4] the lowest and highest entry id of the batch
--- then seven per entry i, from ARGV[5 + 7 (i - 1)]:
---   entry id, delivery count, action, and the action's four arguments:
---   'done'   acknowledge and mark the idempotency key done for arg1 ms
---   'skip'   acknowledge only (the key was already done)
---   'retry'  acknowledge and schedule arg2 (envelope and history) in
---            arg1 ms on the delayed set, whose TTL becomes arg3 ms
---   'dead'   acknowledge and append arg2 (the dead letter) to the
---            dead-letter stream, capped at arg4 entries, TTL arg3 ms
+-- ARGV[5] the delayed set's TTL, ms   ARGV[6] the dead-letter stream's TTL,
+-- ms   ARGV[7] its length cap
+-- then, from ARGV[8], per entry: its id, its delivery count and its
+-- settlement (`courier_settle` in common.lua: an action and that action's
+-- arguments); every settled entry is acknowledged
 --
 -- Returns, per entry, 'ok' or 'stale'.
 --
@@ -34,9 +31,10 @@ for _, entry in ipairs(pending) do
 end
 local complete = #pending < limit
 
+local limits = {delayed_ttl = ARGV[5], dlq_ttl = ARGV[6], dlq_max = ARGV[7]}
 local results, acked = {}, {}
+local at = 8
 for i = 1, count do
-  local at = 5 + 7 * (i - 1)
   local id = ARGV[at]
   local deliveries = owned[id]
   if deliveries == nil and not complete then
@@ -45,13 +43,12 @@ for i = 1, count do
       deliveries = tonumber(alone[1][4])
     end
   end
-  if deliveries ~= nil and deliveries == tonumber(ARGV[at + 1]) then
+  local mine = deliveries ~= nil and deliveries == tonumber(ARGV[at + 1])
+  if mine then
     acked[#acked + 1] = id
     owned[id] = -1 -- settled: the same delivery twice in a batch is stale
-    results[i] = courier_settle(KEYS[3 + i], KEYS[2], KEYS[3], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6])
-  else
-    results[i] = 'stale'
   end
+  results[i], at = courier_settle(mine, KEYS[3 + i], KEYS[2], KEYS[3], at + 2, limits)
 end
 for from = 1, #acked, 500 do
   redis.call('XACK', KEYS[1], group, unpack(acked, from, math.min(from + 499, #acked)))

@@ -253,16 +253,10 @@ impl<M: Readable> Consumer<M> {
             .map(|p| self.client.keys(self.spec, p.as_deref()))
             .collect();
         let settler = {
-            let (client, transport) = (self.client.clone(), self.spec.transport);
+            let (client, spec) = (self.client.clone(), self.spec);
             let (group, name) = (self.group.clone(), self.name.clone());
             Batcher::new(BATCH_LIMIT, move |batch| {
-                settle_batch(
-                    client.clone(),
-                    transport,
-                    group.clone(),
-                    name.clone(),
-                    batch,
-                )
+                settle_batch(client.clone(), spec, group.clone(), name.clone(), batch)
             })
         };
         let checker = {

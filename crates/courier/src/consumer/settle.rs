@@ -22,6 +22,7 @@ use crate::keys::ChannelKeys;
 use crate::metrics;
 use crate::retry;
 use crate::scripts::{self, SETTLE, SETTLE_HELD};
+use crate::spec::ChannelSpec;
 use crate::time::millis;
 use courier_schema::Transport;
 
@@ -35,8 +36,9 @@ pub(super) struct Settlement {
     pub(super) deliveries: usize,
     /// The done key of its idempotency key.
     pub(super) done: String,
-    /// The action and its four arguments.
-    pub(super) action: [String; 5],
+    /// The action and its own arguments, as `courier_settle` in
+    /// `lua/common.lua` reads them.
+    pub(super) action: Vec<String>,
 }
 
 /// Most settlements or done checks sent in one batch.
@@ -46,11 +48,18 @@ pub(super) const BATCH_LIMIT: usize = 128;
 /// transport fence, each settling all of its messages.
 pub(super) async fn settle_batch(
     client: Client,
-    transport: Transport,
+    spec: &'static ChannelSpec,
     group: String,
     name: String,
     batch: Vec<Settlement>,
 ) -> Result<Vec<String>, Error> {
+    let transport = spec.transport;
+    // What every retry and dead letter of the call shares, sent once.
+    let limits = [
+        millis(spec.retention.max_age),
+        millis(dlq::RETENTION),
+        dlq::MAX_LEN as u64,
+    ];
     // Group by partition, keeping each message's place in the batch.
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, settlement) in batch.iter().enumerate() {
@@ -83,10 +92,18 @@ pub(super) async fn settle_batch(
                 let first = ids.clone().min().map_or("-", |(_, id)| id);
                 let last = ids.max().map_or("+", |(_, id)| id);
                 let mut cmd = scripts::evalsha(&SETTLE, &script_keys);
-                cmd.arg(&group).arg(&name).arg(first).arg(last);
+                cmd.arg(&group)
+                    .arg(&name)
+                    .arg(first)
+                    .arg(last)
+                    .arg(&limits[..]);
                 cmd
             }
-            _ => scripts::evalsha(&SETTLE_HELD, &script_keys),
+            _ => {
+                let mut cmd = scripts::evalsha(&SETTLE_HELD, &script_keys);
+                cmd.arg(&limits[..]);
+                cmd
+            }
         };
         for &i in g {
             let settlement = &batch[i];
@@ -197,53 +214,27 @@ where
         // A hold-back is counted when decided (`held_back`); this counter
         // is bumped once the script settled the message.
         let unused = AtomicU64::new(0);
-        let (counter, args) = match &action {
+        let (counter, args): (&AtomicU64, Vec<String>) = match &action {
             Action::Done { ttl } => (
                 &self.stats.done,
-                [
-                    "done".into(),
-                    millis(*ttl).to_string(),
-                    String::new(),
-                    "0".into(),
-                    "0".into(),
-                ],
+                vec!["done".into(), millis(*ttl).to_string()],
             ),
-            Action::Skip => (
-                &self.stats.done,
-                [
-                    "skip".into(),
-                    "0".into(),
-                    String::new(),
-                    "0".into(),
-                    "0".into(),
-                ],
-            ),
+            Action::Skip => (&self.stats.done, vec!["skip".into()]),
             Action::Retry { delay, delayed } | Action::HoldBack { delay, delayed } => (
                 if matches!(action, Action::Retry { .. }) {
                     &self.stats.retried
                 } else {
                     &unused
                 },
-                [
+                vec![
                     "retry".into(),
                     u64::try_from(delay.as_millis())
                         .unwrap_or(u64::MAX)
                         .to_string(),
                     delayed.clone(),
-                    millis(self.spec.retention.max_age).to_string(),
-                    "0".into(),
                 ],
             ),
-            Action::Dead { letter, .. } => (
-                &self.stats.dead,
-                [
-                    "dead".into(),
-                    "0".into(),
-                    letter.clone(),
-                    millis(dlq::RETENTION).to_string(),
-                    dlq::MAX_LEN.to_string(),
-                ],
-            ),
+            Action::Dead { letter, .. } => (&self.stats.dead, vec!["dead".into(), letter.clone()]),
         };
         let settlement = || Settlement {
             keys: entry.keys.clone(),
