@@ -467,3 +467,55 @@ async fn consumers_that_are_gone_are_removed_from_the_group() {
         running.stop().await;
     }
 }
+
+/// With `read_ahead`, a consumer reads beyond its free handler slots. A
+/// message read ahead that waits half its visibility timeout for a slot is
+/// not started (another consumer could reclaim it meanwhile, and act on it
+/// too): it is taken back by recovery and handled then, once.
+#[tokio::test]
+async fn a_message_read_ahead_that_waits_too_long_is_recovered_and_handled_once() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let producer = Producer::untyped(&client, &INTAKE);
+    for i in 0..4 {
+        producer.publish(&interaction(i)).await.unwrap();
+    }
+    let handled: Arc<Mutex<Vec<String>>> = Arc::default();
+    // One handler slot, four messages per read, 200 ms a message: the
+    // third and fourth wait 400 and 600 ms, past half of INTAKE's 600 ms.
+    let consumer = classifier(&client, &INTAKE).with_options(ConsumerOptions {
+        concurrency: 1,
+        batch: 4,
+        read_ahead: 3,
+        ..quick()
+    });
+    let running = {
+        let handled = handled.clone();
+        Running::start(consumer, move |delivery: Delivery<Interaction>| {
+            let handled = handled.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let Interaction::V1(message) = &delivery.message;
+                handled
+                    .lock()
+                    .unwrap()
+                    .push(message.interaction_id.to_string());
+                Outcome::Done
+            }
+        })
+    };
+    assert!(
+        running.wait(Duration::from_secs(10), |r| r.done >= 4).await,
+        "{:?}",
+        running.stats.snapshot()
+    );
+    let report = running.stop().await;
+    let handled = handled.lock().unwrap().clone();
+    let distinct: std::collections::HashSet<_> = handled.iter().collect();
+    assert_eq!((handled.len(), distinct.len()), (4, 4), "{handled:?}");
+    assert_eq!((report.done, report.dead), (4, 0), "{report:?}");
+    assert!(
+        report.delivered > 4,
+        "messages that waited too long were delivered again: {report:?}"
+    );
+}

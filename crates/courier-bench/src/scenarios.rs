@@ -74,6 +74,10 @@ pub static SHORT_WINDOW: ChannelSpec = ChannelSpec {
 
 /// Handlers in flight in the consuming scenarios.
 const IN_FLIGHT: usize = 50;
+/// Most messages courier reads at once in the consuming scenarios, as many
+/// as each of the pipelined baseline's reads (its read-ahead lets a read
+/// take that many with 50 handlers in flight).
+const READ_BATCH: usize = 100;
 /// Messages per batch in the batched scenarios.
 const BATCH: usize = 100;
 
@@ -453,7 +457,8 @@ impl Bench {
         let consumer = Consumer::<Interaction>::untyped(&client, &SPEC, "bench").with_options(
             ConsumerOptions {
                 concurrency: IN_FLIGHT,
-                batch: IN_FLIGHT,
+                batch: READ_BATCH,
+                read_ahead: READ_BATCH - IN_FLIGHT,
                 ..ConsumerOptions::default()
             },
         );
@@ -603,7 +608,8 @@ impl Bench {
         let consumer = Consumer::<Interaction>::untyped(&client, &SPEC, "bench").with_options(
             ConsumerOptions {
                 concurrency: IN_FLIGHT,
-                batch: IN_FLIGHT,
+                batch: READ_BATCH,
+                read_ahead: READ_BATCH - IN_FLIGHT,
                 ..ConsumerOptions::default()
             },
         );
@@ -997,7 +1003,7 @@ impl RawChannel {
         Ok(())
     }
 
-    /// Reads up to 50 entries, skips those already done, "handles" the
+    /// Reads up to [`READ_BATCH`] entries, as courier does, skips those already done, "handles" the
     /// rest (decoding them), then acknowledges all and marks them done in
     /// one pipeline. Returns how many were read.
     async fn consume_batch(
@@ -1011,7 +1017,7 @@ impl RawChannel {
             .arg("bench")
             .arg("raw")
             .arg("COUNT")
-            .arg(IN_FLIGHT)
+            .arg(READ_BATCH)
             .arg("BLOCK")
             .arg(100)
             .arg("STREAMS")

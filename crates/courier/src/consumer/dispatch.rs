@@ -13,6 +13,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
@@ -85,8 +86,9 @@ pub(super) struct Entry<'a> {
     /// The envelope text, as stored.
     pub(super) raw: Option<&'a str>,
     pub(super) history: Vec<Attempt>,
-    /// Its handler permit, given back when the handler returned.
-    pub(super) permit: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
+    /// Its place in the read window, then also its handler slot, given
+    /// back when the handler returned.
+    pub(super) permit: std::sync::Mutex<Vec<OwnedSemaphorePermit>>,
 }
 
 impl<M, F> Ctx<M, F>
@@ -112,16 +114,50 @@ where
         let first = tokio::select! {
             biased;
             () = stop.cancelled() => return None,
-            permit = self.semaphore.clone().acquire_owned() => permit.ok()?,
+            permit = self.window.clone().acquire_owned() => permit.ok()?,
         };
         let mut permits = vec![first];
         while permits.len() < self.options.batch.max(1) {
-            match self.semaphore.clone().try_acquire_owned() {
+            match self.window.clone().try_acquire_owned() {
                 Ok(permit) => permits.push(permit),
                 Err(_) => break,
             }
         }
         Some(permits)
+    }
+
+    /// Waits for a handler slot for `entry`, read at `read_at` (at once,
+    /// unless it was read ahead). Returns whether its handler may start. A
+    /// message read ahead is not started once the consumer is stopping
+    /// (it stays pending, for others to reclaim), nor once it waited half
+    /// its visibility timeout: another consumer may reclaim it before its
+    /// handler could finish, and act on it too. It stays held, for this
+    /// consumer's recovery or another's reclaim.
+    async fn handler_slot(&self, entry: &Entry<'_>, read_at: Instant) -> bool {
+        let slot = match self.semaphore.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                let Ok(slot) = self.semaphore.clone().acquire_owned().await else {
+                    return false;
+                };
+                if self.shutdown.is_cancelled() {
+                    return false;
+                }
+                slot
+            }
+        };
+        if read_at.elapsed() >= self.spec.visibility_timeout / 2 {
+            tracing::info!(channel = %self.spec.qualified_name(), entry = %entry.handle.describe(), "a message read ahead waited too long for a handler; leaving it for recovery");
+            if let Ok(mut holding) = self.holding.lock() {
+                holding.remove(&held_key(entry.keys, &entry.handle.identity()));
+            }
+            self.left_unstarted.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        if let Ok(mut held) = entry.permit.lock() {
+            held.push(slot);
+        }
+        true
     }
 
     /// Hands a read batch to its handlers: inline, one at a time, when
@@ -149,6 +185,7 @@ where
         }
         let ctx = self.clone();
         let keys = keys.clone();
+        let read_at = Instant::now();
         let work = async move {
             let (mut taken, permits): (Vec<Taken>, Vec<OwnedSemaphorePermit>) =
                 batch.into_iter().unzip();
@@ -161,7 +198,7 @@ where
                 .zip(permits)
                 .zip(histories)
                 .map(|((taken, permit), history)| Entry {
-                    permit: std::sync::Mutex::new(Some(permit)),
+                    permit: std::sync::Mutex::new(vec![permit]),
                     keys: &keys,
                     handle: &taken.handle,
                     deliveries: taken.deliveries,
@@ -178,7 +215,10 @@ where
                 for (entry, precheck) in entries.iter().zip(prechecks) {
                     let (ctx, unfinished) = (&ctx, &unfinished);
                     let handled = async move {
-                        ctx.process(entry, precheck).await;
+                        if ctx.handler_slot(entry, read_at).await {
+                            ctx.process(entry, precheck).await;
+                        }
+                        drop(entry.permit.lock().map(|mut p| std::mem::take(&mut *p)));
                         ctx.metrics.in_flight(-1.0);
                         unfinished.fetch_sub(1, Ordering::Relaxed);
                     };

@@ -7,6 +7,7 @@
 //! heartbeat lets other consumers' maintenance tell a dead holder from a
 //! slow one (see `maintenance.rs`, which reaps).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,7 +96,12 @@ where
         // At start, and after a read whose reply may have been lost, take
         // back what this consumer holds but no handler works on.
         let mut recover = true;
+        let mut unstarted = 0;
         while let Some(mut permits) = self.permits(&stop).await {
+            let left = self.left_unstarted.load(Ordering::Relaxed);
+            if left != unstarted {
+                (recover, unstarted) = (true, left);
+            }
             if recover {
                 recover = self.recover_held(&keys, &mut permits).await;
                 if permits.is_empty() {

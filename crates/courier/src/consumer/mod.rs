@@ -275,6 +275,10 @@ impl<M: Readable> Consumer<M> {
             stats: self.stats.clone(),
             handler,
             semaphore: Arc::new(Semaphore::new(self.options.concurrency.max(1))),
+            window: Arc::new(Semaphore::new(
+                self.options.concurrency.max(1) + self.options.read_ahead,
+            )),
+            left_unstarted: std::sync::atomic::AtomicU64::new(0),
             settling: Arc::new(Semaphore::new(4 * self.options.concurrency.max(1))),
             tracker: TaskTracker::new(),
             shutdown: shutdown.clone(),
@@ -330,6 +334,13 @@ struct Ctx<M, F> {
     handler: F,
     /// One permit per handler in flight.
     semaphore: Arc<Semaphore>,
+    /// One permit per message this consumer holds between its read and
+    /// its handler's return: concurrency plus the read-ahead.
+    window: Arc<Semaphore>,
+    /// Counts messages read ahead and left unstarted (they waited too long
+    /// for a handler slot): a reader that sees it move takes back what
+    /// this consumer holds but no handler works on.
+    left_unstarted: std::sync::atomic::AtomicU64,
     /// One permit per handled message still being settled: a handler's
     /// permit is freed once its handler returned, so the next message
     /// starts while this one settles, up to this many settling.

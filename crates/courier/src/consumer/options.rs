@@ -13,8 +13,17 @@ use crate::breaker::BreakerConfig;
 pub struct ConsumerOptions {
     /// Handlers in flight at once.
     pub concurrency: usize,
-    /// Most entries read per `XREADGROUP`.
+    /// Most messages read at once (per `XREADGROUP` on streams).
     pub batch: usize,
+    /// Messages read beyond the free handler slots, waiting for one
+    /// (default 0: a read takes only what free slots can start at once).
+    /// Many short handlers drain faster with fuller reads; the cost is that
+    /// a read-ahead message not started when the consumer stops stays
+    /// pending until it is reclaimed after the visibility timeout. One that
+    /// waits half the visibility timeout for a slot is not started (another
+    /// consumer could reclaim it meanwhile and act on it too): it is taken
+    /// back and handled later.
+    pub read_ahead: usize,
     /// How long one blocking read waits for new entries; also bounds how
     /// long shutdown takes to notice.
     pub block: Duration,
@@ -68,6 +77,7 @@ impl Default for ConsumerOptions {
         Self {
             concurrency: 16,
             batch: 64,
+            read_ahead: 0,
             block: Duration::from_millis(500),
             poll_interval: Duration::from_millis(50),
             claim_interval: None,

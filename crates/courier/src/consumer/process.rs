@@ -80,7 +80,7 @@ where
         // The handler returned: the next message may start while this one
         // settles (within the settling bound).
         let _settling = self.settling.clone().acquire_owned().await.ok();
-        drop(entry.permit.lock().map(|mut p| p.take()));
+        drop(entry.permit.lock().map(|mut p| std::mem::take(&mut *p)));
         if outcome == Outcome::Done {
             if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&created_at) {
                 let waited = Utc::now() - created.with_timezone(&Utc);
