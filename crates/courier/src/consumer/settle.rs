@@ -58,7 +58,7 @@ pub(super) async fn settle_batch(
     let limits = [
         millis(spec.retention.max_age),
         millis(dlq::RETENTION),
-        dlq::MAX_LEN as u64,
+        dlq::MAX_LEN,
     ];
     // Group by partition, keeping each message's place in the batch.
     let mut groups: Vec<Vec<usize>> = Vec::new();
