@@ -2,8 +2,8 @@
 //! of a read batch to its handlers.
 //!
 //! Every reader (streams, lists, priority, reclaims, recovery) hands over
-//! what one read took, as a batch of [`Taken`] messages with a handler
-//! permit each, so the accounting of what this consumer holds
+//! what one read took, as a batch of [`Taken`] messages with a place in
+//! the read window each (`ConsumerOptions::read_ahead`), so the accounting of what this consumer holds
 //! ([`Ctx::holding`](super::Ctx)), admission (one done-mark check for the
 //! batch, `admit.rs`) and the choice between ordered and concurrent
 //! handling are made once for every transport. A batch's handlers run in
@@ -96,8 +96,10 @@ where
     M: Readable,
     F: Handler<M>,
 {
-    /// Waits for a free handler slot, then takes as many more as are free,
-    /// up to a batch; `None` at shutdown.
+    /// Waits for a free place in the read window (a free handler slot, or
+    /// room to read ahead), then takes as many more as are free, up to a
+    /// batch: how many messages the next read may take. `None` at
+    /// shutdown.
     pub(super) async fn permits(
         &self,
         stop: &CancellationToken,
