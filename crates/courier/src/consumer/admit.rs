@@ -15,7 +15,6 @@ use std::collections::HashSet;
 use chrono::Utc;
 
 use super::dispatch::Entry;
-use super::settle::check_batch;
 use super::Ctx;
 use crate::contract::{unsupported, Readable};
 use crate::dlq::DeadReason;
@@ -147,12 +146,16 @@ where
                     .then(|| entry.keys.done(&self.group, key))
             })
             .collect();
-        let done_keys: Vec<String> = wanted.iter().flatten().cloned().collect();
-        let answers = if done_keys.is_empty() {
+        let done_keys: Vec<&String> = wanted.iter().flatten().collect();
+        // One MGET: a read batch is one partition's, so its done keys share
+        // a hash slot (one command for Redis to run, not one per key).
+        let answers: Vec<bool> = if done_keys.is_empty() {
             Vec::new()
         } else {
-            check_batch(self.client.clone(), done_keys)
+            self.client
+                .query::<Vec<Option<Vec<u8>>>>(redis::cmd("MGET").arg(&done_keys))
                 .await
+                .map(|marks| marks.iter().map(Option::is_some).collect())
                 .unwrap_or_default()
         };
         let mut answers = answers.into_iter();
