@@ -14,7 +14,7 @@ use redis::streams::{StreamClaimReply, StreamPendingCountReply};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::dispatch::{held_key, Handle, Taken};
-use super::held::held_record;
+use super::held::held_taken;
 use super::stats::bump;
 use super::streams::stream_fields;
 use super::Ctx;
@@ -118,16 +118,7 @@ where
         let batch: Vec<_> = orphans
             .into_iter()
             .zip(std::iter::from_fn(|| permits.pop()))
-            .map(|(element, permit)| {
-                let (raw, history, reaped) = held_record(self.spec.transport, &element);
-                let taken = Taken {
-                    handle: Handle::Listed { element },
-                    raw,
-                    history,
-                    deliveries: 1 + reaped,
-                };
-                (taken, permit)
-            })
+            .map(|(element, permit)| (held_taken(self.spec.transport, element), permit))
             .collect();
         self.dispatch(keys, batch).await;
         Ok(all)

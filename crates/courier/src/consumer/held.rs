@@ -7,7 +7,6 @@
 //! heartbeat lets other consumers' maintenance tell a dead holder from a
 //! slow one (see `maintenance.rs`, which reaps).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,15 +24,19 @@ use crate::scripts::{self, TAKE};
 use crate::time::millis;
 use courier_schema::Transport;
 
-/// The envelope, history and reap count of a held element; an element
-/// that is not UTF-8 text has no envelope (it is dead-lettered).
-pub(super) fn held_record(
-    transport: Transport,
-    element: &[u8],
-) -> (Option<String>, Vec<Attempt>, usize) {
-    match std::str::from_utf8(element) {
+/// A held element, taken: its envelope, history and reap count (one more
+/// delivery per reap); an element that is not UTF-8 text has no envelope
+/// (it is dead-lettered).
+pub(super) fn held_taken(transport: Transport, element: Vec<u8>) -> Taken {
+    let (raw, history, reaped) = match std::str::from_utf8(&element) {
         Ok(text) => parse_record(transport, text),
         Err(_) => (None, Vec::new(), 0),
+    };
+    Taken {
+        handle: Handle::Listed { element },
+        raw,
+        history,
+        deliveries: 1 + reaped,
     }
 }
 
@@ -98,10 +101,7 @@ where
         let mut recover = true;
         let mut unstarted = 0;
         while let Some(mut permits) = self.permits(&stop).await {
-            let left = self.left_unstarted.load(Ordering::Relaxed);
-            if left != unstarted {
-                (recover, unstarted) = (true, left);
-            }
+            recover |= self.left_unstarted_since(&mut unstarted);
             if recover {
                 recover = self.recover_held(&keys, &mut permits).await;
                 if permits.is_empty() {
@@ -174,16 +174,7 @@ where
             let batch: Vec<_> = taken
                 .into_iter()
                 .zip(permits.drain(..))
-                .map(|(element, permit)| {
-                    let (raw, history, reaped) = held_record(transport, &element);
-                    let taken = Taken {
-                        handle: Handle::Listed { element },
-                        raw,
-                        history,
-                        deliveries: 1 + reaped,
-                    };
-                    (taken, permit)
-                })
+                .map(|(element, permit)| (held_taken(transport, element), permit))
                 .collect();
             self.dispatch(&keys, batch).await;
         }

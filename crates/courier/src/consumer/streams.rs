@@ -6,7 +6,6 @@
 //! batch (`dispatch.rs`).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -87,10 +86,7 @@ where
         let mut recover = true;
         let mut unstarted = 0;
         while let Some(mut permits) = self.permits(&stop).await {
-            let left = self.left_unstarted.load(Ordering::Relaxed);
-            if left != unstarted {
-                (recover, unstarted) = (true, left);
-            }
+            recover |= self.left_unstarted_since(&mut unstarted);
             if recover {
                 recover = self.recover_held(&keys, &mut permits).await;
                 if permits.is_empty() {
