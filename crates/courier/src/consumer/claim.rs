@@ -8,6 +8,7 @@
 //! all being worked on.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use redis::streams::{StreamClaimReply, StreamPendingCountReply};
@@ -26,25 +27,61 @@ use crate::metrics;
 use crate::time::millis;
 use courier_schema::Transport;
 
+/// When a reader takes back what its consumer holds but no handler works
+/// on: at start, after a read whose reply may have been lost ([`due`]),
+/// until all of it was taken back, and after a message read ahead was left
+/// unstarted.
+///
+/// [`due`]: Recovery::due
+pub(super) struct Recovery {
+    due: bool,
+    /// How many read-ahead messages were left unstarted when it last ran.
+    unstarted: u64,
+}
+
+impl Recovery {
+    /// Due at once.
+    pub(super) fn new() -> Self {
+        Recovery {
+            due: true,
+            unstarted: 0,
+        }
+    }
+
+    /// Makes it due again.
+    pub(super) fn due(&mut self) {
+        self.due = true;
+    }
+}
+
 impl<M, F> Ctx<M, F>
 where
     M: Readable,
     F: Handler<M>,
 {
-    /// [`recover`](Self::recover), logging a failure; returns whether
-    /// recovery must run again.
-    pub(super) async fn recover_held(
+    /// Takes back, with `permits`, what this consumer holds but no handler
+    /// works on, when `recovery` says it is due; a failure is logged and
+    /// leaves it due. Returns whether permits are left for a read.
+    pub(super) async fn recover_if_due(
         self: &Arc<Self>,
+        recovery: &mut Recovery,
         keys: &ChannelKeys,
         permits: &mut Vec<OwnedSemaphorePermit>,
     ) -> bool {
-        match self.recover(keys, permits).await {
-            Ok(all) => !all,
-            Err(e) => {
-                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot look for held messages; retrying");
-                true
-            }
+        let left = self.left_unstarted.load(Ordering::Relaxed);
+        if std::mem::replace(&mut recovery.unstarted, left) != left {
+            recovery.due = true;
         }
+        if recovery.due {
+            recovery.due = match self.recover(keys, permits).await {
+                Ok(all) => !all,
+                Err(e) => {
+                    tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot look for held messages; retrying");
+                    true
+                }
+            };
+        }
+        !permits.is_empty()
     }
 
     /// Takes back messages this consumer holds that no handler of it works

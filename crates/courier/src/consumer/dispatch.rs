@@ -96,14 +96,6 @@ where
     M: Readable,
     F: Handler<M>,
 {
-    /// Whether a message read ahead was left unstarted since this reader
-    /// last looked (`seen`): then it should take back what this consumer
-    /// holds but no handler works on.
-    pub(super) fn left_unstarted_since(&self, seen: &mut u64) -> bool {
-        let left = self.left_unstarted.load(Ordering::Relaxed);
-        std::mem::replace(seen, left) != left
-    }
-
     /// Waits for a free place in the read window (a free handler slot, or
     /// room to read ahead), then takes as many more as are free, up to a
     /// batch: how many messages the next read may take. `None` at

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::claim::Recovery;
 use super::dispatch::{Handle, Taken};
 use super::Ctx;
 use crate::contract::Readable;
@@ -96,17 +97,13 @@ where
         let mut conn = None;
         let mut backoff = Backoff::new();
         let mut idle = Duration::from_millis(5);
-        // At start, and after a read whose reply may have been lost, take
-        // back what this consumer holds but no handler works on.
-        let mut recover = true;
-        let mut unstarted = 0;
+        let mut recovery = Recovery::new();
         while let Some(mut permits) = self.permits(&stop).await {
-            recover |= self.left_unstarted_since(&mut unstarted);
-            if recover {
-                recover = self.recover_held(&keys, &mut permits).await;
-                if permits.is_empty() {
-                    continue;
-                }
+            if !self
+                .recover_if_due(&mut recovery, &keys, &mut permits)
+                .await
+            {
+                continue;
             }
             let taken: Result<Vec<Vec<u8>>, Error> = self
                 .client
@@ -121,7 +118,7 @@ where
                 Ok(taken) => taken,
                 Err(e) => {
                     tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "taking messages failed; retrying");
-                    recover = true;
+                    recovery.due();
                     drop(permits);
                     backoff.pause(&stop).await;
                     continue;
@@ -163,7 +160,7 @@ where
                     Err(e) => {
                         tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "reading failed");
                         conn = None;
-                        recover = true;
+                        recovery.due();
                         drop(permits);
                         backoff.pause(&stop).await;
                         continue;

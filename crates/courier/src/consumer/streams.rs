@@ -13,6 +13,7 @@ use redis::streams::StreamReadReply;
 use redis::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::claim::Recovery;
 use super::dispatch::{Handle, Taken};
 use super::Ctx;
 use crate::contract::Readable;
@@ -81,17 +82,13 @@ where
         let mut claim_cursor = "-".to_string();
         let mut conn = None;
         let mut backoff = Backoff::new();
-        // At start, and after a read whose reply may have been lost, take
-        // back what this consumer holds but no handler works on.
-        let mut recover = true;
-        let mut unstarted = 0;
+        let mut recovery = Recovery::new();
         while let Some(mut permits) = self.permits(&stop).await {
-            recover |= self.left_unstarted_since(&mut unstarted);
-            if recover {
-                recover = self.recover_held(&keys, &mut permits).await;
-                if permits.is_empty() {
-                    continue;
-                }
+            if !self
+                .recover_if_due(&mut recovery, &keys, &mut permits)
+                .await
+            {
+                continue;
             }
             if last_claim.is_none_or(|at| at.elapsed() >= claim_every) {
                 last_claim = Some(Instant::now());
@@ -164,7 +161,7 @@ where
                     if !error::is_transient(&e) {
                         tracing::error!(channel = %self.spec.qualified_name(), error = %e, "reading failed");
                     }
-                    recover = true;
+                    recovery.due();
                     conn = None;
                     drop(permits);
                     backoff.pause(&stop).await;
