@@ -17,7 +17,8 @@ use courier::{
     Producer, PublishOptions,
 };
 use courier_suites::{
-    classifier, client, counting, inject, interaction, quick, raw, run_until, RedisServer, Running,
+    classifier, client, counting, inject, interaction, quick, raw, run_until, task_for,
+    RedisServer, Running,
 };
 
 /// The intake channel with short timeouts, so failures show within a test.
@@ -33,6 +34,14 @@ static INTAKE: ChannelSpec = ChannelSpec {
     partitions: None,
     max_depth: None,
     ..channels::intake::SPEC
+};
+
+/// A stream of classified tasks, for batches of another message type.
+static TASKS: ChannelSpec = ChannelSpec {
+    name: Cow::Borrowed("batch_tasks"),
+    transport: courier::Transport::Stream,
+    dependency: None,
+    ..channels::billing::SPEC
 };
 
 /// A consumer of the classifier group reads the stream's first entry and
@@ -518,4 +527,68 @@ async fn a_message_read_ahead_that_waits_too_long_is_recovered_and_handled_once(
         report.delivered > 4,
         "messages that waited too long were delivered again: {report:?}"
     );
+}
+
+/// A batch over 500 goes 500 per round trip, the next 500 encoded while
+/// Redis writes the last: each message is written once, in order, and each
+/// answer is its message's. A message that breaks its schema stops the
+/// call before its 500 are sent; the 500s before it are written, and
+/// calling again with the same batch writes only the rest.
+#[tokio::test]
+async fn a_large_batch_is_sent_in_rounds_and_stops_before_an_invalid_message() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let mut conn = raw(&server).await;
+    let stream = client.keys(&TASKS, None).stream();
+    let producer = Producer::untyped(&client, &TASKS);
+    let mut batch: Vec<_> = (0..1_100).map(task_for).collect();
+    // The generated type lets a confidence over 1 through; the schema does not.
+    batch[1_050].confidence = 1.5;
+
+    let err = producer
+        .publish_many(&batch, &PublishOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("/confidence: 1.5 is greater than the maximum 1"),
+        "{err}"
+    );
+    let written: u64 = redis::cmd("XLEN")
+        .arg(&stream)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(written, 1_000, "the two rounds before the invalid message");
+
+    batch[1_050].confidence = 0.5;
+    let published = producer
+        .publish_many(&batch, &PublishOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(published.len(), 1_100);
+    assert!(published[..1_000].iter().all(|p| p.duplicate));
+    assert!(published[1_000..].iter().all(|p| !p.duplicate));
+
+    // The stream holds the 1,100 in the batch's order, and each answer
+    // names its own message's entry.
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&stream)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let ids: Vec<String> = entries
+        .ids
+        .iter()
+        .map(|entry| {
+            let text: String = entry.get("m").unwrap();
+            let envelope = courier::Envelope::from_json(&text).unwrap();
+            assert_eq!(envelope.schema, "contact_center.classified_task");
+            envelope.id
+        })
+        .collect();
+    let answered: Vec<String> = published.iter().map(|p| p.id.clone()).collect();
+    assert_eq!(ids, answered);
 }

@@ -160,7 +160,8 @@ impl<T: Contract> Producer<T> {
         message: &T,
         options: &PublishOptions,
     ) -> Result<Published, Error> {
-        let prepared = self.prepare(message, options, HeaderCheck::Full)?;
+        let stamp = Stamp::new(self.spec, options);
+        let prepared = self.prepare(message, options, &stamp)?;
         let mut published = self.send(vec![prepared], options).await?;
         Ok(published.remove(0))
     }
@@ -186,38 +187,73 @@ impl<T: Contract> Producer<T> {
         self.publish_in(message, delay).await
     }
 
-    /// Publishes a batch in one pipelined round trip (more when the channel
-    /// is full and the options say to wait). Each message keeps every
-    /// guarantee of [`publish`](Self::publish). On an error some messages
-    /// may be published: calling again with the same batch is safe, the
-    /// idempotency keys make the repeats duplicates.
+    /// Publishes a batch. Each message keeps every guarantee of
+    /// [`publish`](Self::publish). Up to 500 messages go in one round trip
+    /// (one script call per partition); a bigger batch is sent 500 at a
+    /// time, the next 500 encoded and checked while Redis writes the last,
+    /// so a large batch costs little more than its slower side.
+    ///
+    /// Every message of a round trip is checked before it is sent, so an
+    /// invalid message stops the call before its 500 are written: those
+    /// before it may be published. On any error, calling again with the
+    /// same batch is safe; the idempotency keys make the repeats
+    /// duplicates.
     pub async fn publish_many(
         &self,
         messages: &[T],
         options: &PublishOptions,
     ) -> Result<Vec<Published>, Error> {
-        let prepared = messages
+        let mut chunks = messages.chunks(PUBLISH_BATCH);
+        let mut published = Vec::with_capacity(messages.len());
+        let Some(first) = chunks.next() else {
+            return Ok(published);
+        };
+        let mut ready = self.prepare_many(first, options)?;
+        for chunk in chunks {
+            // The send runs on a task of its own, so that Redis works on
+            // this round trip while this task encodes the next one.
+            let sending = tokio::spawn({
+                let (producer, options) = (self.clone(), options.clone());
+                async move { producer.send(ready, &options).await }
+            });
+            let next = self.prepare_many(chunk, options);
+            let sent = match sending.await {
+                Ok(sent) => sent,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Only a runtime that is shutting down cancels the task.
+                Err(e) => Err(Error::Redis(
+                    std::io::Error::other(format!(
+                        "publish on {} cancelled: {e}",
+                        self.spec.qualified_name()
+                    ))
+                    .into(),
+                )),
+            };
+            published.extend(sent?);
+            ready = next?;
+        }
+        published.extend(self.send(ready, options).await?);
+        Ok(published)
+    }
+
+    /// Prepares one round trip's messages, with one [`Stamp`].
+    fn prepare_many(
+        &self,
+        messages: &[T],
+        options: &PublishOptions,
+    ) -> Result<Vec<Prepared>, Error> {
+        let stamp = Stamp::new(self.spec, options);
+        messages
             .iter()
-            .enumerate()
-            .map(|(i, message)| {
-                // The first header is checked whole; the others, built the
-                // same way from the same options, for their keys.
-                let check = if i == 0 {
-                    HeaderCheck::Full
-                } else {
-                    HeaderCheck::KeyOnly
-                };
-                self.prepare(message, options, check)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.send(prepared, options).await
+            .map(|message| self.prepare(message, options, &stamp))
+            .collect()
     }
 
     fn prepare(
         &self,
         message: &T,
         options: &PublishOptions,
-        check: HeaderCheck,
+        stamp: &Stamp,
     ) -> Result<Prepared, Error> {
         crate::spec::expect_schema(self.spec, T::SCHEMA)?;
         let payload = contract::encode(message)?;
@@ -226,7 +262,7 @@ impl<T: Contract> Producer<T> {
             None => contract::idempotency_key::<T>(&payload)?,
         };
         self.outbox()
-            .prepare(T::SCHEMA, T::VERSION, payload, key, options, check)
+            .prepare(T::SCHEMA, T::VERSION, payload, key, options, stamp)
     }
 
     /// Sends prepared messages until each is written or found a duplicate.
@@ -287,10 +323,53 @@ pub async fn republish(
         envelope.payload.clone(),
         envelope.key.clone(),
         &options,
-        HeaderCheck::Full,
+        &Stamp::new(spec, &options),
     )?;
     let mut published = outbox.send(vec![prepared], &options).await?;
     Ok(published.remove(0))
+}
+
+/// What every message of one publish call shares, worked out once: the
+/// instant it is published at, its expiry and SLA deadline (formatting two
+/// RFC 3339 times costs more than the rest of a header), and whether a
+/// header was checked whole against the envelope schema yet.
+///
+/// The first header built with a stamp is checked whole; the others, built
+/// the same way from the same options and stamp, only for their keys (see
+/// [`HeaderCheck::KeyOnly`]).
+pub(crate) struct Stamp {
+    created_at: String,
+    expires_at: String,
+    /// The SLA deadline in ms since the epoch; 0 for none.
+    deadline_ms: i64,
+    checked: std::cell::Cell<bool>,
+}
+
+impl Stamp {
+    /// The stamp of a publish on `spec` with `options`, now.
+    pub(crate) fn new(spec: &ChannelSpec, options: &PublishOptions) -> Stamp {
+        let now = Utc::now();
+        let deadline = match (options.sla_deadline, spec.sla) {
+            (Some(deadline), _) => Some(deadline),
+            (None, Some(sla)) => Some(envelope::expiry(now, sla)),
+            (None, None) => None,
+        };
+        Stamp {
+            created_at: envelope::timestamp(now),
+            expires_at: envelope::timestamp(envelope::expiry(now, options.ttl.unwrap_or(spec.ttl))),
+            deadline_ms: deadline.map_or(0, |d| d.timestamp_millis()),
+            checked: std::cell::Cell::new(false),
+        }
+    }
+
+    /// How much of the next header to check.
+    fn check(&self) -> HeaderCheck {
+        if self.checked.replace(true) {
+            HeaderCheck::KeyOnly
+        } else {
+            HeaderCheck::Full
+        }
+    }
 }
 
 /// The publishing core every producer shares, not tied to a message type:
@@ -310,11 +389,10 @@ impl Outbox<'_> {
         payload: serde_json::Value,
         key: String,
         options: &PublishOptions,
-        check: HeaderCheck,
+        stamp: &Stamp,
     ) -> Result<Prepared, Error> {
         let partition = partition::route(self.spec, &payload)?;
         let keys = self.client.keys(self.spec, partition.as_deref());
-        let now = Utc::now();
         // The publish is a span of the caller's trace (the current span
         // with OpenTelemetry, else the options' traceparent) or the root of
         // a new one; its context travels in the envelope.
@@ -349,11 +427,8 @@ impl Outbox<'_> {
             version,
             id,
             key,
-            created_at: envelope::timestamp(now),
-            expires_at: envelope::timestamp(envelope::expiry(
-                now,
-                options.ttl.unwrap_or(self.spec.ttl),
-            )),
+            created_at: stamp.created_at.clone(),
+            expires_at: stamp.expires_at.clone(),
             attempt: 1,
             producer: self.client.name().to_string(),
             correlation_id: options.correlation_id.clone(),
@@ -361,18 +436,13 @@ impl Outbox<'_> {
             priority: options.priority,
             payload,
         };
-        let deadline = match (options.sla_deadline, self.spec.sla) {
-            (Some(deadline), _) => Some(deadline),
-            (None, Some(sla)) => Some(envelope::expiry(now, sla)),
-            (None, None) => None,
-        };
         let (idem, id) = (keys.idem(&envelope.key), envelope.id.clone());
         Ok(Prepared {
             idem,
-            json: envelope.into_json_checked(check)?,
+            json: envelope.into_json_checked(stamp.check())?,
             id,
             priority: options.priority.unwrap_or(0).min(9),
-            deadline_ms: deadline.map_or(0, |d| d.timestamp_millis()),
+            deadline_ms: stamp.deadline_ms,
             keys,
         })
     }

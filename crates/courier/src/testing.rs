@@ -29,10 +29,10 @@ use std::time::Duration;
 use crate::client::{Client, Recording};
 use crate::contract::{self, Contract};
 use crate::delivery::{Delivery, Outcome};
-use crate::envelope::{Envelope, HeaderCheck};
+use crate::envelope::Envelope;
 use crate::error::Error;
 use crate::handler::{self, Handler};
-use crate::publish::{Outbox, PublishOptions};
+use crate::publish::{Outbox, PublishOptions, Stamp};
 use crate::spec::{Channel, ChannelSpec};
 
 /// Delivers typed messages to handlers and records what they publish.
@@ -95,7 +95,7 @@ impl Harness {
             payload,
             key,
             &options,
-            HeaderCheck::Full,
+            &Stamp::new(C::SPEC, &options),
         )?;
         let (partition, _, json) = prepared.into_parts();
         let (message, envelope) = crate::consumer::admit::<C::Message>(C::SPEC, Some(&json), 1)

@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::handler::Handler;
 use crate::keys::ChannelKeys;
 use crate::metrics;
-use crate::publish::{Outbox, PublishOptions};
+use crate::publish::{Outbox, PublishOptions, Stamp};
 use crate::scripts::{self, FORGET_CONSUMERS, MOVE_DUE, REAP, SLA};
 use crate::spec::SlaNoticeSpec;
 use crate::state;
@@ -350,7 +350,7 @@ where
             payload,
             format!("sla:{}", late.id),
             &options,
-            crate::envelope::HeaderCheck::Full,
+            &Stamp::new(&notice.channel, &options),
         )?;
         outbox.send(vec![prepared], &options).await?;
         Ok(())
