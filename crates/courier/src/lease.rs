@@ -71,6 +71,14 @@ use crate::time::millis;
 /// TTL longer than this keeps the counter for the lease TTL instead.
 pub const FENCE_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
+/// The longest pause of [`Lease::acquire_wait`] while the lock is held.
+/// A held lock is busy, not broken: its holder usually releases it after
+/// milliseconds of work, and a waiter whose pauses grew to the retry
+/// policy's 500 ms would lose nearly every turn to waiters that had just
+/// started. One attempt is one short script call, so polling 20 times a
+/// second costs Redis little.
+pub const HELD_PAUSE_CAP: Duration = Duration::from_millis(50);
+
 /// A held lease lock. Dropping it does not release it (that needs Redis):
 /// call [`release`](Self::release), or it expires after its TTL.
 #[derive(Debug)]
@@ -126,14 +134,13 @@ impl Lease {
     }
 
     /// Takes the lock `name` for `ttl`, trying again until `timeout` has
-    /// passed; `None` if it stayed held. Pauses between attempts follow the
-    /// runtime's retry policy (from 10 ms, doubling up to 500 ms, which
-    /// bounds how late a waiter notices a released lease; jittered so that
-    /// waiters do not retry in step), and never last past the current
-    /// lease's expiry. Transient Redis errors are
-    /// retried the same way until `timeout`, then returned. There is no
-    /// queue: when the lock is released, whichever waiter tries first
-    /// takes it.
+    /// passed; `None` if it stayed held. While the lock is held, pauses
+    /// between attempts grow from 10 ms to [`HELD_PAUSE_CAP`] (jittered so
+    /// that waiters do not retry in step), and never last past the current
+    /// lease's expiry. Transient Redis errors are retried under the
+    /// runtime's retry policy (up to 500 ms apart) until `timeout`, then
+    /// returned. There is no queue: when the lock is released, whichever
+    /// waiter tries first takes it.
     pub async fn acquire_wait(
         client: &Client,
         name: &str,
@@ -141,30 +148,30 @@ impl Lease {
         timeout: Duration,
     ) -> Result<Option<Lease>, Error> {
         let deadline = Instant::now() + timeout;
-        let mut backoff = Backoff::new();
+        let mut held = Backoff::capped(HELD_PAUSE_CAP);
+        let mut faults = Backoff::new();
         loop {
             let attempt = Self::attempt(client, name, ttl).await;
             let now = Instant::now();
-            let remaining = match attempt {
+            let sleep = match attempt {
                 Ok(Attempt::Taken(lease)) => return Ok(Some(lease)),
                 Ok(Attempt::Held(_)) if now >= deadline => return Ok(None),
-                Ok(Attempt::Held(remaining)) => remaining,
+                // The lease cannot be free before it expires, but it is
+                // free right after: no point sleeping past that.
+                Ok(Attempt::Held(Some(remaining))) => {
+                    held.next_pause().min(remaining + Duration::from_millis(1))
+                }
+                Ok(Attempt::Held(None)) => held.next_pause(),
                 // Redis restarting or failing over is worth waiting out
                 // like a held lease; still away at the deadline, say so
                 // rather than report the lock held.
                 Err(e) if e.is_transient() && now < deadline => {
                     tracing::debug!(lock = name, error = %e, "lease attempt failed, retrying");
-                    None
+                    faults.next_pause()
                 }
                 Err(e) => return Err(e),
             };
-            let mut sleep = backoff.next_pause().min(deadline - now);
-            if let Some(remaining) = remaining {
-                // The lease cannot be free before it expires, but it is free
-                // right after: no point sleeping past that.
-                sleep = sleep.min(remaining + Duration::from_millis(1));
-            }
-            tokio::time::sleep(sleep).await;
+            tokio::time::sleep(sleep.min(deadline - now)).await;
         }
     }
 

@@ -11,9 +11,13 @@
 //!   fraction of a second to several seconds; doubling reaches the cap in
 //!   six attempts, so a long outage costs about two attempts (and log lines)
 //!   a second per loop. The cap bounds how late a worker notices that Redis
-//!   is back or a lock is free: a settlement must still land within its
-//!   message's visibility timeout (often one or a few seconds), which leaves
-//!   room for several attempts only if no single pause is long.
+//!   is back: a settlement must still land within its message's visibility
+//!   timeout (often one or a few seconds), which leaves room for several
+//!   attempts only if no single pause is long. A loop that waits for a busy
+//!   resource rather than a fault (a held lease) sets a lower cap
+//!   ([`Backoff::capped`]), since the resource is often free again within
+//!   milliseconds and a waiter at 500 ms would lose every turn to fresh
+//!   ones.
 //! - **Jitter: each pause is drawn between half and all of its step.** Every
 //!   worker of a fleet sees a restart at the same moment; without jitter
 //!   they would all retry in step and meet the returning server as one
@@ -48,11 +52,16 @@ pub(crate) const CAP: Duration = Duration::from_millis(500);
 pub(crate) struct Backoff {
     /// The current step, before jitter.
     step: Duration,
+    /// The longest step: [`CAP`] unless [`capped`](Backoff::capped).
+    cap: Duration,
 }
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { step: FIRST }
+        Backoff {
+            step: FIRST,
+            cap: CAP,
+        }
     }
 }
 
@@ -62,10 +71,20 @@ impl Backoff {
         Backoff::default()
     }
 
-    /// The next pause; the step after it doubles, up to [`CAP`].
+    /// Pauses from [`FIRST`] doubling up to `cap` instead of [`CAP`]: for
+    /// a loop that waits for a busy resource rather than a fault, and must
+    /// notice sooner that it is free (a held lease).
+    pub(crate) fn capped(cap: Duration) -> Backoff {
+        Backoff {
+            step: FIRST.min(cap),
+            cap,
+        }
+    }
+
+    /// The next pause; the step after it doubles, up to the cap.
     pub(crate) fn next_pause(&mut self) -> Duration {
         let pause = self.step.mul_f64(0.5 + fastrand::f64() / 2.0);
-        self.step = (self.step * 2).min(CAP);
+        self.step = (self.step * 2).min(self.cap);
         pause
     }
 
@@ -131,6 +150,13 @@ mod tests {
         }
         backoff.reset();
         assert!(backoff.next_pause() <= FIRST);
+
+        let mut held = Backoff::capped(Duration::from_millis(50));
+        for step in [10u64, 20, 40, 50, 50] {
+            let pause = held.next_pause();
+            let step = Duration::from_millis(step);
+            assert!(pause >= step / 2 && pause <= step, "{pause:?} for {step:?}");
+        }
     }
 
     fn transient_error() -> Error {
