@@ -11,18 +11,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use contact_center_contracts::channels;
-use contact_center_contracts::evaluation_result::v1::{
-    EvaluationResultV1Resolution, EvaluationResultV1Specialist,
-};
 use contact_center_contracts::feedback_event::v1::{FeedbackEventV1Outcome, FeedbackEventV1Source};
 use contact_center_contracts::human_escalation::v1::{
     Evaluation, EvaluationNotes, HumanEscalationV1Reason,
 };
 use contact_center_contracts::{
-    ClassifiedTask, ClassifiedTaskV2, EvaluationResult, EvaluationResultV1, FeedbackEvent,
-    FeedbackEventV1, HumanEscalation, HumanEscalationV1, Intent, Interaction, Summary,
+    ClassifiedTask, ClassifiedTaskV2, EvaluationResult, EvaluationResultV2, FeedbackEvent,
+    FeedbackEventV1, HumanEscalation, HumanEscalationV1, Intent, Interaction, InteractionV1,
+    Resolution, Specialist as SpecialistName, Summary,
 };
 use courier::{Client, Delivery, FieldError, Handler, Outcome, Producer, PublishOptions};
+
+use crate::model::{Model, World};
 
 /// Counters the agents share.
 #[derive(Debug, Default)]
@@ -31,6 +31,9 @@ pub struct Tally {
     pub automated: AtomicU64,
     /// Resolved by the human desk.
     pub human: AtomicU64,
+    /// Resolved without a human although the contact needed one: the
+    /// customer came back and a human corrected it.
+    pub automated_wrongly: AtomicU64,
     /// What the classifier heard on the feedback broadcast, by predicted
     /// intent.
     pub feedback: Mutex<HashMap<String, Heard>>,
@@ -47,17 +50,21 @@ pub struct Tally {
 /// Feedback on one intent.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Heard {
-    /// Predictions accepted.
+    /// Resolutions accepted without a human.
     pub accepted: u64,
-    /// Predictions a human corrected.
+    /// Of those, the ones a human had to correct (the customer came back).
     pub corrected: u64,
+    /// Escalated contacts a human handled.
+    pub handled_by_humans: u64,
 }
 
 impl Heard {
-    /// How far the classifier trusts its rules for this intent: the share
-    /// of accepted predictions, smoothed so that no feedback means 1.
+    /// How far the classifier trusts its confidence for this intent: the
+    /// share of automated resolutions that were not corrected, smoothed so
+    /// that no feedback means 1.
     pub fn trust(&self) -> f64 {
-        (self.accepted as f64 + 4.0) / ((self.accepted + self.corrected) as f64 + 4.0)
+        let kept = self.accepted.saturating_sub(self.corrected);
+        (kept as f64 + 4.0) / (self.accepted as f64 + 4.0)
     }
 }
 
@@ -80,17 +87,19 @@ impl Tally {
 
 /// Where a real LLM client would go: decides an interaction's intent.
 pub trait Classify: Send + Sync + 'static {
-    /// The intent and a confidence in it.
-    fn classify(&self, text: &str) -> (Intent, f64);
+    /// The intent, and the confidence that the contact can be resolved
+    /// without a human.
+    fn classify(&self, contact: &InteractionV1) -> (Intent, f64);
 }
 
-/// Deterministic keyword rules.
+/// Deterministic keyword rules, with a fixed confidence per intent: the
+/// intent part of [`Model`], and a classifier for tests.
 #[derive(Debug, Default)]
 pub struct Keywords;
 
 impl Classify for Keywords {
-    fn classify(&self, text: &str) -> (Intent, f64) {
-        let text = text.to_lowercase();
+    fn classify(&self, contact: &InteractionV1) -> (Intent, f64) {
+        let text = contact.text.to_lowercase();
         if ["cancel", "leave", "switch", "competitor"]
             .iter()
             .any(|w| text.contains(w))
@@ -161,11 +170,8 @@ impl Classifier {
     }
 
     /// The specialist task for a contact.
-    fn task(
-        &self,
-        contact: &contact_center_contracts::InteractionV1,
-    ) -> Result<ClassifiedTaskV2, FieldError> {
-        let (intent, confidence) = self.classify.classify(&contact.text);
+    fn task(&self, contact: &InteractionV1) -> Result<ClassifiedTaskV2, FieldError> {
+        let (intent, confidence) = self.classify.classify(contact);
         let trust = self
             .tally
             .feedback
@@ -211,41 +217,45 @@ impl Handler<Interaction> for Classifier {
     }
 }
 
-/// A specialist: handles a task for `handling` (simulated), fails at
-/// `fail_rate` to exercise retries, and asks for evaluation.
+/// A specialist: handles a task for `handling` (simulated), drafting its
+/// resolution with the model, fails at `fail_rate` to exercise retries, and
+/// asks for evaluation, passing on the classifier's confidence.
 #[derive(Debug)]
 pub struct Specialist {
-    evaluations: Producer<EvaluationResultV1>,
+    model: Arc<Model>,
+    evaluations: Producer<EvaluationResultV2>,
     handling: Duration,
     fail_rate: f64,
 }
 
 impl Specialist {
     /// A specialist publishing through `client`.
-    pub fn new(client: &Client, handling: Duration, fail_rate: f64) -> Self {
+    pub fn new(client: &Client, model: Arc<Model>, handling: Duration, fail_rate: f64) -> Self {
         Self {
+            model,
             evaluations: channels::evaluations::producer(client),
             handling,
             fail_rate,
         }
     }
-}
 
-/// A specialist's result for a task: every version of the task carries
-/// what the evaluation needs.
-fn evaluation(task: &ClassifiedTask) -> Result<EvaluationResultV1, FieldError> {
-    let (task_id, intent) = match task {
-        ClassifiedTask::V1(t) => (t.task_id, t.intent),
-        ClassifiedTask::V2(t) => (t.task_id, t.intent),
-    };
-    Ok(EvaluationResultV1 {
-        task_id,
-        specialist: EvaluationResultV1Specialist::new(format!("{intent}-agent"))?,
-        intent,
-        resolution: EvaluationResultV1Resolution::new("Resolved with the customer")?,
-        handling_ms: 180_000,
-        tags: None,
-    })
+    /// Its result for a task: every version of the task carries what the
+    /// evaluation needs.
+    fn evaluation(&self, task: &ClassifiedTask) -> Result<EvaluationResultV2, FieldError> {
+        let (task_id, intent, confidence, summary) = match task {
+            ClassifiedTask::V1(t) => (t.task_id, t.intent, t.confidence, &t.summary),
+            ClassifiedTask::V2(t) => (t.task_id, t.intent, t.confidence, &t.summary),
+        };
+        Ok(EvaluationResultV2 {
+            task_id,
+            specialist: SpecialistName::new(format!("{intent}-agent"))?,
+            intent,
+            resolution: Resolution::new(self.model.resolve(intent, summary))?,
+            handling_ms: 180_000,
+            confidence: Some(confidence),
+            tags: None,
+        })
+    }
 }
 
 impl Handler<ClassifiedTask> for Specialist {
@@ -254,7 +264,7 @@ impl Handler<ClassifiedTask> for Specialist {
         if fastrand::f64() < self.fail_rate {
             return Outcome::retry("the billing system timed out");
         }
-        let result = match evaluation(&delivery.message) {
+        let result = match self.evaluation(&delivery.message) {
             Ok(result) => result,
             Err(e) => return refused(e),
         };
@@ -269,22 +279,24 @@ impl Handler<ClassifiedTask> for Specialist {
     }
 }
 
-/// The evaluator: accepts a stable `automation` share of resolutions and
-/// escalates the rest to the human desk, the lowest scores first.
+/// The evaluator: accepts a resolution whose confidence reaches
+/// `threshold` and escalates the rest to the human desk, the least
+/// confident first. A result without a confidence (version 1) goes to a
+/// human.
 #[derive(Debug)]
 pub struct Evaluator {
     tally: Arc<Tally>,
-    automation: f64,
+    threshold: f64,
     feedback: Producer<FeedbackEventV1>,
     escalations: Producer<HumanEscalationV1>,
 }
 
 impl Evaluator {
     /// An evaluator publishing through `client`.
-    pub fn new(client: &Client, tally: Arc<Tally>, automation: f64) -> Self {
+    pub fn new(client: &Client, tally: Arc<Tally>, threshold: f64) -> Self {
         Self {
             tally,
-            automation,
+            threshold,
             feedback: channels::feedback::producer(client),
             escalations: channels::escalations::producer(client),
         }
@@ -293,14 +305,16 @@ impl Evaluator {
 
 impl Handler<EvaluationResult> for Evaluator {
     async fn handle(&self, delivery: Delivery<EvaluationResult>) -> Outcome {
-        let EvaluationResult::V1(result) = &delivery.message;
-        // A stable score per task, uniform over [0, 1).
-        let score = fastrand::Rng::with_seed(result.task_id.as_u128() as u64).f64();
-        if score < self.automation {
+        let (task_id, intent, confidence) = match &delivery.message {
+            EvaluationResult::V1(r) => (r.task_id, r.intent, None),
+            EvaluationResult::V2(r) => (r.task_id, r.intent, r.confidence),
+        };
+        let score = confidence.unwrap_or(0.0);
+        if score >= self.threshold {
             let event = FeedbackEventV1 {
-                event_id: derived(result.task_id, 2),
-                task_id: result.task_id,
-                predicted_intent: result.intent,
+                event_id: derived(task_id, 2),
+                task_id,
+                predicted_intent: intent,
                 actual_intent: None,
                 outcome: FeedbackEventV1Outcome::Accepted,
                 source: FeedbackEventV1Source::Automated,
@@ -311,19 +325,20 @@ impl Handler<EvaluationResult> for Evaluator {
                 .publish_with(&event, &delivery.follow_up())
                 .await;
             self.tally.automated.fetch_add(1, Ordering::Relaxed);
-            if let Some(real) = self.tally.resolve(derived(result.task_id, 1)) {
+            if let Some(real) = self.tally.resolve(derived(task_id, 1)) {
                 self.tally.automated_resolutions.lock().unwrap().push(real);
             }
             return Outcome::Done;
         }
-        let priority = (score * 10.0) as u8 % 10;
-        let notes = match EvaluationNotes::new(format!("predicted intent: {}", result.intent)) {
+        // The least confident first: priority 9 at confidence 0.
+        let priority = ((1.0 - score) * 10.0).clamp(0.0, 9.0) as u8;
+        let notes = match EvaluationNotes::new(format!("predicted intent: {intent}")) {
             Ok(notes) => notes,
             Err(e) => return refused(e),
         };
         let escalation = HumanEscalationV1 {
-            escalation_id: derived(result.task_id, 3),
-            task_id: result.task_id,
+            escalation_id: derived(task_id, 3),
+            task_id,
             reason: HumanEscalationV1Reason::LowScore,
             priority: i64::from(priority),
             sla_deadline: None,
@@ -341,7 +356,8 @@ impl Handler<EvaluationResult> for Evaluator {
 }
 
 /// A simulated human at the escalation desk: takes `handling`
-/// (simulated), then announces the correction on the feedback broadcast.
+/// (simulated), then announces on the feedback broadcast that a human
+/// handled the contact.
 #[derive(Debug)]
 pub struct Human {
     tally: Arc<Tally>,
@@ -380,7 +396,7 @@ impl Handler<HumanEscalation> for Human {
                 task_id: escalation.task_id,
                 predicted_intent: predicted,
                 actual_intent: None,
-                outcome: FeedbackEventV1Outcome::Corrected,
+                outcome: FeedbackEventV1Outcome::Accepted,
                 source: FeedbackEventV1Source::Human,
             };
             let _ = self
@@ -390,6 +406,57 @@ impl Handler<HumanEscalation> for Human {
         }
         self.tally.human.fetch_add(1, Ordering::Relaxed);
         self.tally.resolve(derived(escalation.task_id, 1));
+        Outcome::Done
+    }
+}
+
+/// The customers, as the world answers the pipeline: a contact resolved
+/// without a human that needed one comes back, and a human corrects it,
+/// announced on the feedback broadcast (which lowers the classifier's
+/// trust in that intent). Listens to the same broadcast; counts each such
+/// contact once.
+#[derive(Debug)]
+pub struct Customers {
+    world: Arc<World>,
+    tally: Arc<Tally>,
+    feedback: Producer<FeedbackEventV1>,
+}
+
+impl Customers {
+    /// The customers of `world`, announcing corrections through `client`.
+    pub fn new(client: &Client, world: Arc<World>, tally: Arc<Tally>) -> Self {
+        Self {
+            world,
+            tally,
+            feedback: channels::feedback::producer(client),
+        }
+    }
+}
+
+impl Handler<FeedbackEvent> for Customers {
+    async fn handle(&self, delivery: Delivery<FeedbackEvent>) -> Outcome {
+        let FeedbackEvent::V1(event) = &delivery.message;
+        let automated = event.outcome == FeedbackEventV1Outcome::Accepted
+            && event.source == FeedbackEventV1Source::Automated;
+        // The task id is derived from the contact's (derived(contact, 1)).
+        if !automated || self.world.resolvable(derived(event.task_id, 1)) {
+            return Outcome::Done;
+        }
+        let correction = FeedbackEventV1 {
+            event_id: derived(event.task_id, 4),
+            task_id: event.task_id,
+            predicted_intent: event.predicted_intent,
+            actual_intent: None,
+            outcome: FeedbackEventV1Outcome::Corrected,
+            source: FeedbackEventV1Source::Human,
+        };
+        self.tally.automated_wrongly.fetch_add(1, Ordering::Relaxed);
+        // A broadcast, as the evaluator's: the correction is what the
+        // classifier hears; the count above is what the report says.
+        let _ = self
+            .feedback
+            .publish_with(&correction, &delivery.follow_up())
+            .await;
         Outcome::Done
     }
 }
@@ -415,10 +482,10 @@ impl Handler<FeedbackEvent> for Learner {
         let heard = feedback
             .entry(event.predicted_intent.to_string())
             .or_default();
-        if event.outcome == FeedbackEventV1Outcome::Corrected {
-            heard.corrected += 1;
-        } else {
-            heard.accepted += 1;
+        match (event.outcome, event.source) {
+            (FeedbackEventV1Outcome::Corrected, _) => heard.corrected += 1,
+            (_, FeedbackEventV1Source::Automated) => heard.accepted += 1,
+            (_, FeedbackEventV1Source::Human) => heard.handled_by_humans += 1,
         }
         Outcome::Done
     }
@@ -439,7 +506,11 @@ mod tests {
             "retention",
         ];
         for (text, intent) in TEXTS.iter().zip(expected) {
-            assert_eq!(Keywords.classify(text).0.to_string(), intent, "{text}");
+            assert_eq!(
+                Keywords.classify(&contact(text)).0.to_string(),
+                intent,
+                "{text}"
+            );
         }
     }
 
@@ -456,7 +527,7 @@ mod tests {
         intake::Intake, retention::Retention,
     };
     use contact_center_contracts::interaction::v1::{InteractionV1Medium, InteractionV1Text};
-    use contact_center_contracts::{ClassifiedTaskV1, CustomerId, InteractionV1, Region};
+    use contact_center_contracts::{ClassifiedTaskV1, CustomerId, EvaluationResultV1, Region};
     use courier::testing::Harness;
 
     fn contact(text: &str) -> InteractionV1 {
@@ -542,7 +613,8 @@ mod tests {
     #[tokio::test]
     async fn a_specialist_reads_every_task_version_and_retries_failures() {
         let harness = Harness::new();
-        let specialist = Specialist::new(harness.client(), Duration::ZERO, 0.0);
+        let model = model();
+        let specialist = Specialist::new(harness.client(), model.clone(), Duration::ZERO, 0.0);
         let handled = harness
             .deliver(Retention, &specialist, task_v1(Intent::Retention))
             .await
@@ -552,8 +624,14 @@ mod tests {
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].specialist.as_str(), "retention-agent");
         assert_eq!(results[0].intent, Intent::Retention);
+        // The task's confidence travels on; the resolution is the model's,
+        // its tokens counted.
+        assert_eq!(results[0].confidence, Some(0.9));
+        assert!(results[0].resolution.contains("loyalty discount"));
+        assert_eq!(model.calls(), 1);
+        assert!(model.tokens() > 50, "{}", model.tokens());
 
-        let failing = Specialist::new(harness.client(), Duration::ZERO, 1.0);
+        let failing = Specialist::new(harness.client(), model, Duration::ZERO, 1.0);
         let handled = harness
             .deliver(Retention, &failing, task_v1(Intent::Retention))
             .await
@@ -566,51 +644,126 @@ mod tests {
         assert!(handled.published.is_empty());
     }
 
-    fn result(task: u128) -> EvaluationResultV1 {
-        EvaluationResultV1 {
+    fn model() -> Arc<Model> {
+        Arc::new(Model::new(Arc::new(World::new(0.65, 0))))
+    }
+
+    fn result(task: u128, confidence: Option<f64>) -> EvaluationResultV2 {
+        EvaluationResultV2 {
             task_id: uuid::Uuid::from_u128(task),
-            specialist: EvaluationResultV1Specialist::new("billing-agent").unwrap(),
+            specialist: SpecialistName::new("billing-agent").unwrap(),
             intent: Intent::Billing,
-            resolution: EvaluationResultV1Resolution::new("Refunded").unwrap(),
+            resolution: Resolution::new("Refunded").unwrap(),
             handling_ms: 1_000,
+            confidence,
             tags: None,
         }
     }
 
     #[tokio::test]
-    async fn the_evaluator_accepts_or_escalates_by_its_automation_share() {
+    async fn the_evaluator_accepts_at_its_threshold_and_escalates_below_it() {
         let harness = Harness::new();
         let tally = Arc::new(Tally::default());
-        let accepting = Evaluator::new(harness.client(), tally.clone(), 1.0);
+        let evaluator = Evaluator::new(harness.client(), tally.clone(), 0.7);
         let handled = harness
-            .deliver(Evaluations, &accepting, result(9))
+            .deliver(Evaluations, &evaluator, result(9, Some(0.7)))
             .await
             .unwrap();
         assert_eq!(handled.outcome, Outcome::Done);
         let events = handled.published::<Feedback>().unwrap();
         assert_eq!(events[0].outcome, FeedbackEventV1Outcome::Accepted);
+        assert_eq!(events[0].source, FeedbackEventV1Source::Automated);
         assert_eq!(events[0].predicted_intent, Intent::Billing);
         assert_eq!(tally.automated.load(Ordering::Relaxed), 1);
 
-        let escalating = Evaluator::new(harness.client(), tally.clone(), 0.0);
         let handled = harness
-            .deliver(Evaluations, &escalating, result(9))
+            .deliver(Evaluations, &evaluator, result(10, Some(0.64)))
             .await
             .unwrap();
         let escalations = handled.published::<Escalations>().unwrap();
         assert_eq!(escalations.len(), 1);
         let escalation = &escalations[0];
         assert_eq!(escalation.reason, HumanEscalationV1Reason::LowScore);
+        assert_eq!(escalation.evaluation.score, 0.64);
+        assert_eq!(escalation.priority, 3, "the less confident, the sooner");
         assert_eq!(&*escalation.evaluation.notes, "predicted intent: billing");
-        assert_eq!(
-            handled.published[0].envelope.priority,
-            Some(escalation.priority as u8)
-        );
+        assert_eq!(handled.published[0].envelope.priority, Some(3));
         assert_eq!(tally.automated.load(Ordering::Relaxed), 1);
+
+        // A version 1 result carries no confidence: a human decides.
+        let v1 = EvaluationResultV1 {
+            task_id: uuid::Uuid::from_u128(11),
+            specialist: SpecialistName::new("billing-agent").unwrap(),
+            intent: Intent::Billing,
+            resolution: Resolution::new("Refunded").unwrap(),
+            handling_ms: 1_000,
+            tags: None,
+        };
+        let handled = harness.deliver(Evaluations, &evaluator, v1).await.unwrap();
+        assert_eq!(handled.published::<Escalations>().unwrap()[0].priority, 9);
+    }
+
+    /// A contact id whose world says it needs a human (or not), and the id
+    /// of its task.
+    fn contact_needing_a_human(world: &World, needs: bool) -> (uuid::Uuid, uuid::Uuid) {
+        let contact = (0..1000u128)
+            .map(uuid::Uuid::from_u128)
+            .find(|id| world.resolvable(*id) != needs)
+            .unwrap();
+        (contact, derived(contact, 1))
     }
 
     #[tokio::test]
-    async fn a_human_correction_reaches_the_classifier_through_the_learner() {
+    async fn a_wrong_automation_comes_back_as_a_correction_that_lowers_trust() {
+        let harness = Harness::new();
+        let tally = Arc::new(Tally::default());
+        let world = Arc::new(World::new(0.65, 0));
+        let customers = Customers::new(harness.client(), world.clone(), tally.clone());
+        let learner = Learner::new(tally.clone());
+        let accepted = |task_id| FeedbackEventV1 {
+            event_id: derived(task_id, 2),
+            task_id,
+            predicted_intent: Intent::Retention,
+            actual_intent: None,
+            outcome: FeedbackEventV1Outcome::Accepted,
+            source: FeedbackEventV1Source::Automated,
+        };
+
+        // Automated rightly: the customer stays away.
+        let (_, fine) = contact_needing_a_human(&world, false);
+        let handled = harness
+            .deliver(Feedback, &customers, accepted(fine))
+            .await
+            .unwrap();
+        assert!(handled.published.is_empty());
+
+        // Automated wrongly: the customer comes back, a human corrects it.
+        let (_, wrong) = contact_needing_a_human(&world, true);
+        let handled = harness
+            .deliver(Feedback, &customers, accepted(wrong))
+            .await
+            .unwrap();
+        let corrections = handled.published::<Feedback>().unwrap();
+        assert_eq!(corrections.len(), 1);
+        assert_eq!(corrections[0].outcome, FeedbackEventV1Outcome::Corrected);
+        assert_eq!(corrections[0].source, FeedbackEventV1Source::Human);
+        assert_eq!(tally.automated_wrongly.load(Ordering::Relaxed), 1);
+
+        // The classifier hears both acceptances and the correction.
+        for event in [accepted(fine), accepted(wrong), corrections[0].clone()] {
+            harness.deliver(Feedback, &learner, event).await.unwrap();
+        }
+        let heard = tally.feedback.lock().unwrap()["retention"];
+        assert_eq!((heard.accepted, heard.corrected), (2, 1));
+        assert!(
+            (heard.trust() - 5.0 / 6.0).abs() < 1e-9,
+            "{}",
+            heard.trust()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_desk_announces_what_a_human_handled_without_lowering_trust() {
         let harness = Harness::new();
         let tally = Arc::new(Tally::default());
         let human = Human::new(harness.client(), tally.clone(), Duration::ZERO);
@@ -631,7 +784,8 @@ mod tests {
             .unwrap();
         assert_eq!(handled.outcome, Outcome::Done);
         let events = handled.published::<Feedback>().unwrap();
-        assert_eq!(events[0].outcome, FeedbackEventV1Outcome::Corrected);
+        assert_eq!(events[0].outcome, FeedbackEventV1Outcome::Accepted);
+        assert_eq!(events[0].source, FeedbackEventV1Source::Human);
         assert_eq!(events[0].predicted_intent, Intent::Retention);
         assert_eq!(tally.human.load(Ordering::Relaxed), 1);
 
@@ -642,8 +796,8 @@ mod tests {
             .unwrap();
         assert_eq!(heard.outcome, Outcome::Done);
         let feedback = tally.feedback.lock().unwrap();
-        assert_eq!(feedback["retention"].corrected, 1);
-        assert!(feedback["retention"].trust() < 1.0);
+        assert_eq!(feedback["retention"].handled_by_humans, 1);
+        assert_eq!(feedback["retention"].trust(), 1.0);
     }
 
     #[tokio::test]
@@ -651,7 +805,7 @@ mod tests {
         let harness = Harness::new();
         let mut task = task_v1(Intent::Billing);
         task.confidence = 1.5; // the schema says at most 1
-        let specialist = Specialist::new(harness.client(), Duration::ZERO, 0.0);
+        let specialist = Specialist::new(harness.client(), model(), Duration::ZERO, 0.0);
         let error = harness
             .deliver(Billing, &specialist, task)
             .await

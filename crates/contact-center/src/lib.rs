@@ -8,22 +8,31 @@
 //! telephony publishes interactions on the region-partitioned intake
 //! stream; the classifier routes them to the billing, technical-support and
 //! retention queues and learns from the feedback broadcast; specialists
-//! resolve them (and sometimes fail, to exercise retries); the evaluator
-//! accepts about 65 % automatically and escalates the rest to the human
-//! desk's priority queue, whose SLA is watched; outcomes go out on the
-//! feedback broadcast.
+//! resolve them with the model (and sometimes fail, to exercise retries);
+//! the evaluator accepts a resolution whose confidence reaches its
+//! threshold and escalates the rest to the human desk's priority queue,
+//! whose SLA is watched; outcomes go out on the feedback broadcast. Each
+//! contact carries a hidden truth (can it be resolved without a human?,
+//! see [`model`]); the classifier's confidence is noisy evidence of it, a
+//! contact automated wrongly comes back as a human correction on the
+//! broadcast, and the report counts what happened.
 //!
 //! # Layout
 //!
 //! - `lib.rs`: [`Args`] and [`run`], which wires the agents, drives the day
 //!   with its faults and builds the [`Report`].
-//! - [`agents`]: the agents' handlers and the [`agents::Classify`] trait.
+//! - [`agents`]: the agents' handlers, the customers, and the
+//!   [`agents::Classify`] trait.
+//! - [`model`]: the simulated world (each contact's hidden truth) and
+//!   language model (confidence, resolutions, token counts).
 //! - [`stages`]: per-channel timing, backlog sampling and progress bars.
-//! - [`report`]: the report, the SLA checks and the economics.
+//! - [`report`]: the report, the SLA checks and the seed's economics beside
+//!   the run's.
 //! - [`html`]: `--html`, the report with SVG charts.
 
 pub mod agents;
 pub mod html;
+pub mod model;
 pub mod report;
 pub mod stages;
 
@@ -45,9 +54,10 @@ use courier::{
 };
 use serde_json::json;
 
-pub use report::{ChannelFigures, Economics, Latency, Report};
+pub use report::{ChannelFigures, Costs, Economics, Latency, Lines, Report, Volumes};
 
-use agents::{Classifier, Evaluator, Human, Keywords, Learner, Specialist, Tally};
+use agents::{Classifier, Customers, Evaluator, Human, Learner, Specialist, Tally};
+use model::{Model, World};
 use stages::Stages;
 
 /// Run a day of the contact center through courier and report on it.
@@ -64,13 +74,22 @@ pub struct Args {
     /// Share of specialist attempts that fail and are retried.
     #[arg(long, default_value_t = 0.01)]
     pub fail_rate: f64,
-    /// Share of resolutions the evaluator accepts without a human (the
-    /// seed's sensitivity analysis models 0.5).
+    /// Share of contacts that can be resolved without a human: each
+    /// contact's hidden truth is drawn with it (the seed's 65 %; its
+    /// sensitivity analysis models 50 %).
     #[arg(long, default_value_t = 0.65)]
-    pub automation: f64,
-    /// Cost of an hour of a human agent's time, for the economics.
-    #[arg(long, default_value_t = 30.0)]
-    pub hourly_cost: f64,
+    pub resolvable: f64,
+    /// The confidence at or above which the evaluator accepts a
+    /// resolution without a human.
+    #[arg(long, default_value_t = 0.7)]
+    pub threshold: f64,
+    /// Varies each contact's hidden truth and evidence between runs (0:
+    /// the same day every time).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The economics' inputs, each defaulting to the seed's value.
+    #[command(flatten)]
+    pub costs: Costs,
     /// Print only the report: no progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -149,6 +168,8 @@ pub async fn run(args: Args) -> Result<Report> {
     let factor = args.time_factor.max(1.0);
     let sim = move |minutes: f64| Duration::from_secs_f64(minutes * 60.0 / factor);
     let tally = Arc::new(Tally::default());
+    let world = Arc::new(World::new(args.resolvable, args.seed));
+    let model = Arc::new(Model::new(world.clone()));
     let stages = Arc::new(Stages::new(STAGES, args.quiet));
     let token = CancellationToken::new();
     let started = Instant::now();
@@ -161,7 +182,7 @@ pub async fn run(args: Args) -> Result<Report> {
 
     // One agent pool per stage, in STAGES order.
     let start_classifier = || {
-        let classifier = Classifier::new(&client, Arc::new(Keywords), tally.clone());
+        let classifier = Classifier::new(&client, model.clone(), tally.clone());
         spawn(
             channels::intake::consumer(&client, "classifiers").with_options(options.clone()),
             token.clone(),
@@ -179,7 +200,12 @@ pub async fn run(args: Args) -> Result<Report> {
         agents.push(spawn(
             consumer.with_options(options.clone()),
             token.clone(),
-            stage.timed(Specialist::new(&client, sim(3.0), args.fail_rate)),
+            stage.timed(Specialist::new(
+                &client,
+                model.clone(),
+                sim(3.0),
+                args.fail_rate,
+            )),
         ));
     }
     agents.push(spawn(
@@ -187,7 +213,7 @@ pub async fn run(args: Args) -> Result<Report> {
         token.clone(),
         stages
             .of(&channels::evaluations::SPEC)
-            .timed(Evaluator::new(&client, tally.clone(), args.automation)),
+            .timed(Evaluator::new(&client, tally.clone(), args.threshold)),
     ));
     agents.push(spawn(
         channels::escalations::consumer(&client, "desk").with_options(ConsumerOptions {
@@ -205,6 +231,13 @@ pub async fn run(args: Args) -> Result<Report> {
         let subscriber = channels::feedback::subscriber(&client);
         let (learner, token) = (Learner::new(tally.clone()), token.clone());
         tokio::spawn(async move { subscriber.run_until(learner, token).await })
+    };
+    // The customers hear the same broadcast: a wrong automation comes back.
+    let customers = {
+        let subscriber = channels::feedback::subscriber(&client);
+        let customers = Customers::new(&client, world.clone(), tally.clone());
+        let token = token.clone();
+        tokio::spawn(async move { subscriber.run_until(customers, token).await })
     };
     // Backlogs are sampled every 100 ms, for the bars, the report and the
     // charts.
@@ -357,6 +390,7 @@ pub async fn run(args: Args) -> Result<Report> {
         );
     }
     let _ = learning.await;
+    let _ = customers.await;
     let mut dead_by_reason = BTreeMap::new();
     for ((_, reason), n) in &dead {
         *dead_by_reason.entry(reason.clone()).or_insert(0) += n;
@@ -390,6 +424,7 @@ pub async fn run(args: Args) -> Result<Report> {
         .max_by_key(|(_, depth)| *depth)
         .unwrap_or_default();
     let automation_rate = automated as f64 / (automated + human).max(1) as f64;
+    let automated_wrongly = tally.automated_wrongly.load(Ordering::Relaxed);
     let report = Report {
         interactions: produced,
         resolved_automated: automated,
@@ -415,7 +450,18 @@ pub async fn run(args: Args) -> Result<Report> {
             .iter()
             .map(|(intent, heard)| (intent.clone(), *heard))
             .collect(),
-        economics: Economics::new(produced, automation_rate, args.hourly_cost),
+        automated_wrongly,
+        tokens: model.tokens(),
+        economics: Economics::new(
+            Volumes {
+                contacts: produced,
+                automated,
+                automated_wrongly,
+                by_humans: human,
+                tokens: model.tokens(),
+            },
+            args.costs,
+        ),
         checks: vec![
             (
                 format!("queue depth below 500 on every queue (max {max_depth} on {deepest})"),

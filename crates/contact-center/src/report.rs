@@ -7,10 +7,6 @@ use std::io::Write;
 use anyhow::Result;
 use serde::Serialize;
 
-/// Minutes of a human agent's time per contact in the seed's baseline: its
-/// 4,800 contacts a day take 960 labor hours.
-pub const BASELINE_MINUTES_PER_CONTACT: f64 = 960.0 * 60.0 / 4800.0;
-
 /// How the day went.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -36,6 +32,11 @@ pub struct Report {
     pub agent_killed: bool,
     /// Share resolved without a human.
     pub automation_rate: f64,
+    /// Resolved without a human although a human was needed: the customer
+    /// came back and a human corrected it.
+    pub automated_wrongly: u64,
+    /// LLM tokens the agents sent and received.
+    pub tokens: u64,
     /// Simulated seconds per real second.
     pub time_factor: f64,
     /// Per channel, by qualified name.
@@ -111,54 +112,172 @@ impl Latency {
     }
 }
 
-/// The seed's economics, recomputed from an automation rate: every contact
-/// a human handles takes [`BASELINE_MINUTES_PER_CONTACT`].
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Economics {
-    /// Labor hours with no automation (960 for the seed's 4,800 contacts).
-    pub baseline_hours: f64,
-    /// Cost per day with no automation.
-    pub baseline_cost: f64,
-    /// Cost of an hour of a human agent's time.
+/// Days in a month, to spread monthly costs over days: the seed's $8,000
+/// a month is its "~$266/day".
+pub const DAYS_PER_MONTH: f64 = 30.0;
+
+/// What the economics are computed from. Every default is the seed's
+/// value; each is a flag of the demo.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, clap::Args)]
+pub struct Costs {
+    /// Cost of an hour of a contact-center agent's time (handling a
+    /// contact, or supervising one the AI resolves).
+    #[arg(long, default_value_t = 45.0)]
     pub hourly_cost: f64,
-    /// The measured scenario.
-    pub measured: Scenario,
-    /// The seed's sensitivity case: half the contacts automated.
-    pub at_half: Scenario,
+    /// Minutes a contact takes with no automation.
+    #[arg(long, default_value_t = 12.0)]
+    pub baseline_minutes: f64,
+    /// Minutes of agent time a contact the AI resolves still takes.
+    #[arg(long, default_value_t = 2.0)]
+    pub ai_minutes: f64,
+    /// Minutes a contact escalated to a human takes, with the AI's
+    /// summary.
+    #[arg(long, default_value_t = 7.0)]
+    pub human_minutes: f64,
+    /// Redis and compute, per month.
+    #[arg(long, default_value_t = 8000.0)]
+    pub infrastructure_per_month: f64,
+    /// Observability and support, per month.
+    #[arg(long, default_value_t = 1200.0)]
+    pub observability_per_month: f64,
+    /// Price of one LLM token.
+    #[arg(long, default_value_t = 0.001)]
+    pub price_per_token: f64,
 }
 
-/// Labor and cost at one automation rate.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Scenario {
+impl Costs {
+    /// The seed's values.
+    pub const SEED: Costs = Costs {
+        hourly_cost: 45.0,
+        baseline_minutes: 12.0,
+        ai_minutes: 2.0,
+        human_minutes: 7.0,
+        infrastructure_per_month: 8000.0,
+        observability_per_month: 1200.0,
+        price_per_token: 0.001,
+    };
+}
+
+/// What a day's economics count: what happened to its contacts and what
+/// the model was sent and answered.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Volumes {
+    /// Contacts in the day.
+    pub contacts: u64,
+    /// Resolved without a human.
+    pub automated: u64,
+    /// Of those, the ones that needed a human after all: handled again by
+    /// one (the customer came back).
+    pub automated_wrongly: u64,
+    /// Escalated to and handled by a human.
+    pub by_humans: u64,
+    /// LLM tokens sent and received.
+    pub tokens: u64,
+}
+
+impl Volumes {
+    /// The seed's day: 4,800 contacts, 65 % automated, 1.5 M tokens.
+    pub const SEED: Volumes = Volumes {
+        contacts: 4800,
+        automated: 3120,
+        automated_wrongly: 0,
+        by_humans: 1680,
+        tokens: 1_500_000,
+    };
+}
+
+/// One day's economics, line by line, as the seed models them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Lines {
+    /// What was counted.
+    pub volumes: Volumes,
     /// Share of contacts resolved without a human.
     pub automation_rate: f64,
-    /// Labor hours a day.
+    /// Share of automated contacts that needed a human after all.
+    pub automated_wrongly_rate: f64,
+    /// Labor hours with no automation: every contact at the baseline
+    /// minutes.
+    pub baseline_hours: f64,
+    /// Their cost.
+    pub baseline_cost: f64,
+    /// Agent hours on contacts the AI resolved.
+    pub ai_hours: f64,
+    /// Hours of humans on escalated contacts and on wrong automations.
+    pub human_hours: f64,
+    /// AI and human hours.
     pub labor_hours: f64,
-    /// Hours saved against the baseline.
-    pub hours_saved: f64,
-    /// Labor cost a day.
-    pub cost: f64,
+    /// Their cost.
+    pub labor_cost: f64,
+    /// Redis and compute, per day.
+    pub infrastructure_cost: f64,
+    /// Observability and support, per day.
+    pub observability_cost: f64,
+    /// Tokens at their price.
+    pub llm_cost: f64,
+    /// Labor, infrastructure, observability and LLM.
+    pub total_cost: f64,
+    /// Baseline cost less the total.
+    pub net_savings_per_day: f64,
+    /// The same over 365 days.
+    pub net_savings_per_year: f64,
+}
+
+impl Lines {
+    /// The economics of `volumes` at `costs`.
+    pub fn of(volumes: Volumes, costs: &Costs) -> Lines {
+        let hours = |contacts: u64, minutes: f64| contacts as f64 * minutes / 60.0;
+        let baseline_hours = hours(volumes.contacts, costs.baseline_minutes);
+        let ai_hours = hours(volumes.automated, costs.ai_minutes);
+        let human_hours = hours(
+            volumes.by_humans + volumes.automated_wrongly,
+            costs.human_minutes,
+        );
+        let labor_hours = ai_hours + human_hours;
+        let labor_cost = labor_hours * costs.hourly_cost;
+        let infrastructure_cost = costs.infrastructure_per_month / DAYS_PER_MONTH;
+        let observability_cost = costs.observability_per_month / DAYS_PER_MONTH;
+        let llm_cost = volumes.tokens as f64 * costs.price_per_token;
+        let total_cost = labor_cost + infrastructure_cost + observability_cost + llm_cost;
+        let baseline_cost = baseline_hours * costs.hourly_cost;
+        Lines {
+            volumes,
+            automation_rate: volumes.automated as f64 / volumes.contacts.max(1) as f64,
+            automated_wrongly_rate: volumes.automated_wrongly as f64
+                / volumes.automated.max(1) as f64,
+            baseline_hours,
+            baseline_cost,
+            ai_hours,
+            human_hours,
+            labor_hours,
+            labor_cost,
+            infrastructure_cost,
+            observability_cost,
+            llm_cost,
+            total_cost,
+            net_savings_per_day: baseline_cost - total_cost,
+            net_savings_per_year: (baseline_cost - total_cost) * 365.0,
+        }
+    }
+}
+
+/// The seed's economics beside this run's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Economics {
+    /// The costs this run was priced at.
+    pub costs: Costs,
+    /// The seed's day at the seed's costs.
+    pub seed: Lines,
+    /// This run's day at `costs`.
+    pub run: Lines,
 }
 
 impl Economics {
-    /// For a day of `interactions` at a measured automation rate.
-    pub fn new(interactions: u64, automation_rate: f64, hourly_cost: f64) -> Economics {
-        let baseline_hours = interactions as f64 * BASELINE_MINUTES_PER_CONTACT / 60.0;
-        let scenario = |rate: f64| {
-            let labor_hours = baseline_hours * (1.0 - rate);
-            Scenario {
-                automation_rate: rate,
-                labor_hours,
-                hours_saved: baseline_hours - labor_hours,
-                cost: labor_hours * hourly_cost,
-            }
-        };
+    /// This run's `volumes` at `costs`, beside the seed's.
+    pub fn new(volumes: Volumes, costs: Costs) -> Economics {
         Economics {
-            baseline_hours,
-            baseline_cost: baseline_hours * hourly_cost,
-            hourly_cost,
-            measured: scenario(automation_rate),
-            at_half: scenario(0.5),
+            costs,
+            seed: Lines::of(Volumes::SEED, &Costs::SEED),
+            run: Lines::of(volumes, &costs),
         }
     }
 }
@@ -205,10 +324,14 @@ pub fn print_report(report: &Report, out: &mut dyn Write) -> Result<()> {
     )?;
     writeln!(
         out,
-        "resolved: {} automated + {} escalated and handled by humans ({:.1} % automated)",
+        "resolved: {} automated + {} escalated and handled by humans ({:.1} % automated); \
+         {} automated wrongly, corrected by a human ({:.1} % of automated); {} LLM tokens",
         report.resolved_automated,
         report.resolved_by_humans,
         report.automation_rate * 100.0,
+        report.automated_wrongly,
+        report.automated_wrongly as f64 / report.resolved_automated.max(1) as f64 * 100.0,
+        report.tokens,
     )?;
     writeln!(
         out,
@@ -300,9 +423,10 @@ pub fn print_report(report: &Report, out: &mut dyn Write) -> Result<()> {
             .iter()
             .map(|(intent, h)| {
                 format!(
-                    "{intent} {} accepted / {} corrected (confidence ×{:.2})",
+                    "{intent} {} automated / {} corrected / {} by humans (confidence ×{:.2})",
                     h.accepted,
                     h.corrected,
+                    h.handled_by_humans,
                     h.trust()
                 )
             })
@@ -310,27 +434,7 @@ pub fn print_report(report: &Report, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "classifier feedback: {}", heard.join("; "))?;
     }
 
-    let e = &report.economics;
-    writeln!(
-        out,
-        "\neconomics (a human contact takes {BASELINE_MINUTES_PER_CONTACT:.0} min, an hour costs {:.2}):",
-        e.hourly_cost
-    )?;
-    writeln!(
-        out,
-        "  baseline, no automation   {:>7.0} labor h/day  cost {:>10.0}/day",
-        e.baseline_hours, e.baseline_cost
-    )?;
-    for (label, s) in [("measured", &e.measured), ("sensitivity", &e.at_half)] {
-        writeln!(
-            out,
-            "  {label:<11} {:>5.1} % auto {:>7.0} labor h/day  cost {:>10.0}/day  saves {:.0} h",
-            s.automation_rate * 100.0,
-            s.labor_hours,
-            s.cost,
-            s.hours_saved
-        )?;
-    }
+    print_economics(&report.economics, out)?;
 
     writeln!(out, "\nSLA checks:")?;
     for (check, passed) in &report.checks {
@@ -339,18 +443,200 @@ pub fn print_report(report: &Report, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// The economics as a table: the seed's figure beside this run's, line
+/// by line.
+pub fn print_economics(e: &Economics, out: &mut dyn Write) -> Result<()> {
+    let c = &e.costs;
+    let (seed, run) = (&e.seed, &e.run);
+    let count = |n: u64| group(n as f64, 0);
+    let share = |n: u64, rate: f64| format!("{} ({:.1} %)", count(n), rate * 100.0);
+    let hours = |h: f64| format!("{} h", group(h, 0));
+    let money = |m: f64| format!("${}", group(m, 0));
+    let rows: [(String, String, String); 16] = [
+        (
+            "contacts".into(),
+            count(seed.volumes.contacts),
+            count(run.volumes.contacts),
+        ),
+        (
+            "resolved without a human".into(),
+            share(seed.volumes.automated, seed.automation_rate),
+            share(run.volumes.automated, run.automation_rate),
+        ),
+        (
+            "  of which needed a human".into(),
+            share(seed.volumes.automated_wrongly, seed.automated_wrongly_rate),
+            share(run.volumes.automated_wrongly, run.automated_wrongly_rate),
+        ),
+        (
+            "escalated to a human".into(),
+            count(seed.volumes.by_humans),
+            count(run.volumes.by_humans),
+        ),
+        (
+            format!("baseline labor ({} min each)", c.baseline_minutes),
+            hours(seed.baseline_hours),
+            hours(run.baseline_hours),
+        ),
+        (
+            format!("baseline cost (${}/h)", c.hourly_cost),
+            money(seed.baseline_cost),
+            money(run.baseline_cost),
+        ),
+        (
+            format!("AI-resolved time ({} min each)", c.ai_minutes),
+            hours(seed.ai_hours),
+            hours(run.ai_hours),
+        ),
+        (
+            format!("human time ({} min each)", c.human_minutes),
+            hours(seed.human_hours),
+            hours(run.human_hours),
+        ),
+        (
+            "labor cost".into(),
+            money(seed.labor_cost),
+            money(run.labor_cost),
+        ),
+        (
+            format!(
+                "Redis + compute (${}/month)",
+                group(c.infrastructure_per_month, 0)
+            ),
+            money(seed.infrastructure_cost),
+            money(run.infrastructure_cost),
+        ),
+        (
+            format!(
+                "observability + support (${}/month)",
+                group(c.observability_per_month, 0)
+            ),
+            money(seed.observability_cost),
+            money(run.observability_cost),
+        ),
+        (
+            "LLM tokens".into(),
+            count(seed.volumes.tokens),
+            count(run.volumes.tokens),
+        ),
+        (
+            format!("LLM cost (${}/token)", c.price_per_token),
+            money(seed.llm_cost),
+            money(run.llm_cost),
+        ),
+        (
+            "total cost / day".into(),
+            money(seed.total_cost),
+            money(run.total_cost),
+        ),
+        (
+            "net savings / day".into(),
+            money(seed.net_savings_per_day),
+            money(run.net_savings_per_day),
+        ),
+        (
+            "net savings / year".into(),
+            format!("${:.2}M", seed.net_savings_per_year / 1e6),
+            format!("${:.2}M", run.net_savings_per_year / 1e6),
+        ),
+    ];
+    writeln!(
+        out,
+        "\n{:<40} {:>18} {:>18}",
+        "economics (per day)", "seed", "this run"
+    )?;
+    for (label, seed, run) in rows {
+        writeln!(out, "{label:<40} {seed:>18} {run:>18}")?;
+    }
+    Ok(())
+}
+
+/// `x` rounded to `decimals`, with thousands separated by commas.
+fn group(x: f64, decimals: usize) -> String {
+    let text = format!("{:.decimals$}", x.abs());
+    let (whole, fraction) = text
+        .split_once('.')
+        .map_or((text.as_str(), ""), |(w, f)| (w, f));
+    let mut grouped = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let sign = if x < 0.0 && text.chars().any(|c| c != '0' && c != '.') {
+        "-"
+    } else {
+        ""
+    };
+    if fraction.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{fraction}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_seed_day_is_960_hours_and_automation_saves_its_share() {
-        let e = Economics::new(4800, 0.65, 30.0);
-        assert!((e.baseline_hours - 960.0).abs() < 1e-9);
-        assert!((e.measured.labor_hours - 336.0).abs() < 1e-9);
-        assert!((e.measured.hours_saved - 624.0).abs() < 1e-9);
-        assert!((e.at_half.labor_hours - 480.0).abs() < 1e-9);
-        assert!((e.measured.cost - 336.0 * 30.0).abs() < 1e-9);
+    fn the_seed_s_economics_come_out_as_the_seed_states_them() {
+        let seed = Lines::of(Volumes::SEED, &Costs::SEED);
+        let close = |a: f64, b: f64| (a - b).abs() < 0.01;
+        assert!(close(seed.baseline_hours, 960.0));
+        assert!(close(seed.baseline_cost, 43_200.0));
+        assert!(close(seed.ai_hours, 104.0));
+        assert!(close(seed.human_hours, 196.0));
+        assert!(close(seed.labor_hours, 300.0));
+        assert!(close(seed.labor_cost, 13_500.0));
+        assert!(close(seed.infrastructure_cost, 266.67));
+        assert!(close(seed.observability_cost, 40.0));
+        assert!(close(seed.llm_cost, 1_500.0));
+        // "Net savings ≈ $27,894/day, ≈ $10.2M/year".
+        assert_eq!(seed.net_savings_per_day.round(), 27_893.0);
+        assert_eq!((seed.net_savings_per_year / 1e5).round(), 102.0);
+        assert!(close(seed.automation_rate, 0.65));
+    }
+
+    #[test]
+    fn a_wrong_automation_costs_the_ai_time_and_a_human_s() {
+        let volumes = Volumes {
+            contacts: 100,
+            automated: 60,
+            automated_wrongly: 6,
+            by_humans: 40,
+            tokens: 30_000,
+        };
+        let costs = Costs {
+            hourly_cost: 60.0,
+            ..Costs::SEED
+        };
+        let run = Lines::of(volumes, &costs);
+        assert!((run.ai_hours - 2.0).abs() < 1e-9); // 60 × 2 min
+        assert!((run.human_hours - 46.0 * 7.0 / 60.0).abs() < 1e-9);
+        assert!((run.labor_cost - (2.0 + 46.0 * 7.0 / 60.0) * 60.0).abs() < 1e-9);
+        assert!((run.automated_wrongly_rate - 0.1).abs() < 1e-9);
+        assert!((run.llm_cost - 30.0).abs() < 1e-9);
+        assert!((run.baseline_cost - 100.0 * 12.0).abs() < 1e-9);
+        let e = Economics::new(volumes, costs);
+        assert_eq!(e.seed, Lines::of(Volumes::SEED, &Costs::SEED));
+        let mut text = Vec::new();
+        print_economics(&e, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("$43,200"), "{text}");
+        assert!(text.contains("$10.18M"), "{text}");
+        assert!(text.contains("6 (10.0 %)"), "{text}");
+        assert!(text.contains("baseline cost ($60/h)"), "{text}");
+    }
+
+    #[test]
+    fn figures_are_grouped_by_thousands() {
+        assert_eq!(group(0.0, 0), "0");
+        assert_eq!(group(999.4, 0), "999");
+        assert_eq!(group(43_200.0, 0), "43,200");
+        assert_eq!(group(1_500_000.0, 0), "1,500,000");
+        assert_eq!(group(-27_893.3, 1), "-27,893.3");
     }
 
     #[test]

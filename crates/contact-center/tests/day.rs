@@ -53,9 +53,24 @@ async fn a_reduced_day_accounts_for_every_interaction() {
                 < 1e-6
         );
     }
-    assert_eq!(report.economics.baseline_hours, 60.0);
-    let automated_share = report.resolved_automated as f64 / 300.0;
-    assert!((report.economics.measured.labor_hours - 60.0 * (1.0 - automated_share)).abs() < 1e-6);
+    // The economics count what happened: 300 contacts at 12 minutes are 60
+    // baseline hours, each resolution is priced as it went, and the tokens
+    // are the model's (a classification and a resolution per contact).
+    let run = &report.economics.run;
+    assert_eq!(run.volumes.contacts, 300);
+    assert!((run.baseline_hours - 60.0).abs() < 1e-9);
+    assert_eq!(run.volumes.automated, report.resolved_automated);
+    assert_eq!(run.volumes.by_humans, report.resolved_by_humans);
+    assert_eq!(run.volumes.automated_wrongly, report.automated_wrongly);
+    assert_eq!(run.volumes.tokens, report.tokens);
+    assert!(report.tokens > 300 * 250, "{}", report.tokens);
+    // Automation emerged near the resolvable share, few of them wrongly.
+    assert!(
+        (0.5..0.75).contains(&report.automation_rate),
+        "{}",
+        report.automation_rate
+    );
+    assert!(report.automated_wrongly * 10 < report.resolved_automated);
     assert_eq!(report.checks.len(), 6, "{:?}", report.checks);
 }
 
@@ -108,6 +123,20 @@ async fn a_day_with_failures_a_killed_agent_corrupt_messages_and_a_redis_restart
         "the corrupt messages are intake's dead letters: {report:#}"
     );
     assert_eq!(report["agent_killed"], true);
+    // The seed's economics beside the run's, every line in the JSON.
+    let economics = &report["economics"];
+    assert_eq!(
+        economics["seed"]["net_savings_per_day"]
+            .as_f64()
+            .unwrap()
+            .round(),
+        27_893.0
+    );
+    assert_eq!(economics["costs"]["hourly_cost"], 45.0);
+    assert!(
+        economics["run"]["llm_cost"].as_f64().unwrap() > 0.0,
+        "{economics:#}"
+    );
     // The page holds both charts, a line per channel each.
     let page = std::fs::read_to_string(&html).unwrap();
     assert_eq!(page.matches("<svg").count(), 2);

@@ -8,7 +8,7 @@
 //!
 //! # Messages
 //! - [`ClassifiedTask`](crate::classified_task): v1, v2
-//! - [`EvaluationResult`](crate::evaluation_result): v1
+//! - [`EvaluationResult`](crate::evaluation_result): v1, v2
 //! - [`FeedbackEvent`](crate::feedback_event): v1
 //! - [`HumanEscalation`](crate::human_escalation): v1
 //! - [`Interaction`](crate::interaction): v1
@@ -28,6 +28,7 @@ pub use classified_task::ClassifiedTaskV1;
 pub use classified_task::ClassifiedTaskV2;
 pub use evaluation_result::EvaluationResult;
 pub use evaluation_result::EvaluationResultV1;
+pub use evaluation_result::EvaluationResultV2;
 pub use feedback_event::FeedbackEvent;
 pub use feedback_event::FeedbackEventV1;
 pub use human_escalation::HumanEscalation;
@@ -37,6 +38,8 @@ pub use interaction::InteractionV1;
 pub use shared::CustomerId;
 pub use shared::Intent;
 pub use shared::Region;
+pub use shared::Resolution;
+pub use shared::Specialist;
 pub use shared::Summary;
 pub use sla_breach::SlaBreach;
 pub use sla_breach::SlaBreachV1;
@@ -205,6 +208,112 @@ pub mod shared {
             value.parse()
         }
     }
+    ///What the specialist did or proposes.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct Resolution(::std::string::String);
+    impl ::std::ops::Deref for Resolution {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<Resolution> for ::std::string::String {
+        fn from(value: Resolution) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for Resolution {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2000usize {
+                return Err("longer than 2000 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for Resolution {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for Resolution {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Resolution {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///Which specialist agent handled the task.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct Specialist(::std::string::String);
+    impl ::std::ops::Deref for Specialist {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<Specialist> for ::std::string::String {
+        fn from(value: Specialist) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for Specialist {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for Specialist {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for Specialist {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Specialist {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///Short summary of the customer's request for the specialist.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -292,6 +401,28 @@ pub mod shared {
             let value: ::std::string::String = value.into();
             value.parse().map_err(|e: self::error::ConversionError| {
                 ::courier::FieldError::new("customer_id", e.to_string())
+            })
+        }
+    }
+    impl Resolution {
+        /// A `resolution` value: at least 1 characters, at most 2000 characters. The error names the field and the rule it broke.
+        pub fn new(
+            value: impl ::std::convert::Into<::std::string::String>,
+        ) -> ::std::result::Result<Self, ::courier::FieldError> {
+            let value: ::std::string::String = value.into();
+            value.parse().map_err(|e: self::error::ConversionError| {
+                ::courier::FieldError::new("resolution", e.to_string())
+            })
+        }
+    }
+    impl Specialist {
+        /// A `specialist` value: at least 1 characters, at most 64 characters. The error names the field and the rule it broke.
+        pub fn new(
+            value: impl ::std::convert::Into<::std::string::String>,
+        ) -> ::std::result::Result<Self, ::courier::FieldError> {
+            let value: ::std::string::String = value.into();
+            value.parse().map_err(|e: self::error::ConversionError| {
+                ::courier::FieldError::new("specialist", e.to_string())
             })
         }
     }
@@ -485,119 +616,13 @@ pub mod evaluation_result {
             pub handling_ms: i64,
             pub intent: crate::shared::Intent,
             ///What the specialist did or proposes.
-            pub resolution: EvaluationResultV1Resolution,
+            pub resolution: crate::shared::Resolution,
             ///Which specialist agent handled the task.
-            pub specialist: EvaluationResultV1Specialist,
+            pub specialist: crate::shared::Specialist,
             ///Free-form labels for reporting.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub tags: ::std::option::Option<::std::vec::Vec<EvaluationResultV1TagsItem>>,
             pub task_id: ::uuid::Uuid,
-        }
-        ///What the specialist did or proposes.
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct EvaluationResultV1Resolution(::std::string::String);
-        impl ::std::ops::Deref for EvaluationResultV1Resolution {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<EvaluationResultV1Resolution> for ::std::string::String {
-            fn from(value: EvaluationResultV1Resolution) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for EvaluationResultV1Resolution {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                if value.chars().count() > 2000usize {
-                    return Err("longer than 2000 characters".into());
-                }
-                if value.chars().count() < 1usize {
-                    return Err("shorter than 1 characters".into());
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for EvaluationResultV1Resolution {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for EvaluationResultV1Resolution {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for EvaluationResultV1Resolution {
-            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-            where
-                D: ::serde::Deserializer<'de>,
-            {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
-            }
-        }
-        ///Which specialist agent handled the task.
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct EvaluationResultV1Specialist(::std::string::String);
-        impl ::std::ops::Deref for EvaluationResultV1Specialist {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<EvaluationResultV1Specialist> for ::std::string::String {
-            fn from(value: EvaluationResultV1Specialist) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for EvaluationResultV1Specialist {
-            type Err = self::error::ConversionError;
-            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                if value.chars().count() > 64usize {
-                    return Err("longer than 64 characters".into());
-                }
-                if value.chars().count() < 1usize {
-                    return Err("shorter than 1 characters".into());
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for EvaluationResultV1Specialist {
-            type Error = self::error::ConversionError;
-            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for EvaluationResultV1Specialist {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for EvaluationResultV1Specialist {
-            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-            where
-                D: ::serde::Deserializer<'de>,
-            {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
-            }
         }
         ///`EvaluationResultV1TagsItem`
         #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -679,28 +704,8 @@ pub mod evaluation_result {
             }
         }
         pub use crate::shared::Intent;
-        impl EvaluationResultV1Resolution {
-            /// A `resolution` value: at least 1 characters, at most 2000 characters. The error names the field and the rule it broke.
-            pub fn new(
-                value: impl ::std::convert::Into<::std::string::String>,
-            ) -> ::std::result::Result<Self, ::courier::FieldError> {
-                let value: ::std::string::String = value.into();
-                value.parse().map_err(|e: self::error::ConversionError| {
-                    ::courier::FieldError::new("resolution", e.to_string())
-                })
-            }
-        }
-        impl EvaluationResultV1Specialist {
-            /// A `specialist` value: at least 1 characters, at most 64 characters. The error names the field and the rule it broke.
-            pub fn new(
-                value: impl ::std::convert::Into<::std::string::String>,
-            ) -> ::std::result::Result<Self, ::courier::FieldError> {
-                let value: ::std::string::String = value.into();
-                value.parse().map_err(|e: self::error::ConversionError| {
-                    ::courier::FieldError::new("specialist", e.to_string())
-                })
-            }
-        }
+        pub use crate::shared::Resolution;
+        pub use crate::shared::Specialist;
     }
     impl ::courier::Contract for EvaluationResultV1 {
         const SCHEMA: &'static str = "contact_center.evaluation_result";
@@ -713,32 +718,157 @@ pub mod evaluation_result {
             ::courier::contract::compiled_validator::<Self>(&VALIDATOR)
         }
     }
+    pub use self::v2::EvaluationResultV2;
+    /// Version 2 of `contact_center.evaluation_result`, from `schemas/contact_center/evaluation_result.v2.json`.
+    #[allow(clippy::all, clippy::pedantic, missing_docs)]
+    pub mod v2 {
+        ///A specialist's resolution of a task, sent for evaluation: the evaluator accepts it automatically or escalates it to a human.
+        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        pub struct EvaluationResultV2 {
+            ///The classifier's confidence in the task, carried from the classified task: the evaluator escalates a resolution below its threshold to a human. Absent when the task carried none.
+            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+            pub confidence: ::std::option::Option<f64>,
+            ///Time the specialist spent on the task, in simulated milliseconds.
+            pub handling_ms: i64,
+            pub intent: crate::shared::Intent,
+            ///What the specialist did or proposes.
+            pub resolution: crate::shared::Resolution,
+            ///Which specialist agent handled the task.
+            pub specialist: crate::shared::Specialist,
+            ///Free-form labels for reporting.
+            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+            pub tags: ::std::option::Option<::std::vec::Vec<EvaluationResultV2TagsItem>>,
+            pub task_id: ::uuid::Uuid,
+        }
+        ///`EvaluationResultV2TagsItem`
+        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+        #[serde(transparent)]
+        pub struct EvaluationResultV2TagsItem(::std::string::String);
+        impl ::std::ops::Deref for EvaluationResultV2TagsItem {
+            type Target = ::std::string::String;
+            fn deref(&self) -> &::std::string::String {
+                &self.0
+            }
+        }
+        impl ::std::convert::From<EvaluationResultV2TagsItem> for ::std::string::String {
+            fn from(value: EvaluationResultV2TagsItem) -> Self {
+                value.0
+            }
+        }
+        impl ::std::str::FromStr for EvaluationResultV2TagsItem {
+            type Err = self::error::ConversionError;
+            fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+                if value.chars().count() > 32usize {
+                    return Err("longer than 32 characters".into());
+                }
+                if value.chars().count() < 1usize {
+                    return Err("shorter than 1 characters".into());
+                }
+                Ok(Self(value.to_string()))
+            }
+        }
+        impl ::std::convert::TryFrom<&str> for EvaluationResultV2TagsItem {
+            type Error = self::error::ConversionError;
+            fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+                value.parse()
+            }
+        }
+        impl ::std::convert::TryFrom<::std::string::String> for EvaluationResultV2TagsItem {
+            type Error = self::error::ConversionError;
+            fn try_from(
+                value: ::std::string::String,
+            ) -> ::std::result::Result<Self, self::error::ConversionError> {
+                value.parse()
+            }
+        }
+        impl<'de> ::serde::Deserialize<'de> for EvaluationResultV2TagsItem {
+            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+            where
+                D: ::serde::Deserializer<'de>,
+            {
+                ::std::string::String::deserialize(deserializer)?
+                    .parse()
+                    .map_err(|e: self::error::ConversionError| {
+                        <D::Error as ::serde::de::Error>::custom(e.to_string())
+                    })
+            }
+        }
+        /// Error types.
+        pub mod error {
+            /// Error from a `TryFrom` or `FromStr` implementation.
+            pub struct ConversionError(::std::borrow::Cow<'static, str>);
+            impl ::std::error::Error for ConversionError {}
+            impl ::std::fmt::Display for ConversionError {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+                    ::std::fmt::Display::fmt(&self.0, f)
+                }
+            }
+            impl ::std::fmt::Debug for ConversionError {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+                    ::std::fmt::Debug::fmt(&self.0, f)
+                }
+            }
+            impl From<&'static str> for ConversionError {
+                fn from(value: &'static str) -> Self {
+                    Self(value.into())
+                }
+            }
+            impl From<String> for ConversionError {
+                fn from(value: String) -> Self {
+                    Self(value.into())
+                }
+            }
+        }
+        pub use crate::shared::Intent;
+        pub use crate::shared::Resolution;
+        pub use crate::shared::Specialist;
+    }
+    impl ::courier::Contract for EvaluationResultV2 {
+        const SCHEMA: &'static str = "contact_center.evaluation_result";
+        const VERSION: u32 = 2;
+        const SCHEMA_JSON: &'static str = r#"{"$id":"https://courier.dev/schemas/contact_center/evaluation_result.v2.json","$schema":"https://json-schema.org/draft/2020-12/schema","additionalProperties":false,"description":"A specialist's resolution of a task, sent for evaluation: the evaluator accepts it automatically or escalates it to a human.","properties":{"confidence":{"description":"The classifier's confidence in the task, carried from the classified task: the evaluator escalates a resolution below its threshold to a human. Absent when the task carried none.","maximum":1,"minimum":0,"type":"number"},"handling_ms":{"description":"Time the specialist spent on the task, in simulated milliseconds.","maximum":86400000,"minimum":0,"type":"integer"},"intent":{"enum":["billing","technical_support","retention"],"type":"string"},"resolution":{"description":"What the specialist did or proposes.","maxLength":2000,"minLength":1,"type":"string"},"specialist":{"description":"Which specialist agent handled the task.","maxLength":64,"minLength":1,"type":"string"},"tags":{"description":"Free-form labels for reporting.","items":{"maxLength":32,"minLength":1,"type":"string"},"maxItems":16,"type":"array","uniqueItems":true},"task_id":{"format":"uuid","type":"string"}},"required":["task_id","specialist","intent","resolution","handling_ms"],"title":"EvaluationResult","type":"object","x-courier":{"idempotency_key":["/task_id","/specialist"]}}"#;
+        const IDEMPOTENCY_KEY: &'static [&'static str] = &["/task_id", "/specialist"];
+        fn validator() -> ::std::result::Result<&'static ::courier::Validator, ::courier::Error> {
+            static VALIDATOR: ::std::sync::OnceLock<::courier::Validator> =
+                ::std::sync::OnceLock::new();
+            ::courier::contract::compiled_validator::<Self>(&VALIDATOR)
+        }
+    }
     /// Every version of `contact_center.evaluation_result` a consumer reads: match on it to handle each.
     #[derive(Debug, Clone, PartialEq)]
     pub enum EvaluationResult {
         /// Version 1.
         V1(EvaluationResultV1),
+        /// Version 2.
+        V2(EvaluationResultV2),
     }
     impl ::std::convert::From<EvaluationResultV1> for EvaluationResult {
         fn from(message: EvaluationResultV1) -> Self {
             Self::V1(message)
         }
     }
+    impl ::std::convert::From<EvaluationResultV2> for EvaluationResult {
+        fn from(message: EvaluationResultV2) -> Self {
+            Self::V2(message)
+        }
+    }
     impl ::courier::Readable for EvaluationResult {
         const SCHEMA: &'static str = "contact_center.evaluation_result";
-        const VERSIONS: &'static [u32] = &[1];
+        const VERSIONS: &'static [u32] = &[1, 2];
         fn decode(
             version: u32,
             payload: &::serde_json::Value,
         ) -> ::std::result::Result<Self, ::courier::Error> {
             match version {
                 1 => ::courier::contract::decode(payload).map(Self::V1),
+                2 => ::courier::contract::decode(payload).map(Self::V2),
                 other => Err(::courier::contract::unsupported::<Self>(other)),
             }
         }
     }
     /// The version producers write: the newest.
-    pub type Latest = EvaluationResultV1;
+    pub type Latest = EvaluationResultV2;
 }
 /// The outcome of an evaluation, broadcast to every agent that learns from it (the classifier adjusts its routing).
 pub mod feedback_event {
@@ -1782,7 +1912,7 @@ pub mod channels {
             max_depth: None,
             sla: None,
             partitions: None,
-            compatibility: ::courier::Compatibility::Full,
+            compatibility: ::courier::Compatibility::Backward,
             producers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("specialist")]),
             consumers: ::std::borrow::Cow::Borrowed(&[::std::borrow::Cow::Borrowed("evaluator")]),
             dependency: None,
