@@ -74,6 +74,7 @@ pub mod publish;
 pub mod ratelimit;
 mod replication;
 mod retry;
+pub mod scaler;
 mod scripts;
 pub mod spec;
 pub mod state;
@@ -113,6 +114,7 @@ pub use handler::Handler;
 pub use lease::{Fence, Lease, LeaseHolder};
 pub use publish::{Backpressure, Producer, PublishOptions, Published};
 pub use ratelimit::RateLimit;
+pub use scaler::{Scaler, ScalerConfig, ScalerHandle, ScalerReport};
 pub use spec::{
     Channel, ChannelRef, ChannelSpec, DependencySpec, PartitionSpec, RateSpec, SlaNoticeSpec,
 };

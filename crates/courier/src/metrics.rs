@@ -19,6 +19,8 @@
 //! | `courier_channel_lag` | gauge | channel, partition (stream entries not yet delivered to the group) |
 //! | `courier_channel_paused` | gauge | channel (1 while paused) |
 //! | `courier_breaker_open` | gauge | dependency (1 while open, half-open or paused) |
+//! | `courier_scaler_instances` | gauge | channel, group (consumer instances a [`crate::scaler::Scaler`] runs) |
+//! | `courier_scaler_desired_instances` | gauge | channel, group (instances its policy wants: the signal for an external autoscaler) |
 //!
 //! Without a recorder installed these calls cost next to nothing.
 //! [`install`] installs the Prometheus recorder; [`serve`] exposes it over
@@ -190,5 +192,26 @@ pub(crate) fn gate(spec: &ChannelSpec, paused: bool, dependency: Option<(&str, b
         } else {
             0.0
         });
+    }
+}
+
+/// The gauges of one scaler's pool.
+pub(crate) struct ScalerGauges {
+    running: Gauge,
+    desired: Gauge,
+}
+
+impl ScalerGauges {
+    pub(crate) fn new(spec: &ChannelSpec, group: &str) -> ScalerGauges {
+        let labels = [("channel", channel(spec)), ("group", group.to_string())];
+        ScalerGauges {
+            running: gauge!("courier_scaler_instances", &labels),
+            desired: gauge!("courier_scaler_desired_instances", &labels),
+        }
+    }
+
+    pub(crate) fn set(&self, running: usize, desired: usize) {
+        self.running.set(running as f64);
+        self.desired.set(desired as f64);
     }
 }

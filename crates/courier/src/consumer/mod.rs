@@ -143,6 +143,23 @@ impl<M: Readable> Consumer<M> {
         self.stats.clone()
     }
 
+    /// Its options.
+    pub fn options(&self) -> &ConsumerOptions {
+        &self.options
+    }
+
+    /// The client it reads through.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Another member of the same group with the same options, under a
+    /// name of its own and with counters of its own: an instance of a
+    /// scaler's pool.
+    pub(crate) fn sibling(&self) -> Consumer<M> {
+        Consumer::untyped(&self.client, self.spec, &self.group).with_options(self.options.clone())
+    }
+
     /// The dependency: the options', else the channel contract's.
     fn dependency(&self) -> Option<Dependency> {
         self.options.dependency.clone().or_else(|| {

@@ -5,6 +5,7 @@
 //! a retry, never a crashed consumer). Its slot is freed as soon as it
 //! returns, so the next message starts while this one settles.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -73,10 +74,12 @@ where
         let created_at = delivery.envelope.created_at.clone();
         let span = delivery.span(self.spec);
         let started = Instant::now();
+        bump(&self.stats.handling, 1);
         let outcome = handler::guarded(self.handler.handle(delivery).instrument(span)).await;
-
-        self.metrics
-            .handler_duration(started.elapsed().as_secs_f64());
+        let took = started.elapsed();
+        self.stats.handling.fetch_sub(1, Ordering::Relaxed);
+        bump(&self.stats.handler_micros, took.as_micros() as u64);
+        self.metrics.handler_duration(took.as_secs_f64());
         // The handler returned: the next message may start while this one
         // settles (within the settling bound).
         let _settling = self.settling.clone().acquire_owned().await.ok();

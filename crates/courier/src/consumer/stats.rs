@@ -22,6 +22,10 @@ pub struct ConsumerStats {
     pub(super) reaped: AtomicU64,
     pub(super) sla_breaches: AtomicU64,
     pub(super) held_back: AtomicU64,
+    /// Handlers running now.
+    pub(super) handling: AtomicU64,
+    /// Time handlers took, in microseconds, added as each returns.
+    pub(super) handler_micros: AtomicU64,
 }
 
 /// A snapshot of [`ConsumerStats`].
@@ -73,6 +77,39 @@ impl ConsumerStats {
             sla_breaches: get(&self.sla_breaches),
             held_back: get(&self.held_back),
         }
+    }
+}
+
+impl ConsumerStats {
+    /// Handlers running now.
+    pub fn handling(&self) -> u64 {
+        self.handling.load(Ordering::Relaxed)
+    }
+
+    /// Time handlers have taken so far, counted as each returns: over an
+    /// interval, its growth divided by the interval and the concurrency is
+    /// how busy the handlers were (what [`crate::scaler`] reads).
+    pub fn handler_time(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.handler_micros.load(Ordering::Relaxed))
+    }
+}
+
+impl std::ops::AddAssign for ConsumerReport {
+    /// Adds another consumer's counters: the figures of a pool of
+    /// consumers.
+    fn add_assign(&mut self, other: ConsumerReport) {
+        self.delivered += other.delivered;
+        self.done += other.done;
+        self.retried += other.retried;
+        self.dead += other.dead;
+        self.duplicates += other.duplicates;
+        self.expired += other.expired;
+        self.stale += other.stale;
+        self.claimed += other.claimed;
+        self.lost_by_trim += other.lost_by_trim;
+        self.reaped += other.reaped;
+        self.sla_breaches += other.sla_breaches;
+        self.held_back += other.held_back;
     }
 }
 
