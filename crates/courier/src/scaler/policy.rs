@@ -192,17 +192,12 @@ impl Policy {
 mod tests {
     use super::*;
 
+    /// The defaults (grow after 10 s, shrink after 60 s, 100 waiting per
+    /// instance, 30 s of age, busy 85 % / 30 %), up to 5 instances.
     fn config() -> ScalerConfig {
         ScalerConfig {
-            min: 1,
             max: 5,
-            backlog_per_instance: 100,
-            max_age: Some(Duration::from_secs(30)),
-            busy_high: 0.85,
-            busy_low: 0.3,
-            grow_cooldown: Duration::from_secs(10),
-            shrink_cooldown: Duration::from_secs(60),
-            interval: Duration::from_secs(1),
+            ..ScalerConfig::default()
         }
     }
 
