@@ -1,6 +1,6 @@
 //! `--html FILE`: the report as one self-contained page, readable offline,
-//! with SVG charts of each channel's backlog over the day and of its
-//! latency distributions. The SVG is written by hand: a few polylines need
+//! with SVG charts of each channel's backlog and consumer instances over
+//! the day and of its latency distributions. The SVG is written by hand: a few polylines need
 //! no plotting library.
 
 use std::fmt::Write as _;
@@ -125,8 +125,14 @@ pub fn line_chart(
     svg
 }
 
-/// The chart of each channel's backlog over the day.
-pub fn depth_chart(stages: &Stages, factor: f64) -> String {
+/// A chart of one figure of each stage over the day.
+fn timeline_chart(
+    stages: &Stages,
+    factor: f64,
+    title: &str,
+    y_label: &str,
+    figure: impl Fn(&crate::stages::Sample, usize) -> f64,
+) -> String {
     let timeline = stages.timeline.lock().unwrap();
     let series: Vec<Series> = stages
         .stages
@@ -136,16 +142,32 @@ pub fn depth_chart(stages: &Stages, factor: f64) -> String {
             name: stage.spec.name.to_string(),
             points: timeline
                 .iter()
-                .map(|(t, depths)| (t * factor / 3600.0, depths[i] as f64))
+                .map(|sample| (sample.at * factor / 3600.0, figure(sample, i)))
                 .collect(),
         })
         .collect();
-    line_chart(
+    line_chart(title, "simulated hours", y_label, &series, false)
+}
+
+/// The chart of each channel's backlog over the day.
+pub fn depth_chart(stages: &Stages, factor: f64) -> String {
+    timeline_chart(
+        stages,
+        factor,
         "Queue depth over the day",
-        "simulated hours",
         "messages waiting or held",
-        &series,
-        false,
+        |sample, i| sample.depths.get(i).copied().unwrap_or(0) as f64,
+    )
+}
+
+/// The chart of the consumer instances each stage's scaler ran.
+pub fn workers_chart(stages: &Stages, factor: f64) -> String {
+    timeline_chart(
+        stages,
+        factor,
+        "Consumer instances per stage",
+        "instances",
+        |sample, i| sample.instances.get(i).copied().unwrap_or(0) as f64,
     )
 }
 
@@ -190,8 +212,9 @@ pub fn page(report: &Report, stages: &Stages) -> String {
     format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>contact center day</title>\
          <style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}pre{{background:#f6f6f6;padding:1em;overflow-x:auto}}</style>\
-         </head><body><h1>Contact center day</h1>\n{}\n{}\n<pre>{}</pre></body></html>\n",
+         </head><body><h1>Contact center day</h1>\n{}\n{}\n{}\n<pre>{}</pre></body></html>\n",
         depth_chart(stages, report.time_factor),
+        workers_chart(stages, report.time_factor),
         latency_chart(stages),
         escape(&String::from_utf8_lossy(&table))
     )

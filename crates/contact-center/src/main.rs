@@ -1,5 +1,5 @@
 //! `cargo run --release -p contact-center`: runs a day of the contact center
-//! and prints its report.
+//! (or, with `--scenarios`, the seed's three cases) and prints its report.
 
 use std::process::ExitCode;
 
@@ -8,8 +8,15 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = contact_center::Args::parse();
-    match contact_center::run(args).await {
-        Ok(report) if report.lost == 0 => ExitCode::SUCCESS,
+    let lost = if args.scenarios {
+        contact_center::scenarios::run(args)
+            .await
+            .map(|days| days.iter().map(|d| d.report.lost).sum::<u64>())
+    } else {
+        contact_center::run(args).await.map(|report| report.lost)
+    };
+    match lost {
+        Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e:#}");

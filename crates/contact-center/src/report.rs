@@ -55,9 +55,89 @@ pub struct Report {
     /// Labor and cost against the seed's baseline.
     pub economics: Economics,
     /// The seed's SLAs, each passed or not.
-    pub checks: Vec<(String, bool)>,
+    pub checks: Vec<Check>,
     /// Real time the day took.
     pub real_seconds: f64,
+    /// The model's shared rate limit: declared, needed by the day's peak,
+    /// and used.
+    pub capacity: Option<crate::capacity::Capacity>,
+    /// Redis's highest `used_memory` over the day, in bytes.
+    pub peak_used_memory: u64,
+}
+
+/// One SLA check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// The SLA.
+    pub sla: String,
+    /// What the day measured against it.
+    pub measured: String,
+    /// Whether the day met it.
+    pub passed: bool,
+}
+
+impl Check {
+    fn new(sla: &str, measured: String, passed: bool) -> Check {
+        Check {
+            sla: sla.to_string(),
+            measured,
+            passed,
+        }
+    }
+}
+
+/// The seed's SLA checks of a day, over every queue of the pipeline
+/// (intake included): queue depth, time in queue and handling, retries,
+/// the human desk's wait, and nothing lost or resolved twice.
+pub fn checks(
+    channels: &BTreeMap<String, ChannelFigures>,
+    escalation_wait: &Latency,
+    lost: u64,
+    resolved_twice: u64,
+) -> Vec<Check> {
+    let short = |name: &str| name.rsplit('.').next().unwrap_or(name).to_string();
+    let (deepest, depth) = channels
+        .iter()
+        .map(|(name, f)| (short(name), f.max_depth))
+        .max_by_key(|(_, depth)| *depth)
+        .unwrap_or_default();
+    let (slowest, p99) = channels
+        .iter()
+        .map(|(name, f)| (short(name), f.queued.p99_seconds + f.processing.p99_seconds))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or_default();
+    let handled: u64 = channels.values().map(|f| f.handled).sum();
+    let retried: u64 = channels.values().map(|f| f.retried).sum();
+    let retry_rate = retried as f64 / handled.max(1) as f64;
+    let wait = escalation_wait.p99_simulated_seconds;
+    vec![
+        Check::new(
+            "queue depth below 500 on every queue",
+            format!("{depth} on {deepest}"),
+            depth < 500,
+        ),
+        Check::new(
+            "99 % in queue and handled within 30 s on every queue",
+            format!("p99 {p99:.2} s real on {slowest}"),
+            p99 < 30.0,
+        ),
+        Check::new(
+            "retry rate below 2 %",
+            format!("{:.2} %", retry_rate * 100.0),
+            retry_rate < 0.02,
+        ),
+        Check::new(
+            "escalation wait p99 below 2 min",
+            format!("{wait:.0} s simulated"),
+            wait < 120.0,
+        ),
+        Check::new("nothing lost", format!("{lost}"), lost == 0),
+        Check::new(
+            "nothing resolved twice",
+            format!("{resolved_twice}"),
+            resolved_twice == 0,
+        ),
+    ]
 }
 
 /// One channel's figures.
@@ -77,6 +157,12 @@ pub struct ChannelFigures {
     pub duplicates: u64,
     /// Highest backlog seen (waiting plus held by a consumer).
     pub max_depth: u64,
+    /// Most consumer instances its scaler ran at once.
+    pub peak_instances: usize,
+    /// How often its scaler changed the pool's size.
+    pub scaling_decisions: usize,
+    /// Most bytes its keys took in Redis.
+    pub peak_memory_bytes: u64,
     /// From publishing to a handler's start, retries included.
     pub queued: Latency,
     /// A handler's run.
@@ -372,20 +458,50 @@ pub fn print_report(report: &Report, out: &mut dyn Write) -> Result<()> {
 
     writeln!(
         out,
-        "\n{:<18} {:>7} {:>7} {:>6} {:>5} {:>5} {:>6}",
-        "channel", "handled", "retried", "retry%", "dead", "dupes", "depth"
+        "\n{:<18} {:>7} {:>7} {:>6} {:>5} {:>5} {:>6} {:>9} {:>9}",
+        "channel", "handled", "retried", "retry%", "dead", "dupes", "depth", "instances", "memory"
     )?;
     for (name, f) in &report.channels {
         let name = name.rsplit('.').next().unwrap_or(name);
         writeln!(
             out,
-            "{name:<18} {:>7} {:>7} {:>6.2} {:>5} {:>5} {:>6}",
+            "{name:<18} {:>7} {:>7} {:>6.2} {:>5} {:>5} {:>6} {:>9} {:>9}",
             f.handled,
             f.retried,
             f.retry_rate * 100.0,
             f.dead,
             f.duplicates,
-            f.max_depth
+            f.max_depth,
+            f.peak_instances,
+            bytes(f.peak_memory_bytes)
+        )?;
+    }
+    writeln!(
+        out,
+        "depth, instances and memory are peaks; Redis used_memory peaked at {}",
+        bytes(report.peak_used_memory)
+    )?;
+    if let Some(c) = &report.capacity {
+        let hourly = |per_second| {
+            crate::capacity::Capacity::per_simulated_hour(per_second, report.time_factor)
+        };
+        writeln!(
+            out,
+            "model capacity: the shared `{}` rate limit (intake and evaluations), declared {:.0}/s \
+             ({:.0} calls per simulated hour), would leave {:.0} calls waiting at the day's peak; \
+             {:.0}/s keeps them under {:.0}; ran with {:.0}/s{}",
+            c.name,
+            c.declared,
+            hourly(c.declared),
+            c.backlog_at_declared,
+            c.needed,
+            crate::capacity::MAX_BACKLOG,
+            c.used,
+            if c.raised() {
+                " (raised: more consumers cannot get past it)"
+            } else {
+                ""
+            }
         )?;
     }
     writeln!(
@@ -437,8 +553,14 @@ pub fn print_report(report: &Report, out: &mut dyn Write) -> Result<()> {
     print_economics(&report.economics, out)?;
 
     writeln!(out, "\nSLA checks:")?;
-    for (check, passed) in &report.checks {
-        writeln!(out, "  [{}] {check}", if *passed { "pass" } else { "FAIL" })?;
+    for check in &report.checks {
+        writeln!(
+            out,
+            "  [{}] {} ({})",
+            if check.passed { "pass" } else { "FAIL" },
+            check.sla,
+            check.measured
+        )?;
     }
     Ok(())
 }
@@ -446,113 +568,93 @@ pub fn print_report(report: &Report, out: &mut dyn Write) -> Result<()> {
 /// The economics as a table: the seed's figure beside this run's, line
 /// by line.
 pub fn print_economics(e: &Economics, out: &mut dyn Write) -> Result<()> {
-    let c = &e.costs;
-    let (seed, run) = (&e.seed, &e.run);
+    let seed = economics_rows(&e.seed, &e.costs);
+    let run = economics_rows(&e.run, &e.costs);
+    writeln!(
+        out,
+        "\n{:<40} {:>18} {:>18}",
+        "economics (per day)", "seed", "this run"
+    )?;
+    for ((label, seed), (_, run)) in seed.into_iter().zip(run) {
+        writeln!(out, "{label:<40} {seed:>18} {run:>18}")?;
+    }
+    Ok(())
+}
+
+/// Every line of a day's economics at `costs`, as (label, figure).
+pub fn economics_rows(lines: &Lines, c: &Costs) -> Vec<(String, String)> {
+    let v = &lines.volumes;
     let count = |n: u64| group(n as f64, 0);
     let share = |n: u64, rate: f64| format!("{} ({:.1} %)", count(n), rate * 100.0);
     let hours = |h: f64| format!("{} h", group(h, 0));
     let money = |m: f64| format!("${}", group(m, 0));
-    let rows: [(String, String, String); 16] = [
-        (
-            "contacts".into(),
-            count(seed.volumes.contacts),
-            count(run.volumes.contacts),
-        ),
+    vec![
+        ("contacts".into(), count(v.contacts)),
         (
             "resolved without a human".into(),
-            share(seed.volumes.automated, seed.automation_rate),
-            share(run.volumes.automated, run.automation_rate),
+            share(v.automated, lines.automation_rate),
         ),
         (
             "  of which needed a human".into(),
-            share(seed.volumes.automated_wrongly, seed.automated_wrongly_rate),
-            share(run.volumes.automated_wrongly, run.automated_wrongly_rate),
+            share(v.automated_wrongly, lines.automated_wrongly_rate),
         ),
-        (
-            "escalated to a human".into(),
-            count(seed.volumes.by_humans),
-            count(run.volumes.by_humans),
-        ),
+        ("escalated to a human".into(), count(v.by_humans)),
         (
             format!("baseline labor ({} min each)", c.baseline_minutes),
-            hours(seed.baseline_hours),
-            hours(run.baseline_hours),
+            hours(lines.baseline_hours),
         ),
         (
             format!("baseline cost (${}/h)", c.hourly_cost),
-            money(seed.baseline_cost),
-            money(run.baseline_cost),
+            money(lines.baseline_cost),
         ),
         (
             format!("AI-resolved time ({} min each)", c.ai_minutes),
-            hours(seed.ai_hours),
-            hours(run.ai_hours),
+            hours(lines.ai_hours),
         ),
         (
             format!("human time ({} min each)", c.human_minutes),
-            hours(seed.human_hours),
-            hours(run.human_hours),
+            hours(lines.human_hours),
         ),
-        (
-            "labor cost".into(),
-            money(seed.labor_cost),
-            money(run.labor_cost),
-        ),
+        ("labor cost".into(), money(lines.labor_cost)),
         (
             format!(
                 "Redis + compute (${}/month)",
                 group(c.infrastructure_per_month, 0)
             ),
-            money(seed.infrastructure_cost),
-            money(run.infrastructure_cost),
+            money(lines.infrastructure_cost),
         ),
         (
             format!(
                 "observability + support (${}/month)",
                 group(c.observability_per_month, 0)
             ),
-            money(seed.observability_cost),
-            money(run.observability_cost),
+            money(lines.observability_cost),
         ),
-        (
-            "LLM tokens".into(),
-            count(seed.volumes.tokens),
-            count(run.volumes.tokens),
-        ),
+        ("LLM tokens".into(), count(v.tokens)),
         (
             format!("LLM cost (${}/token)", c.price_per_token),
-            money(seed.llm_cost),
-            money(run.llm_cost),
+            money(lines.llm_cost),
         ),
-        (
-            "total cost / day".into(),
-            money(seed.total_cost),
-            money(run.total_cost),
-        ),
-        (
-            "net savings / day".into(),
-            money(seed.net_savings_per_day),
-            money(run.net_savings_per_day),
-        ),
+        ("total cost / day".into(), money(lines.total_cost)),
+        ("net savings / day".into(), money(lines.net_savings_per_day)),
         (
             "net savings / year".into(),
-            format!("${:.2}M", seed.net_savings_per_year / 1e6),
-            format!("${:.2}M", run.net_savings_per_year / 1e6),
+            format!("${:.2}M", lines.net_savings_per_year / 1e6),
         ),
-    ];
-    writeln!(
-        out,
-        "\n{:<40} {:>18} {:>18}",
-        "economics (per day)", "seed", "this run"
-    )?;
-    for (label, seed, run) in rows {
-        writeln!(out, "{label:<40} {seed:>18} {run:>18}")?;
+    ]
+}
+
+/// Bytes as KiB or MiB.
+pub fn bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / f64::from(1 << 20))
+    } else {
+        format!("{:.0} KiB", n as f64 / 1024.0)
     }
-    Ok(())
 }
 
 /// `x` rounded to `decimals`, with thousands separated by commas.
-fn group(x: f64, decimals: usize) -> String {
+pub fn group(x: f64, decimals: usize) -> String {
     let text = format!("{:.decimals$}", x.abs());
     let (whole, fraction) = text
         .split_once('.')

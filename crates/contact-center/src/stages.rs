@@ -1,13 +1,15 @@
 //! What the demo measures of each stage of the pipeline while the day runs:
-//! time in queue and processing time per handled message, the channel's
-//! backlog sampled over time, and a progress bar per stage.
+//! time in queue and processing time per handled message; the channel's
+//! backlog, its memory in Redis and the consumer instances its scaler runs,
+//! sampled over time with Redis's `used_memory`; and a progress bar per
+//! stage.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use courier::{ChannelSpec, Client, Delivery, Handler, Outcome, Transport};
+use courier::{ChannelSpec, Client, Delivery, Handler, Outcome, ScalerHandle, Transport};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// One stage: a channel and the agents that consume it.
@@ -26,6 +28,8 @@ pub struct Stage {
     pub done: AtomicU64,
     /// Its progress bar: done out of done + backlog.
     pub bar: ProgressBar,
+    /// The pool of its agents, once started (a replaced pool replaces it).
+    pub pool: Mutex<Option<Arc<ScalerHandle>>>,
 }
 
 impl Stage {
@@ -39,14 +43,41 @@ impl Stage {
 
     /// Messages waiting on the channel or held by a consumer, over
     /// partitions, as the runtime reads them (for a stream, this stage's
-    /// group); 0 while Redis cannot be read.
-    pub async fn backlog(&self, client: &Client) -> u64 {
+    /// group), and the bytes its keys take in Redis; zeros while Redis
+    /// cannot be read.
+    pub async fn read(&self, client: &Client) -> (u64, u64) {
         let group = (self.spec.transport == Transport::Stream).then_some(self.group);
         client
             .channel_state(self.spec, group)
             .await
-            .map_or(0, |state| state.total.backlog())
+            .map_or((0, 0), |state| {
+                (state.total.backlog(), state.total.memory_bytes.unwrap_or(0))
+            })
     }
+
+    /// Consumer instances its pool runs now.
+    pub fn instances(&self) -> usize {
+        self.pool
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(0, |pool| pool.running())
+    }
+}
+
+/// One sample of every stage, in `Stages::stages` order.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// Real seconds since the start.
+    pub at: f64,
+    /// Backlog per stage.
+    pub depths: Vec<u64>,
+    /// Consumer instances per stage.
+    pub instances: Vec<usize>,
+    /// Bytes of each stage's channel in Redis.
+    pub memory: Vec<u64>,
+    /// Redis's `used_memory`, the whole server.
+    pub used_memory: u64,
 }
 
 /// Every stage of the day, with the progress bars drawn together.
@@ -54,9 +85,8 @@ impl Stage {
 pub struct Stages {
     /// In pipeline order.
     pub stages: Vec<Arc<Stage>>,
-    /// Backlog per stage (in `stages` order), sampled over the day, with
-    /// the real seconds since the start.
-    pub timeline: Mutex<Vec<(f64, Vec<u64>)>>,
+    /// Every stage, sampled over the day.
+    pub timeline: Mutex<Vec<Sample>>,
     bars: MultiProgress,
 }
 
@@ -86,6 +116,7 @@ impl Stages {
                     processing: Mutex::default(),
                     done: AtomicU64::new(0),
                     bar,
+                    pool: Mutex::default(),
                 })
             })
             .collect();
@@ -105,21 +136,27 @@ impl Stages {
             .expect("every consumed channel is a stage")
     }
 
-    /// Samples every stage's backlog once into the timeline and the bars.
+    /// Samples every stage once into the timeline and the bars.
     pub async fn sample(&self, client: &Client, since: Instant) {
-        let mut depths = Vec::with_capacity(self.stages.len());
+        let mut sample = Sample {
+            at: since.elapsed().as_secs_f64(),
+            ..Sample::default()
+        };
         for stage in &self.stages {
-            let backlog = stage.backlog(client).await;
+            let (backlog, memory) = stage.read(client).await;
+            let instances = stage.instances();
             stage
                 .bar
                 .set_length(stage.done.load(Ordering::Relaxed) + backlog);
-            stage.bar.set_message(format!("backlog {backlog}"));
-            depths.push(backlog);
+            stage
+                .bar
+                .set_message(format!("backlog {backlog}, {instances} instance(s)"));
+            sample.depths.push(backlog);
+            sample.instances.push(instances);
+            sample.memory.push(memory);
         }
-        self.timeline
-            .lock()
-            .unwrap()
-            .push((since.elapsed().as_secs_f64(), depths));
+        sample.used_memory = used_memory(client).await.unwrap_or(0);
+        self.timeline.lock().unwrap().push(sample);
     }
 
     /// A line above the bars (or on stderr when they are hidden and not
@@ -141,13 +178,33 @@ impl Stages {
         let _ = self.bars.clear();
     }
 
-    /// The highest backlog each stage reached.
-    pub fn max_depths(&self) -> Vec<u64> {
+    /// The highest value of `figure` each stage reached.
+    pub fn peaks<T: Copy + Ord + Default>(&self, figure: impl Fn(&Sample) -> &[T]) -> Vec<T> {
         let timeline = self.timeline.lock().unwrap();
         (0..self.stages.len())
-            .map(|i| timeline.iter().map(|(_, d)| d[i]).max().unwrap_or(0))
+            .map(|i| {
+                timeline
+                    .iter()
+                    .filter_map(|s| figure(s).get(i).copied())
+                    .max()
+                    .unwrap_or_default()
+            })
             .collect()
     }
+
+    /// Redis's highest `used_memory` over the day.
+    pub fn peak_used_memory(&self) -> u64 {
+        let timeline = self.timeline.lock().unwrap();
+        timeline.iter().map(|s| s.used_memory).max().unwrap_or(0)
+    }
+}
+
+/// Redis's `used_memory` (on a cluster, the node the command reached).
+async fn used_memory(client: &Client) -> Option<u64> {
+    let info: String = client.query(redis::cmd("INFO").arg("memory")).await.ok()?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The value at quantile `q` of `values` (nearest rank), 0 when empty.

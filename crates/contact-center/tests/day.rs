@@ -41,7 +41,15 @@ async fn a_reduced_day_accounts_for_every_interaction() {
     assert!(report
         .checks
         .iter()
-        .any(|(name, passed)| name == "nothing lost" && *passed));
+        .any(|check| check.sla == "nothing lost" && check.passed));
+    // Every queue counts, intake included.
+    assert!(
+        report.channels["contact_center.intake"].peak_instances >= 1,
+        "{report:#?}"
+    );
+    assert!(report.peak_used_memory > 0);
+    let capacity = report.capacity.as_ref().unwrap();
+    assert_eq!((capacity.name.as_str(), capacity.declared), ("llm", 500.0));
     // Every stage was measured, and the economics follow the 12-minute
     // human contact of the seed's 960-hour day.
     for (name, figures) in &report.channels {
@@ -139,8 +147,9 @@ async fn a_day_with_failures_a_killed_agent_corrupt_messages_and_a_redis_restart
     );
     // The page holds both charts, a line per channel each.
     let page = std::fs::read_to_string(&html).unwrap();
-    assert_eq!(page.matches("<svg").count(), 2);
-    assert_eq!(page.matches("<polyline").count(), 12);
+    assert_eq!(page.matches("<svg").count(), 3);
+    assert_eq!(page.matches("<polyline").count(), 18);
+    assert!(page.contains("Consumer instances per stage"));
     assert!(page.contains("lost = 0"));
     let _ = std::fs::remove_file(json);
     let _ = std::fs::remove_file(html);
@@ -167,12 +176,56 @@ async fn a_reduced_day_on_a_redis_cluster_loses_nothing() {
     // two are what the cluster must keep.
     for check in ["nothing lost", "nothing resolved twice"] {
         assert!(
-            report
-                .checks
-                .iter()
-                .any(|(name, passed)| name == check && *passed),
+            report.checks.iter().any(|c| c.sla == check && c.passed),
             "{check}: {:?}",
             report.checks
         );
+    }
+}
+
+/// The seed's three cases at a small scale: its day, half again as many
+/// contacts, and half of them resolvable without a human, side by side.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scenarios_run_the_seed_s_three_cases() {
+    let args = contact_center::Args::parse_from([
+        "contact-center",
+        "--scenarios",
+        "--interactions",
+        "200",
+        "--time-factor",
+        "20000",
+        "--quiet",
+        "--timeout",
+        "120",
+    ]);
+    let outcomes = contact_center::scenarios::run(args).await.unwrap();
+    let names: Vec<&str> = outcomes.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["seed day (200)", "300 contacts", "automation 50 %"]);
+    let counts: Vec<u64> = outcomes.iter().map(|o| o.report.interactions).collect();
+    assert_eq!(counts, [200, 300, 200]);
+    for outcome in &outcomes {
+        assert_accounted(&outcome.report, outcome.report.interactions);
+        assert_eq!(outcome.report.checks.len(), 6);
+    }
+    // Fewer resolvable contacts, fewer automated.
+    assert!(
+        outcomes[2].report.automation_rate < outcomes[0].report.automation_rate,
+        "{} vs {}",
+        outcomes[2].report.automation_rate,
+        outcomes[0].report.automation_rate
+    );
+    let mut table = Vec::new();
+    contact_center::scenarios::print(&outcomes, &mut table).unwrap();
+    let table = String::from_utf8(table).unwrap();
+    for needle in [
+        "seed's figures",
+        "queue depth below 500 on every queue",
+        "  intake",
+        "Redis used_memory, peak",
+        "model capacity: needed / ran with",
+        "net savings / year",
+        "$10.18M",
+    ] {
+        assert!(table.contains(needle), "{needle} missing from\n{table}");
     }
 }
