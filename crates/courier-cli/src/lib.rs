@@ -14,6 +14,7 @@
 //! - [`capacity`]: `courier capacity`, projected memory and shards.
 //! - [`doctor`]: `courier doctor`, what a Redis needs for courier.
 //! - [`transfer`]: `courier export` and `courier import`.
+//! - [`keda`]: `courier keda`, KEDA manifests per consumer role.
 //! - `entries`: a queue's entries read as bytes, each a message or flagged
 //!   (`not_utf8`, `no_envelope`, `not_json`), for `peek` and `export`.
 
@@ -23,6 +24,7 @@ pub mod dead;
 pub mod doctor;
 mod entries;
 pub mod inspect;
+pub mod keda;
 pub mod status;
 pub mod transfer;
 
@@ -164,6 +166,12 @@ pub enum Command {
         after_help = "Examples:\n  courier capacity --offline --rate intake=4800 --size 1024\n  courier capacity --node-memory-mib 8192"
     )]
     Capacity(capacity::Args),
+    /// KEDA ScaledObjects (and TriggerAuthentications) per consumer role,
+    /// from the contracts.
+    #[command(
+        after_help = "Examples:\n  courier --namespace prod keda --address redis.prod:6379 > keda.yaml\n  courier --cluster keda --address node1:6379,node2:6379,node3:6379 --role classifier\n  courier keda --mode pending --target 50 --group specialist=specialists"
+    )]
+    Keda(keda::Args),
 }
 
 /// Runs one command, writing its output to `out`.
@@ -191,6 +199,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
         Command::Export(args) => transfer::export(&ctx, args, out).await,
         Command::Import(args) => transfer::import(&ctx, args, out).await,
         Command::Capacity(args) => capacity::run(&ctx, args, out).await,
+        Command::Keda(args) => keda::run(&ctx, args, out),
     }
 }
 

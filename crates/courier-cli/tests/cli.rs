@@ -844,3 +844,110 @@ async fn the_cli_works_on_a_redis_cluster() {
         "{refused}"
     );
 }
+
+/// The quoted value after `field: ` on each line that has it.
+fn values_of(yaml: &str, field: &str) -> Vec<String> {
+    let prefix = format!("{field}: ");
+    yaml.lines()
+        .filter_map(|line| line.trim_start().strip_prefix(&prefix))
+        .map(|value| {
+            serde_json::from_str::<String>(value).unwrap_or_else(|e| panic!("{value}: {e}"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn keda_manifests_scale_each_role_on_the_keys_and_groups_its_consumers_use() {
+    // Written from the contracts alone: no Redis needed.
+    let (code, yaml) = courier(
+        "redis://127.0.0.1:1/",
+        "prod",
+        &[
+            "keda",
+            "--address",
+            "redis.prod:6379",
+            "--group",
+            "specialist=specialists",
+        ],
+    )
+    .await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    insta::assert_snapshot!("keda", yaml);
+    // Every string is a double-quoted scalar that parses as JSON.
+    for field in [
+        "stream",
+        "listName",
+        "consumerGroup",
+        "query",
+        "name",
+        "address",
+    ] {
+        assert!(!values_of(&yaml, field).is_empty(), "{field}");
+    }
+    // Intake's three partitions cap the classifier at three replicas.
+    let classifier = yaml
+        .split("---\n")
+        .find(|doc| {
+            doc.contains("kind: \"ScaledObject\"") && doc.contains("\"courier-classifier\"")
+        })
+        .unwrap();
+    assert!(classifier.contains("maxReplicaCount: 3"), "{classifier}");
+    assert_eq!(values_of(classifier, "stream").len(), 3);
+    // Escalations (priority) scale on courier's depth gauge.
+    assert!(yaml.contains(
+        "query: \"sum(courier_channel_depth{channel=\\\"contact_center.escalations\\\"})\""
+    ));
+
+    // The keys and groups are the ones the runtime uses: a task waits on
+    // the list the specialist's trigger reads, and once a classifier has
+    // handled a contact of each region, each stream its trigger reads has
+    // the classifier group, with nothing left to deliver.
+    let server = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace();
+    let client = Client::connect(&server.url(), &ns).await.unwrap();
+    let mut conn = raw(&server).await;
+    channels::billing::producer(&client)
+        .publish(&task(1))
+        .await
+        .unwrap();
+    let (_, specialist) = courier(&server.url(), &ns, &["keda", "--role", "specialist"]).await;
+    let lists = values_of(&specialist, "listName");
+    assert_eq!(lists.len(), 3, "{specialist}");
+    let billing = lists.iter().find(|l| l.contains("billing")).unwrap();
+    let waiting: u64 = redis::cmd("LLEN")
+        .arg(billing)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 1, "{billing}");
+
+    for (n, region) in ["amer", "emea", "apac"].into_iter().enumerate() {
+        channels::intake::producer(&client)
+            .publish(&interaction(n as u64, region))
+            .await
+            .unwrap();
+    }
+    run_consumer(
+        channels::intake::consumer(&client, "classifier"),
+        |_d: Delivery<contact_center_contracts::Interaction>| async { Outcome::Done },
+        |r| r.done >= 3,
+    )
+    .await;
+    let (_, classifier) = courier(&server.url(), &ns, &["keda", "--role", "classifier"]).await;
+    let streams = values_of(&classifier, "stream");
+    assert_eq!(streams.len(), 3, "{classifier}");
+    for stream in &streams {
+        let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(stream)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{stream}: {e}"));
+        let group = groups
+            .groups
+            .iter()
+            .find(|g| g.name == "classifier")
+            .unwrap_or_else(|| panic!("{stream}: no classifier group"));
+        assert_eq!(group.lag, Some(0), "{stream}");
+    }
+}
