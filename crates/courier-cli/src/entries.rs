@@ -34,13 +34,16 @@ pub(crate) enum Range {
     /// Every entry: streams oldest first, lists and priority queues from
     /// their head.
     All,
+    /// Every message waiting in the delayed set (retries and scheduled
+    /// messages), soonest due first.
+    Delayed,
 }
 
 /// One entry of a queue.
 #[derive(Debug)]
 pub(crate) enum Entry {
-    /// A message: its envelope as JSON.
-    Message(Value),
+    /// A message: its envelope as JSON, and where it is.
+    Message(Value, Place),
     /// Anything else, as found.
     Flagged(Flagged),
 }
@@ -144,9 +147,26 @@ pub(crate) async fn read(
         partition: partition.map(str::to_string),
         ..Place::default()
     };
+    if let Range::Delayed = range {
+        let delayed = client.keys(spec, partition).delayed();
+        let members: Vec<Vec<u8>> = client
+            .query(redis::cmd("ZRANGE").arg(&delayed).arg(0).arg(-1))
+            .await?;
+        return Ok(members
+            .into_iter()
+            .enumerate()
+            .map(|(index, member)| {
+                let place = Place {
+                    index: Some(index),
+                    ..place.clone()
+                };
+                record(place, &member)
+            })
+            .collect());
+    }
     let stop = match range {
         Range::Head(n) => n.max(1) as i64 - 1,
-        Range::All => -1,
+        Range::All | Range::Delayed => -1,
     };
     let mut command = match spec.transport {
         Transport::Stream => {
@@ -163,7 +183,7 @@ pub(crate) async fn read(
                         )
                         .await?
                 }
-                Range::All => all_stream_entries(client, &inbox).await?,
+                Range::All | Range::Delayed => all_stream_entries(client, &inbox).await?,
             };
             return Ok(entries
                 .into_iter()
@@ -262,7 +282,7 @@ fn record(place: Place, bytes: &[u8]) -> Entry {
     };
     let envelope = courier::envelope::parse_record(text).envelope;
     match serde_json::from_str(&envelope) {
-        Ok(envelope) => Entry::Message(envelope),
+        Ok(envelope) => Entry::Message(envelope, place),
         Err(_) => flagged(Flag::NotJson),
     }
 }
@@ -309,7 +329,7 @@ mod tests {
 
     fn flag_of(entry: &Entry) -> Option<Flag> {
         match entry {
-            Entry::Message(_) => None,
+            Entry::Message(..) => None,
             Entry::Flagged(flagged) => Some(flagged.flag),
         }
     }

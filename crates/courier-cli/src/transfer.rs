@@ -22,6 +22,12 @@ pub struct ExportArgs {
     /// Export the dead letters instead of the queued messages.
     #[arg(long)]
     pub dlq: bool,
+    /// Mark each stream message this consumer group already handled
+    /// (`"handled_by"`): `import` then records it as handled instead of
+    /// queueing it again. Stop the group's consumers first (`courier
+    /// pause`) so that nothing is handled while the export reads.
+    #[arg(long)]
+    pub group: Option<String>,
 }
 
 /// `courier import` options.
@@ -38,7 +44,9 @@ pub struct ImportArgs {
 
 /// Runs `courier export`: one JSON object per line, `{"envelope": ...}`
 /// (with `"history"` when a message was retried) or a whole dead letter;
-/// nothing is consumed. An entry that is not a message is written as found,
+/// nothing is consumed. Messages waiting in the delayed set (retries,
+/// scheduled messages) are exported after the queue's, and imported as due
+/// now. An entry that is not a message is written as found,
 /// with its flag (see the `entries` module), and the export goes on.
 pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Result<ExitCode> {
     let spec = ctx.channel(&args.channel)?;
@@ -65,11 +73,43 @@ pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Re
             spec.qualified_name()
         );
     }
-    let mut flagged = 0;
+    if args.group.is_some() && spec.transport != Transport::Stream {
+        bail!(
+            "--group: {} is a {} channel, whose handled messages Redis no longer holds; \
+             export it without --group",
+            spec.qualified_name(),
+            spec.transport.as_str()
+        );
+    }
+    let (mut flagged, mut handled) = (0, 0);
     for partition in courier::partition::all(spec) {
-        for entry in entries::read(&client, spec, partition.as_deref(), Range::All).await? {
+        let progress = match &args.group {
+            Some(group) => Some(
+                client
+                    .group_progress(spec, partition.as_deref(), group)
+                    .await?,
+            ),
+            None => None,
+        };
+        // The queue's entries, then what waits in the delayed set (retries
+        // and scheduled messages), which is queued work too.
+        let mut read = entries::read(&client, spec, partition.as_deref(), Range::All).await?;
+        read.extend(entries::read(&client, spec, partition.as_deref(), Range::Delayed).await?);
+        for entry in read {
             let line = match entry {
-                Entry::Message(envelope) => serde_json::json!({ "envelope": envelope }),
+                Entry::Message(envelope, place) => {
+                    let by = args.group.as_ref().filter(|_| {
+                        let id = place.id.as_deref().unwrap_or_default();
+                        progress.as_ref().is_some_and(|p| p.handled(id))
+                    });
+                    match by {
+                        Some(group) => {
+                            handled += 1;
+                            serde_json::json!({ "envelope": envelope, "handled_by": group })
+                        }
+                        None => serde_json::json!({ "envelope": envelope }),
+                    }
+                }
                 Entry::Flagged(entry) => {
                     flagged += 1;
                     serde_json::to_value(&entry)?
@@ -84,16 +124,22 @@ pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Re
     } else {
         String::new()
     };
+    let handled = match &args.group {
+        Some(group) => format!(", {handled} handled by {group}"),
+        None => String::new(),
+    };
     eprintln!(
-        "exported {count} message(s) of {}{flagged}",
+        "exported {count} message(s) of {}{flagged}{handled}",
         spec.qualified_name()
     );
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `courier import`: validates each line's payload against its
-/// message version and publishes it with its idempotency key; prints the
-/// counts. A line that does not validate, or that export flagged as not a
+/// message version and publishes it with its idempotency key, or, for a
+/// line an export marked `"handled_by"` a group, records it as handled
+/// (its idempotency key and the group's done mark) without queueing it;
+/// prints the counts. A line that does not validate, or that export flagged as not a
 /// message, is reported and skipped.
 pub async fn import(ctx: &Context, args: &ImportArgs, out: &mut dyn Write) -> Result<ExitCode> {
     let spec = ctx.channel(&args.channel)?;
@@ -111,7 +157,7 @@ pub async fn import(ctx: &Context, args: &ImportArgs, out: &mut dyn Write) -> Re
         .rate
         .filter(|r| *r > 0.0)
         .map(|r| Duration::from_secs_f64(1.0 / r));
-    let (mut written, mut duplicates, mut rejected) = (0, 0, 0);
+    let (mut written, mut duplicates, mut rejected, mut restored) = (0, 0, 0, 0);
     for (i, line) in reader.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
@@ -173,6 +219,11 @@ pub async fn import(ctx: &Context, args: &ImportArgs, out: &mut dyn Write) -> Re
             writeln!(out, "{at}: invalid payload: {}", errors.join("; "))?;
             continue;
         }
+        if let Some(group) = value.get("handled_by").and_then(serde_json::Value::as_str) {
+            courier::publish::restore_handled(&client, spec, &envelope, group).await?;
+            restored += 1;
+            continue;
+        }
         let published =
             courier::publish::republish(&client, spec, &envelope, &PublishOptions::default())
                 .await?;
@@ -187,8 +238,13 @@ pub async fn import(ctx: &Context, args: &ImportArgs, out: &mut dyn Write) -> Re
     }
     writeln!(
         out,
-        "imported {written}, {duplicates} duplicate(s), {rejected} rejected into {}",
-        spec.qualified_name()
+        "imported {written}, {duplicates} duplicate(s), {rejected} rejected into {}{}",
+        spec.qualified_name(),
+        if restored > 0 {
+            format!("; {restored} recorded as handled (not queued)")
+        } else {
+            String::new()
+        }
     )?;
     Ok(if rejected == 0 {
         ExitCode::SUCCESS

@@ -951,3 +951,167 @@ async fn keda_manifests_scale_each_role_on_the_keys_and_groups_its_consumers_use
         assert_eq!(group.lag, Some(0), "{stream}");
     }
 }
+
+/// The runbook's rollback drill ("Switch consumers to the standby"): traffic
+/// on a primary, the channel paused and exported with what its group
+/// handled, the primary killed, the standby restored with `courier
+/// import`, consumers and producers switched to it (the producer sending
+/// again what it was not sure of); every message handled, none twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_to_a_standby_handles_every_message_once() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    let mut primary = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let standby = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace();
+    let effects: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let regions = ["amer", "emea", "apac"];
+    let contacts: Vec<InteractionV1> = (0..240)
+        .map(|n| interaction(n, regions[n as usize % 3]))
+        .collect();
+    // A classifier that takes 5 ms a contact, two at a time.
+    let start = |client: &Client| {
+        let consumer =
+            channels::intake::consumer(client, "classifier").with_options(ConsumerOptions {
+                concurrency: 2,
+                batch: 2,
+                poll_interval: Duration::from_millis(20),
+                block: Duration::from_millis(50),
+                ..ConsumerOptions::default()
+            });
+        let stats = consumer.stats();
+        let token = CancellationToken::new();
+        let effects = effects.clone();
+        let running = tokio::spawn({
+            let token = token.clone();
+            async move {
+                consumer
+                    .run_until(
+                        move |d: Delivery<contact_center_contracts::Interaction>| {
+                            let effects = effects.clone();
+                            async move {
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                                *effects
+                                    .lock()
+                                    .unwrap()
+                                    .entry(d.key().to_string())
+                                    .or_default() += 1;
+                                Outcome::Done
+                            }
+                        },
+                        token,
+                    )
+                    .await
+            }
+        });
+        (stats, token, running)
+    };
+
+    // Traffic on the primary: 180 contacts published, some handled.
+    let on_primary = Client::connect(&primary.url(), &ns).await.unwrap();
+    let (stats, stop, running) = start(&on_primary);
+    channels::intake::producer(&on_primary)
+        .publish_many(&contacts[..180], &PublishOptions::default())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while stats.snapshot().done < 40 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            stats.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // 1. Pause: consumers take nothing more and finish what they hold.
+    let (code, _) = courier(&primary.url(), &ns, &["pause", "intake"]).await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    let started = Instant::now();
+    loop {
+        let state = on_primary
+            .channel_state(&channels::intake::SPEC, Some("classifier"))
+            .await
+            .unwrap();
+        if state.total.held == Some(0) && stats.handling() == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{state:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let handled_on_primary = effects.lock().unwrap().len();
+    assert!(handled_on_primary < 180, "the drill needs work left over");
+
+    // 2. Export the live channel, marking what the group handled.
+    let (code, exported) = courier(
+        &primary.url(),
+        &ns,
+        &["export", "intake", "--group", "classifier"],
+    )
+    .await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    let lines: Vec<serde_json::Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 180);
+    let marked = lines
+        .iter()
+        .filter(|l| l["handled_by"] == "classifier")
+        .count();
+    assert_eq!(marked, handled_on_primary);
+
+    // 3. The primary dies with its consumer.
+    stop.cancel();
+    let _ = running.await;
+    primary.kill();
+
+    // 4. Restore the standby from the export.
+    let file = std::env::temp_dir().join(format!("courier-drill-{}.jsonl", std::process::id()));
+    std::fs::write(&file, &exported).unwrap();
+    let (code, out) = courier(
+        &standby.url(),
+        &ns,
+        &["import", "intake", file.to_str().unwrap()],
+    )
+    .await;
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(code, ExitCode::SUCCESS, "{out}");
+    assert_eq!(
+        out,
+        format!(
+            "imported {}, 0 duplicate(s), 0 rejected into contact_center.intake; {} recorded as handled (not queued)\n",
+            180 - handled_on_primary,
+            handled_on_primary
+        )
+    );
+
+    // 5. Consumers and producers switch to the standby. The producer does
+    // not know how far its last batch got, so it sends it again with the
+    // rest of the day: what the primary already had is refused as a
+    // duplicate, handled or not.
+    let on_standby = Client::connect(&standby.url(), &ns).await.unwrap();
+    let (stats, stop, running) = start(&on_standby);
+    let again = channels::intake::producer(&on_standby)
+        .publish_many(&contacts[120..], &PublishOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(again.iter().filter(|p| p.duplicate).count(), 60);
+    let started = Instant::now();
+    while effects.lock().unwrap().len() < 240 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{} handled, {:?}",
+            effects.lock().unwrap().len(),
+            stats.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    let effects = effects.lock().unwrap();
+    assert_eq!(effects.len(), 240);
+    let twice: Vec<_> = effects.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "handled twice: {twice:?}");
+}

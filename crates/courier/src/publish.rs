@@ -372,6 +372,44 @@ impl Stamp {
     }
 }
 
+/// Records that consumer group `group` already handled `envelope`'s
+/// message, writing nothing to the queue: its idempotency key (so a
+/// producer sending it again is told it is a duplicate) for the channel's
+/// dedup window, and the group's done mark (so a copy that arrives anyway
+/// is skipped) until the message expires. For tools that move a channel
+/// to another Redis (`courier import` of an export with `--group`): what
+/// was handled on the old one stays handled.
+pub async fn restore_handled(
+    client: &Client,
+    spec: &'static ChannelSpec,
+    envelope: &Envelope,
+    group: &str,
+) -> Result<(), Error> {
+    let partition = partition::route(spec, &envelope.payload)?;
+    let keys = client.keys(spec, partition.as_deref());
+    let remaining = chrono::DateTime::parse_from_rfc3339(&envelope.expires_at)
+        .ok()
+        .and_then(|at| (at.with_timezone(&Utc) - Utc::now()).to_std().ok())
+        .unwrap_or_default()
+        .max(Duration::from_secs(1));
+    // Both keys share the partition's hash tag: one pipeline, one slot.
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET")
+        .arg(keys.idem(&envelope.key))
+        .arg(&envelope.id)
+        .arg("NX")
+        .arg("PX")
+        .arg(millis(spec.dedup_window))
+        .ignore()
+        .cmd("SET")
+        .arg(keys.done(group, &envelope.key))
+        .arg(1)
+        .arg("PX")
+        .arg(millis(remaining))
+        .ignore();
+    client.pipeline::<()>(&pipe).await
+}
+
 /// The publishing core every producer shares, not tied to a message type:
 /// the runtime also publishes through it (SLA notices).
 pub(crate) struct Outbox<'a> {
