@@ -1,6 +1,8 @@
 //! `--scenarios`: the seed's sensitivity analysis, run rather than
-//! recomputed. Three days, each on its own Redis, with the other options
-//! as given:
+//! recomputed. Three days, each on its own Redis (with `REDIS_URL`, one
+//! after another on that Redis under fresh namespaces, so its
+//! `used_memory` includes the earlier days' keys until they expire), with
+//! the other options as given:
 //!
 //! - **the seed's day**: `--interactions` (4,800 by default), the
 //!   automation that emerges from `--resolvable` (65 % by default);
