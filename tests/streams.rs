@@ -592,3 +592,69 @@ async fn a_large_batch_is_sent_in_rounds_and_stops_before_an_invalid_message() {
     let answered: Vec<String> = published.iter().map(|p| p.id.clone()).collect();
     assert_eq!(ids, answered);
 }
+
+/// A message scheduled far ahead keeps the delayed set alive: a nearer one
+/// published later, or a retry put on the set, never shortens the set's
+/// life below what the far one needs (it would be lost with the set).
+#[tokio::test]
+async fn a_nearer_schedule_or_a_retry_never_shortens_the_delayed_set_s_life() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let mut conn = raw(&server).await;
+    let delayed = client.keys(&INTAKE, None).delayed();
+    let ttl = |conn: &mut redis::aio::MultiplexedConnection| {
+        let delayed = delayed.clone();
+        let mut conn = conn.clone();
+        async move {
+            let ms: i64 = redis::cmd("PTTL")
+                .arg(&delayed)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            ms
+        }
+    };
+    let producer = Producer::untyped(&client, &INTAKE);
+    let far = Duration::from_secs(48 * 3600);
+    producer.publish_in(&interaction(1), far).await.unwrap();
+    let needed = ttl(&mut conn).await;
+    assert!(needed > far.as_millis() as i64, "{needed}");
+
+    producer
+        .publish_in(&interaction(2), Duration::from_millis(300))
+        .await
+        .unwrap();
+    let after_near = ttl(&mut conn).await;
+    assert!(after_near > needed - 5_000, "{after_near} < {needed}");
+
+    // The near one comes due, fails once and goes back on the set.
+    let attempts = Arc::new(AtomicU32::new(0));
+    let running = Running::start(classifier(&client, &INTAKE), {
+        let attempts = attempts.clone();
+        move |_d: Delivery<Interaction>| {
+            let first = attempts.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    Outcome::retry("not yet")
+                } else {
+                    Outcome::Done
+                }
+            }
+        }
+    });
+    assert!(
+        running.wait(Duration::from_secs(10), |r| r.done >= 1).await,
+        "{:?}",
+        running.stats.snapshot()
+    );
+    running.stop().await;
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    let after_retry = ttl(&mut conn).await;
+    assert!(after_retry > needed - 15_000, "{after_retry} < {needed}");
+    let waiting: u64 = redis::cmd("ZCARD")
+        .arg(&delayed)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 1, "the far one still waits");
+}

@@ -121,12 +121,22 @@ local function courier_waiting(transport, key)
   return 0
 end
 
+-- Makes `key` live at least `ms` more milliseconds: a longer TTL it has is
+-- kept, so that a message scheduled further ahead (its own, longer TTL)
+-- outlives a later, nearer one; a key without a TTL gets one.
+local function courier_live_at_least(key, ms)
+  if redis.call('PTTL', key) < tonumber(ms) then
+    redis.call('PEXPIRE', key, ms)
+  end
+end
+
 -- The part of settling shared by every transport. A settlement in ARGV,
 -- from `at`, is its action and the action's own arguments:
 --   'done'   the done mark's TTL, ms: mark the idempotency key done
 --   'skip'   (none): nothing more (the key was already done)
 --   'retry'  the delay, ms, and the record (envelope and history): put it
---            on the delayed set, whose TTL becomes limits.delayed_ttl ms
+--            on the delayed set, which then lives at least
+--            limits.delayed_ttl ms more
 --   'dead'   the dead letter: append it to the dead-letter stream, capped
 --            at limits.dlq_max entries, TTL limits.dlq_ttl ms
 -- Carries it out only when `owned` (the caller proved it still holds the
@@ -145,7 +155,7 @@ local function courier_settle(owned, done_key, delayed, dlq, at, limits)
     redis.call('SET', done_key, '1', 'PX', ARGV[at + 1])
   elseif action == 'retry' then
     redis.call('ZADD', delayed, courier_now_ms() + tonumber(ARGV[at + 1]), ARGV[at + 2])
-    redis.call('PEXPIRE', delayed, limits.delayed_ttl)
+    courier_live_at_least(delayed, limits.delayed_ttl)
   elseif action == 'dead' then
     redis.call('XADD', dlq, 'MAXLEN', '~', limits.dlq_max, '*', 'd', ARGV[at + 1])
     redis.call('PEXPIRE', dlq, limits.dlq_ttl)

@@ -79,7 +79,7 @@ for i = 1, count do
   results[2 * i] = value
 end
 if delayed then
-  redis.call('PEXPIRE', KEYS[2], math.max(max_age, delay + max_age))
+  courier_live_at_least(KEYS[2], math.max(max_age, delay + max_age))
 end
 if queued then
   courier_tidy(transport, KEYS[1], max_len, now, max_age)
