@@ -658,3 +658,63 @@ async fn a_nearer_schedule_or_a_retry_never_shortens_the_delayed_set_s_life() {
         .unwrap();
     assert_eq!(waiting, 1, "the far one still waits");
 }
+
+/// A delayed-set member that is not a courier record (written by a foreign
+/// producer, or damaged) is dead-lettered as found when it comes due,
+/// beside the good ones, which are handled.
+#[tokio::test]
+async fn an_unreadable_delayed_member_is_dead_lettered_as_found() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let mut conn = raw(&server).await;
+    let producer = Producer::untyped(&client, &INTAKE);
+    producer
+        .publish_in(&interaction(1), Duration::from_millis(100))
+        .await
+        .unwrap();
+    let delayed = client.keys(&INTAKE, None).delayed();
+    for bad in ["not json at all", r#"{"no_m": true}"#] {
+        let _: () = redis::cmd("ZADD")
+            .arg(&delayed)
+            .arg(0)
+            .arg(bad)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let calls = Arc::new(AtomicU32::new(0));
+    let running = Running::start(classifier(&client, &INTAKE), counting(&calls));
+    let dlq = client.dlq(&INTAKE);
+    let mut letters = Vec::new();
+    for _ in 0..200 {
+        letters = dlq.list(&DlqFilter::default()).await.unwrap();
+        if letters.len() == 2 && calls.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    running.stop().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the good one is handled");
+    let mut raws: Vec<String> = letters.iter().filter_map(|l| l.raw.clone()).collect();
+    raws.sort();
+    assert_eq!(
+        raws,
+        ["not json at all", r#"{"no_m": true}"#],
+        "{letters:?}"
+    );
+    for letter in &letters {
+        assert_eq!(letter.reason, DeadReason::InvalidPayload);
+        assert!(
+            letter.error.contains("not a courier record"),
+            "{}",
+            letter.error
+        );
+        assert_eq!(letter.channel, "contact_center.intake_test");
+    }
+    let left: u64 = redis::cmd("ZCARD")
+        .arg(&delayed)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}

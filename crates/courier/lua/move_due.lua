@@ -3,24 +3,45 @@
 -- consumers may run this at once and each message is moved exactly once.
 -- Works in chunks of ARGV[1] so no call handles an unbounded number.
 --
+-- A member that is not a courier record (a JSON object whose `m` is the
+-- envelope text) cannot be queued: it is dead-lettered as found, in the
+-- same step, rather than dropped.
+--
 -- KEYS[1] delayed set   KEYS[2] queue (stream, list or sorted set)
+-- KEYS[3] dead-letter stream
 -- ARGV[1] chunk size    ARGV[2] max stream length (0: unlimited)
 -- ARGV[3] retention age, ms   ARGV[4] transport
+-- ARGV[5] the dead letter of an unreadable member, as JSON, its `raw` to
+--         be filled in   ARGV[6] dead-letter stream cap   ARGV[7] its TTL, ms
 --
--- Returns how many messages were moved.
+-- Returns how many members were moved (queued or dead-lettered).
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', courier_now_ms(), 'LIMIT', 0, tonumber(ARGV[1]))
 local moved = 0
 for _, member in ipairs(due) do
   redis.call('ZREM', KEYS[1], member)
-  local delayed = cjson.decode(member)
-  local priority = 0
-  if ARGV[4] == 'priority' then
-    local ok, envelope = pcall(cjson.decode, delayed['m'])
-    if ok and type(envelope) == 'table' and tonumber(envelope['priority']) then
-      priority = tonumber(envelope['priority'])
+  local ok, delayed = pcall(cjson.decode, member)
+  if ok and type(delayed) == 'table' and type(delayed['m']) == 'string' then
+    local priority = 0
+    if ARGV[4] == 'priority' then
+      local read, envelope = pcall(cjson.decode, delayed['m'])
+      if read and type(envelope) == 'table' and tonumber(envelope['priority']) then
+        priority = tonumber(envelope['priority'])
+      end
     end
+    local history = delayed['h']
+    if type(history) ~= 'string' then
+      history = ''
+    end
+    courier_enqueue(ARGV[4], KEYS[2], delayed['m'], history, priority, tonumber(ARGV[2]), tonumber(ARGV[3]))
+  else
+    local letter = cjson.decode(ARGV[5])
+    letter['raw'] = member
+    -- cjson would write an empty history list back as an object; the
+    -- reader takes a missing history as none.
+    letter['history'] = nil
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'd', cjson.encode(letter))
+    redis.call('PEXPIRE', KEYS[3], ARGV[7])
   end
-  courier_enqueue(ARGV[4], KEYS[2], delayed['m'], delayed['h'], priority, tonumber(ARGV[2]), tonumber(ARGV[3]))
   moved = moved + 1
 end
 return moved

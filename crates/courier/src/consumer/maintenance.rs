@@ -147,16 +147,41 @@ where
     /// Moves due messages of the delayed set to the queue, in chunks.
     pub(super) async fn move_due(&self, keys: &ChannelKeys) {
         const CHUNK: usize = 100;
-        let (delayed, inbox) = (keys.delayed(), keys.inbox(self.spec.transport));
+        let (delayed, inbox, dead) = (keys.delayed(), keys.inbox(self.spec.transport), keys.dlq());
+        // What a member that is not a record becomes, its text filled in by
+        // the script.
+        let letter = dlq::DeadLetter::new(
+            self.spec,
+            keys.partition(),
+            (&self.group, &self.name),
+            String::new(),
+            None,
+            (
+                dlq::DeadReason::InvalidPayload,
+                "a delayed message that is not a courier record (a JSON object whose \"m\" is the envelope)"
+                    .to_string(),
+            ),
+            Vec::new(),
+        );
+        let letter = match serde_json::to_string(&letter) {
+            Ok(letter) => letter,
+            Err(e) => {
+                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot write a dead letter");
+                return;
+            }
+        };
         loop {
             let moved: Result<usize, Error> = self
                 .client
                 .query(
-                    scripts::evalsha(&MOVE_DUE, &[&delayed, &inbox])
+                    scripts::evalsha(&MOVE_DUE, &[&delayed, &inbox, &dead])
                         .arg(CHUNK)
                         .arg(self.spec.retention.max_len.unwrap_or(0))
                         .arg(millis(self.spec.retention.max_age))
-                        .arg(self.spec.transport.as_str()),
+                        .arg(self.spec.transport.as_str())
+                        .arg(&letter)
+                        .arg(dlq::MAX_LEN)
+                        .arg(millis(dlq::RETENTION)),
                 )
                 .await;
             match moved {
