@@ -108,6 +108,22 @@ impl Client {
         namespace: &str,
         options: &ConnectOptions,
     ) -> Result<Client, Error> {
+        // Every key is `<namespace>:{<hash tag>}:...`: a brace in the
+        // namespace would become the hash tag and scatter a channel's keys
+        // over cluster slots.
+        let problem = if namespace.is_empty() {
+            Some("it is empty")
+        } else if namespace.contains(['{', '}']) {
+            Some("it contains { or }, which would become the keys' hash tag")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(Error::InvalidNamespace {
+                namespace: namespace.to_string(),
+                problem,
+            });
+        }
         let masked = mask_password(url);
         let connect_error = |source| Error::Connect {
             url: masked.clone(),
@@ -401,5 +417,21 @@ mod tests {
         assert_eq!(mask_password("redis://u:secret@h:1/"), "redis://u:***@h:1/");
         assert_eq!(mask_password("rediss://secret@h"), "rediss://***@h");
         assert_eq!(mask_password("redis://h:6379"), "redis://h:6379");
+    }
+
+    /// Refused before any connection is tried (the port is closed).
+    #[tokio::test]
+    async fn a_namespace_that_would_break_the_hash_tags_is_refused() {
+        for (namespace, problem) in [("prod{1}", "{ or }"), ("a}b", "{ or }"), ("", "empty")] {
+            let err = Client::connect("redis://127.0.0.1:1/", namespace)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidNamespace { namespace: n, .. } if n == namespace),
+                "{err}"
+            );
+            assert!(err.to_string().contains(problem), "{err}");
+            assert_eq!(err.kind(), crate::ErrorKind::Local);
+        }
     }
 }

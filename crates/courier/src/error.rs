@@ -126,6 +126,15 @@ pub enum Error {
         /// What the Redis client reported.
         source: redis::RedisError,
     },
+    /// The key namespace cannot be used: it would break the hash tags that
+    /// keep a channel's keys in one cluster slot, or is empty.
+    #[error("namespace {namespace:?} cannot be used: {problem}")]
+    InvalidNamespace {
+        /// The namespace given.
+        namespace: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// The TLS CA file cannot be read.
     #[error("cannot read the TLS CA file {path}: {source}")]
     TlsCa {
@@ -230,6 +239,7 @@ impl Error {
             Error::EmbeddedSchema { .. }
             | Error::Json(_)
             | Error::Connect { .. }
+            | Error::InvalidNamespace { .. }
             | Error::TlsCa { .. }
             | Error::Redis(_)
             | Error::UnexpectedReply { .. }
