@@ -166,3 +166,26 @@ async fn on_a_partitioned_channel_the_pool_stops_at_the_partition_count() {
     );
     assert_eq!(unpartitioned.ceiling(), 8);
 }
+
+/// An instance that cannot start (here, a consumer of another channel's
+/// schema) stops the pool with its error; the caller's token, which other
+/// work may share, is left alone.
+#[tokio::test]
+async fn an_instance_that_cannot_start_stops_the_pool_with_its_error() {
+    let server = RedisServer::must_start();
+    let client = client(&server).await;
+    let wrong = Consumer::<Interaction>::untyped(&client, &channels::billing::SPEC, "workers");
+    let token = CancellationToken::new();
+    let err = Scaler::new(wrong, config())
+        .run_until(
+            || |_d: Delivery<Interaction>| async { Outcome::Done },
+            token.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, courier::Error::SchemaMismatch { .. }),
+        "{err}"
+    );
+    assert!(!token.is_cancelled());
+}

@@ -46,6 +46,10 @@ use crate::spec::ChannelSpec;
 
 pub use policy::{Decision, Policy, ScalerConfig, Signals};
 
+/// How many decisions a pool keeps for [`ScalerHandle::decisions`] and its
+/// report: the latest.
+pub const KEPT_DECISIONS: usize = 1000;
+
 /// Sizes of a running pool, readable while it runs.
 #[derive(Debug, Default)]
 pub struct ScalerHandle {
@@ -65,7 +69,8 @@ impl ScalerHandle {
         self.desired.load(Ordering::Relaxed)
     }
 
-    /// Every decision so far, with the time since the pool started.
+    /// The decisions so far (the latest [`KEPT_DECISIONS`]), with the
+    /// time since the pool started.
     pub fn decisions(&self) -> Vec<(Duration, Decision)> {
         self.decisions
             .lock()
@@ -79,7 +84,8 @@ impl ScalerHandle {
 pub struct ScalerReport {
     /// Every instance's counters, added up.
     pub consumers: ConsumerReport,
-    /// Every change of size, with the time since the pool started.
+    /// Its changes of size (the latest [`KEPT_DECISIONS`]), with the time
+    /// since the pool started.
     pub decisions: Vec<(Duration, Decision)>,
     /// The most instances that ran at once.
     pub peak: usize,
@@ -154,6 +160,9 @@ impl<M: Readable> Scaler<M> {
         let group = self.template.group().to_string();
         let client = self.template.client().clone();
         let mut policy = Policy::new(self.config.clone(), self.ceiling());
+        // The instances stop with the caller's token, or with this one when
+        // one of them fails: the caller's other work goes on.
+        let pool_stop = shutdown.child_token();
         let started = Instant::now();
         let mut tasks: JoinSet<Result<ConsumerReport, Error>> = JoinSet::new();
         let mut pool: Vec<Instance> = Vec::new();
@@ -165,7 +174,7 @@ impl<M: Readable> Scaler<M> {
             // Match the pool to the policy, then wait for the next reading.
             while pool.len() < policy.current() {
                 let consumer = self.template.sibling();
-                let stop = shutdown.child_token();
+                let stop = pool_stop.child_token();
                 pool.push(Instance {
                     stop: stop.clone(),
                     stats: consumer.stats(),
@@ -191,8 +200,9 @@ impl<M: Readable> Scaler<M> {
                     // An instance ends early only on an error: stop the
                     // pool with it.
                     if let Ok(Err(e)) = ended {
-                        shutdown.cancel();
+                        pool_stop.cancel();
                         while tasks.join_next().await.is_some() {}
+                        self.handle.running.store(0, Ordering::Relaxed);
                         return Err(e);
                     }
                     if let Ok(Ok(counters)) = ended {
@@ -218,11 +228,16 @@ impl<M: Readable> Scaler<M> {
                     reason = %decision.reason,
                     "scaling"
                 );
-                self.handle
+                let mut decisions = self
+                    .handle
                     .decisions
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push((started.elapsed(), decision));
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // A pool that runs for months keeps its latest decisions.
+                if decisions.len() == KEPT_DECISIONS {
+                    decisions.remove(0);
+                }
+                decisions.push((started.elapsed(), decision));
             }
         }
         for instance in &pool {
