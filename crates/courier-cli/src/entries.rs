@@ -42,8 +42,8 @@ pub(crate) enum Range {
 /// One entry of a queue.
 #[derive(Debug)]
 pub(crate) enum Entry {
-    /// A message: its envelope as JSON, and where it is.
-    Message(Value, Place),
+    /// A message: its envelope as JSON.
+    Message(Value),
     /// Anything else, as found.
     Flagged(Flagged),
 }
@@ -282,7 +282,7 @@ fn record(place: Place, bytes: &[u8]) -> Entry {
     };
     let envelope = courier::envelope::parse_record(text).envelope;
     match serde_json::from_str(&envelope) {
-        Ok(envelope) => Entry::Message(envelope, place),
+        Ok(envelope) => Entry::Message(envelope),
         Err(_) => flagged(Flag::NotJson),
     }
 }
@@ -329,7 +329,7 @@ mod tests {
 
     fn flag_of(entry: &Entry) -> Option<Flag> {
         match entry {
-            Entry::Message(..) => None,
+            Entry::Message(_) => None,
             Entry::Flagged(flagged) => Some(flagged.flag),
         }
     }

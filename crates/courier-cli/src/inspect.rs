@@ -48,7 +48,7 @@ pub async fn peek(ctx: &Context, args: &PeekArgs, out: &mut dyn Write) -> Result
         for entry in entries::read(&client, spec, partition.as_deref(), range).await? {
             shown += 1;
             match entry {
-                Entry::Message(envelope, _) => {
+                Entry::Message(envelope) => {
                     writeln!(out, "{}", serde_json::to_string_pretty(&envelope)?)?;
                 }
                 Entry::Flagged(entry) => {

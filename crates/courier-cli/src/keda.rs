@@ -19,7 +19,9 @@
 //! The Redis triggers authenticate as the role's ACL user (`courier acl`):
 //! its name and password come from a Kubernetes Secret, `courier-<role>`
 //! by default, with the keys `username` and `password` (with `--tls`, also
-//! `tls`, holding `enable`, and `ca`, the CA certificate). The YAML is written by hand, every string double-quoted: a
+//! `tls`, holding `enable`, and `ca`, the CA certificate). Kubernetes names
+//! take no `_`: a role `human_desk` is written `human-desk` in the
+//! ScaledObject's, the Deployment's and the Secret's names. The YAML is written by hand, every string double-quoted: a
 //! few fixed shapes need no YAML library.
 
 use std::collections::BTreeMap;
@@ -56,14 +58,15 @@ pub struct Args {
     /// at most the partition count.
     #[arg(long, default_value_t = 10)]
     pub max: u32,
-    /// The Deployment of role `r` is named `<prefix>r`.
+    /// The Deployment of role `r` is named `<prefix>r` (`_` written `-`).
     #[arg(long, default_value = "")]
     pub deployment_prefix: String,
     /// A role's consumer group when it is not the role's name,
     /// `role=group`; repeat per role.
     #[arg(long = "group", value_name = "ROLE=GROUP")]
     pub groups: Vec<String>,
-    /// The Secret holding a role's ACL user is `<secret-prefix><role>`.
+    /// The Secret holding a role's ACL user is `<secret-prefix><role>`
+    /// (`_` written `-`).
     #[arg(long, default_value = "courier-")]
     pub secret_prefix: String,
     /// Prometheus, for priority channels' triggers.
@@ -130,7 +133,9 @@ fn manifests(
     group: &str,
     specs: &[&'static ChannelSpec],
 ) -> String {
-    let name = format!("courier-{}", role.replace('_', "-"));
+    // Kubernetes names take no `_`: roles are written with `-`.
+    let kube = role.replace('_', "-");
+    let name = format!("courier-{kube}");
     let auth = format!("{name}-redis");
     let mut triggers = String::new();
     let mut redis_triggers = 0;
@@ -161,8 +166,11 @@ fn manifests(
                     triggers,
                     "    - type: \"prometheus\"\n      metadata:\n        serverAddress: {}\n        query: {}\n        threshold: {}\n        activationThreshold: \"0\"\n",
                     q(&args.prometheus),
+                    // Every replica exports the same gauge: one series
+                    // per partition (their max), then the partitions'
+                    // sum, so that more replicas do not read as more work.
                     q(&format!(
-                        "sum(courier_channel_depth{{channel=\"{}\"}})",
+                        "sum(max by (partition) (courier_channel_depth{{channel=\"{}\"}}))",
                         spec.qualified_name()
                     )),
                     q(&args.target.to_string())
@@ -191,8 +199,16 @@ fn manifests(
     for note in notes {
         let _ = writeln!(yaml, "{note}");
     }
+    if triggers.is_empty() {
+        // KEDA refuses a ScaledObject without triggers.
+        let _ = writeln!(
+            yaml,
+            "# role {role}: nothing to scale on (it consumes broadcasts only); no ScaledObject"
+        );
+        return yaml;
+    }
     if redis_triggers > 0 {
-        let secret = format!("{}{}", args.secret_prefix, role);
+        let secret = format!("{}{kube}", args.secret_prefix);
         let _ = write!(
             yaml,
             "apiVersion: \"keda.sh/v1alpha1\"\nkind: \"TriggerAuthentication\"\nmetadata:\n  name: {}\nspec:\n  secretTargetRef:\n",
@@ -220,7 +236,7 @@ fn manifests(
         channels.join(", "),
         q(&name),
         q(role),
-        q(&format!("{}{role}", args.deployment_prefix)),
+        q(&format!("{}{kube}", args.deployment_prefix)),
         args.min,
         max
     );

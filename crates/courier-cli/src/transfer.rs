@@ -22,12 +22,14 @@ pub struct ExportArgs {
     /// Export the dead letters instead of the queued messages.
     #[arg(long)]
     pub dlq: bool,
-    /// Mark each stream message this consumer group already handled
-    /// (`"handled_by"`): `import` then records it as handled instead of
-    /// queueing it again. Stop the group's consumers first (`courier
-    /// pause`) so that nothing is handled while the export reads.
-    #[arg(long)]
-    pub group: Option<String>,
+    /// A consumer group of the (stream) channel; repeat for each group
+    /// that reads it. Each message is written with the groups that
+    /// handled it (`"handled_by"`, from their done marks): `import` records
+    /// those as handled, and queues the message again only for the others.
+    /// Stop the consumers first (`courier pause`, then PENDING 0) so that
+    /// nothing is handled while the export reads.
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
 }
 
 /// `courier import` options.
@@ -43,8 +45,8 @@ pub struct ImportArgs {
 }
 
 /// Runs `courier export`: one JSON object per line, `{"envelope": ...}`
-/// (with `"history"` when a message was retried) or a whole dead letter;
-/// nothing is consumed. Messages waiting in the delayed set (retries,
+/// (with `"handled_by"` and `"groups"` under `--group`) or a whole dead
+/// letter; nothing is consumed. Messages waiting in the delayed set (retries,
 /// scheduled messages) are exported after the queue's, and imported as due
 /// now. An entry that is not a message is written as found,
 /// with its flag (see the `entries` module), and the export goes on.
@@ -73,7 +75,7 @@ pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Re
             spec.qualified_name()
         );
     }
-    if args.group.is_some() && spec.transport != Transport::Stream {
+    if !args.groups.is_empty() && spec.transport != Transport::Stream {
         bail!(
             "--group: {} is a {} channel, whose handled messages Redis no longer holds; \
              export it without --group",
@@ -83,31 +85,36 @@ pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Re
     }
     let (mut flagged, mut handled) = (0, 0);
     for partition in courier::partition::all(spec) {
-        let progress = match &args.group {
-            Some(group) => Some(
-                client
-                    .group_progress(spec, partition.as_deref(), group)
-                    .await?,
-            ),
-            None => None,
-        };
-        // The queue's entries, then what waits in the delayed set (retries
-        // and scheduled messages), which is queued work too.
-        let mut read = entries::read(&client, spec, partition.as_deref(), Range::All).await?;
-        read.extend(entries::read(&client, spec, partition.as_deref(), Range::Delayed).await?);
+        // The delayed set first: a retry that comes due while the export
+        // reads moves from there to the queue, and is then read twice
+        // (the copy is a duplicate on import) rather than not at all.
+        let mut read = entries::read(&client, spec, partition.as_deref(), Range::Delayed).await?;
+        read.extend(entries::read(&client, spec, partition.as_deref(), Range::All).await?);
         for entry in read {
             let line = match entry {
-                Entry::Message(envelope, place) => {
-                    let by = args.group.as_ref().filter(|_| {
-                        let id = place.id.as_deref().unwrap_or_default();
-                        progress.as_ref().is_some_and(|p| p.handled(id))
-                    });
-                    match by {
-                        Some(group) => {
-                            handled += 1;
-                            serde_json::json!({ "envelope": envelope, "handled_by": group })
+                Entry::Message(envelope) => {
+                    let key = envelope
+                        .get("key")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default();
+                    let mut by = Vec::new();
+                    for group in &args.groups {
+                        let done = client
+                            .handled(spec, partition.as_deref(), group, &[key])
+                            .await?;
+                        if done.first() == Some(&true) {
+                            by.push(group.clone());
                         }
-                        None => serde_json::json!({ "envelope": envelope }),
+                    }
+                    if by.is_empty() {
+                        serde_json::json!({ "envelope": envelope })
+                    } else {
+                        handled += usize::from(by.len() == args.groups.len());
+                        serde_json::json!({
+                            "envelope": envelope,
+                            "handled_by": by,
+                            "groups": args.groups,
+                        })
                     }
                 }
                 Entry::Flagged(entry) => {
@@ -124,9 +131,10 @@ pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Re
     } else {
         String::new()
     };
-    let handled = match &args.group {
-        Some(group) => format!(", {handled} handled by {group}"),
-        None => String::new(),
+    let handled = if args.groups.is_empty() {
+        String::new()
+    } else {
+        format!(", {handled} handled by every group given")
     };
     eprintln!(
         "exported {count} message(s) of {}{flagged}{handled}",
@@ -136,10 +144,11 @@ pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Re
 }
 
 /// Runs `courier import`: validates each line's payload against its
-/// message version and publishes it with its idempotency key, or, for a
-/// line an export marked `"handled_by"` a group, records it as handled
-/// (its idempotency key and the group's done mark) without queueing it;
-/// prints the counts. A line that does not validate, or that export flagged as not a
+/// message version and publishes it with its idempotency key; for a line
+/// an export marked `"handled_by"` some groups, records it as handled by
+/// them (their done marks) and queues it only if a group of the export has
+/// not handled it (else its idempotency key is recorded instead); prints
+/// the counts. A line that does not validate, or that export flagged as not a
 /// message, is reported and skipped.
 pub async fn import(ctx: &Context, args: &ImportArgs, out: &mut dyn Write) -> Result<ExitCode> {
     let spec = ctx.channel(&args.channel)?;
@@ -219,9 +228,21 @@ pub async fn import(ctx: &Context, args: &ImportArgs, out: &mut dyn Write) -> Re
             writeln!(out, "{at}: invalid payload: {}", errors.join("; "))?;
             continue;
         }
-        if let Some(group) = value.get("handled_by").and_then(serde_json::Value::as_str) {
-            courier::publish::restore_handled(&client, spec, &envelope, group).await?;
-            restored += 1;
+        if let Some(by) = value
+            .get("handled_by")
+            .and_then(serde_json::Value::as_array)
+        {
+            let by: Vec<&str> = by.iter().filter_map(serde_json::Value::as_str).collect();
+            let groups = value
+                .get("groups")
+                .and_then(serde_json::Value::as_array)
+                .map_or(0, Vec::len);
+            let queue = by.len() < groups;
+            match courier::publish::restore_handled(&client, spec, &envelope, &by, queue).await? {
+                None => restored += 1,
+                Some(published) if published.duplicate => duplicates += 1,
+                Some(_) => written += 1,
+            }
             continue;
         }
         let published =

@@ -895,8 +895,25 @@ async fn keda_manifests_scale_each_role_on_the_keys_and_groups_its_consumers_use
     assert_eq!(values_of(classifier, "stream").len(), 3);
     // Escalations (priority) scale on courier's depth gauge.
     assert!(yaml.contains(
-        "query: \"sum(courier_channel_depth{channel=\\\"contact_center.escalations\\\"})\""
+        "query: \"sum(max by (partition) (courier_channel_depth{channel=\\\"contact_center.escalations\\\"}))\""
     ));
+    // Kubernetes names take no `_`, and a role with nothing to scale on
+    // gets no ScaledObject (KEDA refuses one without triggers).
+    assert!(yaml.contains("name: \"human-desk\""), "{yaml}");
+    assert!(!yaml.contains("name: \"human_desk\""));
+    assert!(
+        yaml.contains("# role supervisor: nothing to scale on"),
+        "{yaml}"
+    );
+    for doc in yaml
+        .split("---\n")
+        .filter(|d| d.contains("kind: \"ScaledObject\""))
+    {
+        assert!(
+            doc.contains("    - type: "),
+            "a ScaledObject without triggers:\n{doc}"
+        );
+    }
 
     // The keys and groups are the ones the runtime uses: a task waits on
     // the list the specialist's trigger reads, and once a classifier has
@@ -953,10 +970,11 @@ async fn keda_manifests_scale_each_role_on_the_keys_and_groups_its_consumers_use
 }
 
 /// The runbook's rollback drill ("Switch consumers to the standby"): traffic
-/// on a primary, the channel paused and exported with what its group
-/// handled, the primary killed, the standby restored with `courier
-/// import`, consumers and producers switched to it (the producer sending
-/// again what it was not sure of); every message handled, none twice.
+/// on a primary, some contacts failing once and waiting for their retry,
+/// the channel paused and exported with what its group handled, the
+/// primary killed, the standby restored with `courier import`, consumers
+/// and producers switched to it (the producer sending again what it was
+/// not sure of); every contact handled, none twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn rollback_to_a_standby_handles_every_message_once() {
     use std::collections::HashMap;
@@ -965,12 +983,18 @@ async fn rollback_to_a_standby_handles_every_message_once() {
     let mut primary = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
     let standby = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
     let ns = namespace();
+    // Effects by idempotency key, and attempts, as a downstream system
+    // would see them.
     let effects: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let attempts: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     let regions = ["amer", "emea", "apac"];
     let contacts: Vec<InteractionV1> = (0..240)
         .map(|n| interaction(n, regions[n as usize % 3]))
         .collect();
-    // A classifier that takes 5 ms a contact, two at a time.
+    // A classifier, two at a time: every tenth contact fails its first
+    // attempt (it waits for a retry); after 40 contacts each takes 40 ms,
+    // so that work is left when the pause lands, however loaded the
+    // machine.
     let start = |client: &Client| {
         let consumer =
             channels::intake::consumer(client, "classifier").with_options(ConsumerOptions {
@@ -982,21 +1006,29 @@ async fn rollback_to_a_standby_handles_every_message_once() {
             });
         let stats = consumer.stats();
         let token = CancellationToken::new();
-        let effects = effects.clone();
+        let (effects, attempts) = (effects.clone(), attempts.clone());
         let running = tokio::spawn({
             let token = token.clone();
             async move {
                 consumer
                     .run_until(
                         move |d: Delivery<contact_center_contracts::Interaction>| {
-                            let effects = effects.clone();
+                            let (effects, attempts) = (effects.clone(), attempts.clone());
                             async move {
-                                tokio::time::sleep(Duration::from_millis(5)).await;
-                                *effects
-                                    .lock()
-                                    .unwrap()
-                                    .entry(d.key().to_string())
-                                    .or_default() += 1;
+                                let key = d.key().to_string();
+                                let attempt = {
+                                    let mut attempts = attempts.lock().unwrap();
+                                    let n = attempts.entry(key.clone()).or_default();
+                                    *n += 1;
+                                    *n
+                                };
+                                let slow = effects.lock().unwrap().len() >= 40;
+                                let pause = if slow { 40 } else { 5 };
+                                tokio::time::sleep(Duration::from_millis(pause)).await;
+                                if key.ends_with('0') && attempt == 1 {
+                                    return Outcome::retry("the first attempt fails");
+                                }
+                                *effects.lock().unwrap().entry(key).or_default() += 1;
                                 Outcome::Done
                             }
                         },
@@ -1016,7 +1048,7 @@ async fn rollback_to_a_standby_handles_every_message_once() {
         .await
         .unwrap();
     let started = Instant::now();
-    while stats.snapshot().done < 40 {
+    while effects.lock().unwrap().len() < 40 || stats.snapshot().retried == 0 {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{:?}",
@@ -1043,7 +1075,8 @@ async fn rollback_to_a_standby_handles_every_message_once() {
     let handled_on_primary = effects.lock().unwrap().len();
     assert!(handled_on_primary < 180, "the drill needs work left over");
 
-    // 2. Export the live channel, marking what the group handled.
+    // 2. Export the live channel with what the group handled: a contact
+    // that failed and waits for its retry was not handled.
     let (code, exported) = courier(
         &primary.url(),
         &ns,
@@ -1055,12 +1088,14 @@ async fn rollback_to_a_standby_handles_every_message_once() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 180);
-    let marked = lines
+    let marked: std::collections::HashSet<&str> = lines
         .iter()
-        .filter(|l| l["handled_by"] == "classifier")
-        .count();
-    assert_eq!(marked, handled_on_primary);
+        .filter(|l| l["handled_by"][0] == "classifier")
+        .map(|l| l["envelope"]["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(marked.len(), handled_on_primary);
+    let effects_now = effects.lock().unwrap().clone();
+    assert!(marked.iter().all(|key| effects_now.contains_key(*key)));
 
     // 3. The primary dies with its consumer.
     stop.cancel();
@@ -1078,13 +1113,11 @@ async fn rollback_to_a_standby_handles_every_message_once() {
     .await;
     let _ = std::fs::remove_file(&file);
     assert_eq!(code, ExitCode::SUCCESS, "{out}");
-    assert_eq!(
-        out,
-        format!(
-            "imported {}, 0 duplicate(s), 0 rejected into contact_center.intake; {} recorded as handled (not queued)\n",
-            180 - handled_on_primary,
-            handled_on_primary
-        )
+    assert!(
+        out.contains(&format!(
+            "{handled_on_primary} recorded as handled (not queued)"
+        )),
+        "{out}"
     );
 
     // 5. Consumers and producers switch to the standby. The producer does
@@ -1101,13 +1134,15 @@ async fn rollback_to_a_standby_handles_every_message_once() {
     let started = Instant::now();
     while effects.lock().unwrap().len() < 240 {
         assert!(
-            started.elapsed() < Duration::from_secs(20),
+            started.elapsed() < Duration::from_secs(30),
             "{} handled, {:?}",
             effects.lock().unwrap().len(),
             stats.snapshot()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Long enough for a stray copy to be handled, were there one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     stop.cancel();
     running.await.unwrap().unwrap();
     let effects = effects.lock().unwrap();

@@ -11,8 +11,9 @@
 -- KEYS[3] dead-letter stream
 -- ARGV[1] chunk size    ARGV[2] max stream length (0: unlimited)
 -- ARGV[3] retention age, ms   ARGV[4] transport
--- ARGV[5] the dead letter of an unreadable member, as JSON, its `raw` to
---         be filled in   ARGV[6] dead-letter stream cap   ARGV[7] its TTL, ms
+-- ARGV[5] and ARGV[8] the dead letter of an unreadable member as JSON, up
+--         to and after its `raw` value (the member, as a JSON string)
+-- ARGV[6] dead-letter stream cap   ARGV[7] its TTL, ms
 --
 -- Returns how many members were moved (queued or dead-lettered).
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', courier_now_ms(), 'LIMIT', 0, tonumber(ARGV[1]))
@@ -34,12 +35,8 @@ for _, member in ipairs(due) do
     end
     courier_enqueue(ARGV[4], KEYS[2], delayed['m'], history, priority, tonumber(ARGV[2]), tonumber(ARGV[3]))
   else
-    local letter = cjson.decode(ARGV[5])
-    letter['raw'] = member
-    -- cjson would write an empty history list back as an object; the
-    -- reader takes a missing history as none.
-    letter['history'] = nil
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'd', cjson.encode(letter))
+    local letter = ARGV[5] .. cjson.encode(member) .. ARGV[8]
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'd', letter)
     redis.call('PEXPIRE', KEYS[3], ARGV[7])
   end
   moved = moved + 1

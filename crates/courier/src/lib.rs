@@ -118,6 +118,6 @@ pub use scaler::{Scaler, ScalerConfig, ScalerHandle, ScalerReport};
 pub use spec::{
     Channel, ChannelRef, ChannelSpec, DependencySpec, PartitionSpec, RateSpec, SlaNoticeSpec,
 };
-pub use state::{ChannelState, Figures, GroupProgress, PartitionState};
+pub use state::{ChannelState, Figures, PartitionState};
 pub use subscriber::{Subscriber, SubscriberReport};
 pub use tokio_util::sync::CancellationToken;

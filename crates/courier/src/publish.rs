@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use redis::Value;
+use tracing::Instrument;
 
 use crate::client::Client;
 use crate::contract::{self, Contract};
@@ -162,7 +163,7 @@ impl<T: Contract> Producer<T> {
     ) -> Result<Published, Error> {
         let stamp = Stamp::new(self.spec, options);
         let prepared = self.prepare(message, options, &stamp)?;
-        let mut published = self.send(vec![prepared], options).await?;
+        let mut published = self.send(vec![prepared], options, Instant::now()).await?;
         Ok(published.remove(0))
     }
 
@@ -195,14 +196,16 @@ impl<T: Contract> Producer<T> {
     ///
     /// Every message of a round trip is checked before it is sent, so an
     /// invalid message stops the call before its 500 are written: those
-    /// before it may be published. On any error, calling again with the
-    /// same batch is safe; the idempotency keys make the repeats
+    /// before it may be published. `retry_for` and `Backpressure::Wait`
+    /// bound the whole call, not each round. On any error, calling again
+    /// with the same batch is safe; the idempotency keys make the repeats
     /// duplicates.
     pub async fn publish_many(
         &self,
         messages: &[T],
         options: &PublishOptions,
     ) -> Result<Vec<Published>, Error> {
+        let started = Instant::now();
         let mut chunks = messages.chunks(PUBLISH_BATCH);
         let mut published = Vec::with_capacity(messages.len());
         let Some(first) = chunks.next() else {
@@ -211,11 +214,16 @@ impl<T: Contract> Producer<T> {
         let mut ready = self.prepare_many(first, options)?;
         for chunk in chunks {
             // The send runs on a task of its own, so that Redis works on
-            // this round trip while this task encodes the next one.
-            let sending = tokio::spawn({
-                let (producer, options) = (self.clone(), options.clone());
-                async move { producer.send(ready, &options).await }
-            });
+            // this round trip while this task encodes the next one. It
+            // stays in the caller's span, and stops if the caller gives up
+            // (the call's future dropped).
+            let sending = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+                {
+                    let (producer, options) = (self.clone(), options.clone());
+                    async move { producer.send(ready, &options, started).await }
+                }
+                .instrument(tracing::Span::current()),
+            ));
             let next = self.prepare_many(chunk, options);
             let sent = match sending.await {
                 Ok(sent) => sent,
@@ -232,7 +240,7 @@ impl<T: Contract> Producer<T> {
             published.extend(sent?);
             ready = next?;
         }
-        published.extend(self.send(ready, options).await?);
+        published.extend(self.send(ready, options, started).await?);
         Ok(published)
     }
 
@@ -265,11 +273,13 @@ impl<T: Contract> Producer<T> {
             .prepare(T::SCHEMA, T::VERSION, payload, key, options, stamp)
     }
 
-    /// Sends prepared messages until each is written or found a duplicate.
+    /// Sends prepared messages until each is written or found a duplicate;
+    /// waits count from `started`.
     async fn send(
         &self,
         prepared: Vec<Prepared>,
         options: &PublishOptions,
+        started: Instant,
     ) -> Result<Vec<Published>, Error> {
         if let Some(recorder) = self.client.recorder() {
             let parts: Vec<_> = prepared.into_iter().map(Prepared::into_parts).collect();
@@ -285,7 +295,7 @@ impl<T: Contract> Producer<T> {
                 })
                 .collect());
         }
-        self.outbox().send(prepared, options).await
+        self.outbox().send_since(prepared, options, started).await
     }
 
     fn outbox(&self) -> Outbox<'_> {
@@ -372,19 +382,22 @@ impl Stamp {
     }
 }
 
-/// Records that consumer group `group` already handled `envelope`'s
-/// message, writing nothing to the queue: its idempotency key (so a
-/// producer sending it again is told it is a duplicate) for the channel's
-/// dedup window, and the group's done mark (so a copy that arrives anyway
-/// is skipped) until the message expires. For tools that move a channel
-/// to another Redis (`courier import` of an export with `--group`): what
-/// was handled on the old one stays handled.
+/// Records that the consumer `groups` already handled `envelope`'s message:
+/// each group's done mark, until the message expires, so a copy that
+/// reaches them is skipped. With `queue` false (every group that reads the
+/// channel handled it), also its idempotency key for the channel's dedup
+/// window, so a producer sending it again is told it is a duplicate, and
+/// nothing is queued; with `queue` true it is then published as
+/// [`republish`] does, for the groups that have not handled it. For tools
+/// that move a channel to another Redis (`courier import` of an export
+/// with `--group`): what was handled on the old one stays handled.
 pub async fn restore_handled(
     client: &Client,
     spec: &'static ChannelSpec,
     envelope: &Envelope,
-    group: &str,
-) -> Result<(), Error> {
+    groups: &[&str],
+    queue: bool,
+) -> Result<Option<Published>, Error> {
     let partition = partition::route(spec, &envelope.payload)?;
     let keys = client.keys(spec, partition.as_deref());
     let remaining = chrono::DateTime::parse_from_rfc3339(&envelope.expires_at)
@@ -392,22 +405,32 @@ pub async fn restore_handled(
         .and_then(|at| (at.with_timezone(&Utc) - Utc::now()).to_std().ok())
         .unwrap_or_default()
         .max(Duration::from_secs(1));
-    // Both keys share the partition's hash tag: one pipeline, one slot.
+    // Every key shares the partition's hash tag: one pipeline, one slot.
     let mut pipe = redis::pipe();
-    pipe.cmd("SET")
-        .arg(keys.idem(&envelope.key))
-        .arg(&envelope.id)
-        .arg("NX")
-        .arg("PX")
-        .arg(millis(spec.dedup_window))
-        .ignore()
-        .cmd("SET")
-        .arg(keys.done(group, &envelope.key))
-        .arg(1)
-        .arg("PX")
-        .arg(millis(remaining))
-        .ignore();
-    client.pipeline::<()>(&pipe).await
+    for group in groups {
+        pipe.cmd("SET")
+            .arg(keys.done(group, &envelope.key))
+            .arg(1)
+            .arg("PX")
+            .arg(millis(remaining))
+            .ignore();
+    }
+    if !queue {
+        pipe.cmd("SET")
+            .arg(keys.idem(&envelope.key))
+            .arg(&envelope.id)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(spec.dedup_window))
+            .ignore();
+    }
+    client.pipeline::<()>(&pipe).await?;
+    if !queue {
+        return Ok(None);
+    }
+    republish(client, spec, envelope, &PublishOptions::default())
+        .await
+        .map(Some)
 }
 
 /// The publishing core every producer shares, not tied to a message type:
@@ -491,7 +514,18 @@ impl Outbox<'_> {
         prepared: Vec<Prepared>,
         options: &PublishOptions,
     ) -> Result<Vec<Published>, Error> {
-        let started = Instant::now();
+        self.send_since(prepared, options, Instant::now()).await
+    }
+
+    /// [`send`](Self::send) for a call that began at `started`: its
+    /// waits (`retry_for`, `Backpressure::Wait`) count from there, so the
+    /// rounds of one `publish_many` share them.
+    pub(crate) async fn send_since(
+        &self,
+        prepared: Vec<Prepared>,
+        options: &PublishOptions,
+        started: Instant,
+    ) -> Result<Vec<Published>, Error> {
         let retry_for = options.retry_for.unwrap_or(DEFAULT_RETRY_FOR);
         let mut results: Vec<Option<Published>> = vec![None; prepared.len()];
         let mut backoff = retry::Backoff::new();

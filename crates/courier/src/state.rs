@@ -185,80 +185,26 @@ impl Client {
     }
 }
 
-/// What one consumer group of a stream partition has handled: every entry
-/// up to its last delivered id that is not pending (delivered, not yet
-/// acknowledged). Read by [`Client::group_progress`] for exports that
-/// carry what was handled to another Redis.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GroupProgress {
-    /// The last entry delivered to the group; `None` when the group does
-    /// not exist or was delivered nothing.
-    pub last_delivered: Option<String>,
-    /// Entries delivered and not acknowledged.
-    pub pending: std::collections::HashSet<String>,
-}
-
-impl GroupProgress {
-    /// Whether the group handled (acknowledged) entry `id`.
-    pub fn handled(&self, id: &str) -> bool {
-        let (Some(last), Some(id_at)) = (
-            self.last_delivered.as_deref().and_then(entry_id),
-            entry_id(id),
-        ) else {
-            return false;
-        };
-        id_at <= last && !self.pending.contains(id)
-    }
-}
-
-/// A stream entry id as `(milliseconds, sequence)`, which orders ids.
-fn entry_id(id: &str) -> Option<(u64, u64)> {
-    let (ms, seq) = id.split_once('-')?;
-    Some((ms.parse().ok()?, seq.parse().ok()?))
-}
-
 impl Client {
-    /// What consumer group `group` has handled of the stream partition
-    /// `partition` of `spec`'s channel: its last delivered id (`XINFO
-    /// GROUPS`) and its pending entries (`XPENDING`, every one: a group
-    /// whose consumers were stopped holds few).
-    pub async fn group_progress(
+    /// Which of the idempotency `keys` consumer group `group` has handled
+    /// on partition `partition` of `spec`'s channel: those with its done
+    /// mark, the mark a consumer writes when a handler succeeds (a message
+    /// retried, dead-lettered or still held has none). One `MGET`: the
+    /// marks share the partition's hash slot.
+    pub async fn handled(
         &self,
         spec: &ChannelSpec,
         partition: Option<&str>,
         group: &str,
-    ) -> Result<GroupProgress, Error> {
-        if spec.transport != Transport::Stream {
-            return Err(Error::NotSupported {
-                channel: spec.qualified_name(),
-                operation: "report a consumer group's progress (it needs a stream channel)",
-            });
+        keys: &[&str],
+    ) -> Result<Vec<bool>, Error> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
-        let stream = self.keys(spec, partition).stream();
-        let groups: StreamInfoGroupsReply = self
-            .query(redis::cmd("XINFO").arg("GROUPS").arg(&stream))
-            .await
-            .unwrap_or_default();
-        let Some(info) = groups.groups.into_iter().find(|g| g.name == group) else {
-            return Ok(GroupProgress::default());
-        };
-        let pending: Vec<(String, String, u64, u64)> = if info.pending == 0 {
-            Vec::new()
-        } else {
-            self.query(
-                redis::cmd("XPENDING")
-                    .arg(&stream)
-                    .arg(group)
-                    .arg("-")
-                    .arg("+")
-                    .arg(info.pending),
-            )
-            .await?
-        };
-        Ok(GroupProgress {
-            last_delivered: Some(info.last_delivered_id).filter(|id| id != "0-0"),
-            pending: pending.into_iter().map(|(id, ..)| id).collect(),
-        })
+        let channel = self.keys(spec, partition);
+        let marks: Vec<String> = keys.iter().map(|key| channel.done(group, key)).collect();
+        let found: Vec<Option<Vec<u8>>> = self.query(redis::cmd("MGET").arg(&marks)).await?;
+        Ok(found.iter().map(Option::is_some).collect())
     }
 }
 
@@ -581,21 +527,6 @@ fn parse<T: FromRedisValue>(value: Value) -> Result<T, Error> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_group_handled_what_it_was_delivered_and_acknowledged() {
-        let progress = super::GroupProgress {
-            last_delivered: Some("1700000000000-5".into()),
-            pending: ["1700000000000-3".to_string()].into_iter().collect(),
-        };
-        assert!(progress.handled("1700000000000-5"));
-        assert!(progress.handled("1699999999999-9"));
-        assert!(!progress.handled("1700000000000-3"), "pending");
-        assert!(!progress.handled("1700000000000-6"), "not delivered");
-        assert!(!progress.handled("1700000000001-0"), "not delivered");
-        assert!(!progress.handled("garbage"));
-        assert!(!super::GroupProgress::default().handled("1-0"));
-    }
-
     use super::*;
 
     fn group(lag: Option<usize>, read: Option<usize>, delivered: &str) -> StreamInfoGroup {

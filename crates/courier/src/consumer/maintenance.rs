@@ -148,14 +148,15 @@ where
     pub(super) async fn move_due(&self, keys: &ChannelKeys) {
         const CHUNK: usize = 100;
         let (delayed, inbox, dead) = (keys.delayed(), keys.inbox(self.spec.transport), keys.dlq());
-        // What a member that is not a record becomes, its text filled in by
-        // the script.
+        // What a member that is not a record becomes: the dead letter as
+        // JSON around its `raw` text, which the script fills in.
+        const RAW: &str = "\u{1}raw\u{1}";
         let letter = dlq::DeadLetter::new(
             self.spec,
             keys.partition(),
             (&self.group, &self.name),
             String::new(),
-            None,
+            Some(RAW),
             (
                 dlq::DeadReason::InvalidPayload,
                 "a delayed message that is not a courier record (a JSON object whose \"m\" is the envelope)"
@@ -163,12 +164,12 @@ where
             ),
             Vec::new(),
         );
-        let letter = match serde_json::to_string(&letter) {
-            Ok(letter) => letter,
-            Err(e) => {
-                tracing::warn!(channel = %self.spec.qualified_name(), error = %e, "cannot write a dead letter");
-                return;
-            }
+        let letter = serde_json::to_string(&letter).unwrap_or_default();
+        let Some((before, after)) =
+            letter.split_once(&serde_json::to_string(RAW).unwrap_or_default())
+        else {
+            tracing::warn!(channel = %self.spec.qualified_name(), "cannot write a dead letter");
+            return;
         };
         loop {
             let moved: Result<usize, Error> = self
@@ -179,9 +180,10 @@ where
                         .arg(self.spec.retention.max_len.unwrap_or(0))
                         .arg(millis(self.spec.retention.max_age))
                         .arg(self.spec.transport.as_str())
-                        .arg(&letter)
+                        .arg(before)
                         .arg(dlq::MAX_LEN)
-                        .arg(millis(dlq::RETENTION)),
+                        .arg(millis(dlq::RETENTION))
+                        .arg(after),
                 )
                 .await;
             match moved {

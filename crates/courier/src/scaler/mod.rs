@@ -109,6 +109,8 @@ impl<M: Readable> std::fmt::Debug for Scaler<M> {
 
 /// One running instance.
 struct Instance {
+    /// Its task, to tell which instance ended.
+    task: tokio::task::Id,
     stop: CancellationToken,
     stats: Arc<ConsumerStats>,
 }
@@ -132,13 +134,19 @@ impl<M: Readable> Scaler<M> {
 
     /// The most instances that can do work: the config's maximum or, on a
     /// partitioned channel whose partitions the group's members share out,
-    /// the partition count (a member beyond it would be given none).
+    /// the partition count (a member beyond it would be given none); one
+    /// when the instances are told which partitions to read and handle
+    /// them in order (each would read the same ones).
     pub fn ceiling(&self) -> usize {
         let spec = self.template.spec();
-        if spec.partitions.is_some() && self.template.options().partitions.is_none() {
-            self.config.max.min(crate::partition::all(spec).len())
-        } else {
-            self.config.max
+        let options = self.template.options();
+        let ordered = options.ordered.unwrap_or(spec.partitions.is_some());
+        match (&spec.partitions, &options.partitions) {
+            (Some(_), None) => self.config.max.min(crate::partition::all(spec).len()),
+            // Every instance reads the partitions it is given: more than
+            // one would break their order.
+            (Some(_), Some(_)) if ordered => 1,
+            _ => self.config.max,
         }
     }
 
@@ -170,17 +178,23 @@ impl<M: Readable> Scaler<M> {
         let mut last = (Instant::now(), Duration::ZERO);
         let concurrency = self.template.options().concurrency.max(1);
         let gauges = metrics::ScalerGauges::new(spec, &group);
+        let mut faults = crate::retry::Backoff::new();
         loop {
             // Match the pool to the policy, then wait for the next reading.
             while pool.len() < policy.current() {
                 let consumer = self.template.sibling();
                 let stop = pool_stop.child_token();
-                pool.push(Instance {
-                    stop: stop.clone(),
-                    stats: consumer.stats(),
-                });
+                let stats = consumer.stats();
                 let handler = handler();
-                tasks.spawn(async move { consumer.run_until(handler, stop).await });
+                let task = {
+                    let stop = stop.clone();
+                    tasks.spawn(async move { consumer.run_until(handler, stop).await })
+                };
+                pool.push(Instance {
+                    task: task.id(),
+                    stop,
+                    stats,
+                });
             }
             while pool.len() > policy.current() {
                 if let Some(instance) = pool.pop() {
@@ -196,23 +210,44 @@ impl<M: Readable> Scaler<M> {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(self.config.interval) => {}
-                Some(ended) = tasks.join_next() => {
-                    // An instance ends early only on an error: stop the
-                    // pool with it.
-                    if let Ok(Err(e)) = ended {
-                        pool_stop.cancel();
-                        while tasks.join_next().await.is_some() {}
-                        self.handle.running.store(0, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                    if let Ok(Ok(counters)) = ended {
-                        report.consumers += counters;
+                Some(ended) = tasks.join_next_with_id() => {
+                    let (task, ended) = match ended {
+                        Ok((task, ended)) => (task, Ok(ended)),
+                        Err(e) => (e.id(), Err(e)),
+                    };
+                    // An instance that ended is no longer in the pool: the
+                    // next turn starts another if the policy still wants it.
+                    pool.retain(|instance| instance.task != task);
+                    match ended {
+                        Ok(Ok(counters)) => report.consumers += counters,
+                        // Redis away while it started: try again after a
+                        // pause, as every other loop does.
+                        Ok(Err(e)) if e.is_transient() => {
+                            tracing::warn!(channel = %spec.qualified_name(), %group, error = %e, "an instance stopped on a passing fault; starting another");
+                            if !faults.pause(&shutdown).await {
+                                break;
+                            }
+                        }
+                        // It cannot run (another schema, a bad rate limit):
+                        // none can; stop the pool with the error.
+                        Ok(Err(e)) => {
+                            pool_stop.cancel();
+                            while tasks.join_next().await.is_some() {}
+                            self.handle.running.store(0, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                        Err(panic) => {
+                            tracing::error!(channel = %spec.qualified_name(), %group, error = %panic, "an instance panicked; starting another");
+                        }
                     }
                     continue;
                 }
             }
             let signals = match read(&client, spec, &group, &pool, concurrency, &mut last).await {
-                Ok(signals) => signals,
+                Ok(signals) => {
+                    faults.reset();
+                    signals
+                }
                 Err(e) => {
                     tracing::warn!(channel = %spec.qualified_name(), %group, error = %e, "scaler cannot read the channel; keeping the pool as it is");
                     continue;

@@ -136,7 +136,7 @@ impl Policy {
         let per = c.backlog_per_instance.max(1);
         let floor = c.min.clamp(1, self.ceiling);
         let age = signals.oldest.unwrap_or_default();
-        let grow = if signals.backlog > per * current as u64 {
+        let grow = if signals.backlog > per.saturating_mul(current as u64) {
             Some(format!(
                 "backlog {} is over {per} per instance for {current}",
                 signals.backlog
@@ -165,7 +165,7 @@ impl Policy {
             (to > current && self.since_change(now) >= c.grow_cooldown).then_some((to, reason))
         } else {
             let fewer = current.saturating_sub(1);
-            let quiet = 2 * signals.backlog <= per * fewer as u64
+            let quiet = signals.backlog.saturating_mul(2) <= per.saturating_mul(fewer as u64)
                 && signals.busy < c.busy_low
                 && c.max_age.is_none_or(|max| age <= max / 2);
             (current > floor && quiet && self.since_change(now) >= c.shrink_cooldown).then(|| {
