@@ -32,6 +32,9 @@ pub struct ExportArgs {
     pub groups: Vec<String>,
 }
 
+/// Done marks read per round trip by `export --group`.
+const DONE_PAGE: usize = 1000;
+
 /// `courier import` options.
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -90,22 +93,40 @@ pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Re
         // (the copy is a duplicate on import) rather than not at all.
         let mut read = entries::read(&client, spec, partition.as_deref(), Range::Delayed).await?;
         read.extend(entries::read(&client, spec, partition.as_deref(), Range::All).await?);
-        for entry in read {
+        // Each group's done marks for the partition's messages, a page of
+        // keys per round trip.
+        let keys: Vec<&str> = read
+            .iter()
+            .map(|entry| match entry {
+                Entry::Message(envelope) => envelope
+                    .get("key")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default(),
+                Entry::Flagged(_) => "",
+            })
+            .collect();
+        let mut done_by: Vec<Vec<bool>> = Vec::with_capacity(args.groups.len());
+        for group in &args.groups {
+            let mut done = Vec::with_capacity(keys.len());
+            for page in keys.chunks(DONE_PAGE) {
+                done.extend(
+                    client
+                        .handled(spec, partition.as_deref(), group, page)
+                        .await?,
+                );
+            }
+            done_by.push(done);
+        }
+        for (i, entry) in read.into_iter().enumerate() {
             let line = match entry {
                 Entry::Message(envelope) => {
-                    let key = envelope
-                        .get("key")
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or_default();
-                    let mut by = Vec::new();
-                    for group in &args.groups {
-                        let done = client
-                            .handled(spec, partition.as_deref(), group, &[key])
-                            .await?;
-                        if done.first() == Some(&true) {
-                            by.push(group.clone());
-                        }
-                    }
+                    let by: Vec<&String> = args
+                        .groups
+                        .iter()
+                        .zip(&done_by)
+                        .filter(|(_, done)| done.get(i) == Some(&true))
+                        .map(|(group, _)| group)
+                        .collect();
                     if by.is_empty() {
                         serde_json::json!({ "envelope": envelope })
                     } else {
