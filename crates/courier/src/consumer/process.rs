@@ -5,7 +5,7 @@
 //! a retry, never a crashed consumer). Its slot is freed as soon as it
 //! returns, so the next message starts while this one settles.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -74,10 +74,12 @@ where
         let created_at = delivery.envelope.created_at.clone();
         let span = delivery.span(self.spec);
         let started = Instant::now();
-        bump(&self.stats.handling, 1);
-        let outcome = handler::guarded(self.handler.handle(delivery).instrument(span)).await;
+        let outcome = {
+            // Counted while it runs, also when a hard stop drops it.
+            let _running = Running::start(&self.stats.handling);
+            handler::guarded(self.handler.handle(delivery).instrument(span)).await
+        };
         let took = started.elapsed();
-        self.stats.handling.fetch_sub(1, Ordering::Relaxed);
         bump(&self.stats.handler_micros, took.as_micros() as u64);
         self.metrics.handler_duration(took.as_secs_f64());
         // The handler returned: the next message may start while this one
@@ -170,5 +172,21 @@ where
             error,
             retry_in_ms: delay.map(millis),
         }
+    }
+}
+
+/// One running handler in a count, for as long as it lives.
+struct Running<'a>(&'a AtomicU64);
+
+impl<'a> Running<'a> {
+    fn start(count: &'a AtomicU64) -> Running<'a> {
+        bump(count, 1);
+        Running(count)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -113,6 +113,8 @@ struct Instance {
     task: tokio::task::Id,
     stop: CancellationToken,
     stats: Arc<ConsumerStats>,
+    /// Its handler time at the last reading.
+    seen: Duration,
 }
 
 impl<M: Readable> Scaler<M> {
@@ -175,7 +177,7 @@ impl<M: Readable> Scaler<M> {
         let mut tasks: JoinSet<Result<ConsumerReport, Error>> = JoinSet::new();
         let mut pool: Vec<Instance> = Vec::new();
         let mut report = ScalerReport::default();
-        let mut last = (Instant::now(), Duration::ZERO);
+        let mut last = Instant::now();
         let concurrency = self.template.options().concurrency.max(1);
         let gauges = metrics::ScalerGauges::new(spec, &group);
         let mut faults = crate::retry::Backoff::new();
@@ -192,6 +194,7 @@ impl<M: Readable> Scaler<M> {
                 };
                 pool.push(Instance {
                     task: task.id(),
+                    seen: stats.handler_time(),
                     stop,
                     stats,
                 });
@@ -243,7 +246,8 @@ impl<M: Readable> Scaler<M> {
                     continue;
                 }
             }
-            let signals = match read(&client, spec, &group, &pool, concurrency, &mut last).await {
+            let signals = match read(&client, spec, &group, &mut pool, concurrency, &mut last).await
+            {
                 Ok(signals) => {
                     faults.reset();
                     signals
@@ -291,30 +295,31 @@ impl<M: Readable> Scaler<M> {
 }
 
 /// The signals now: the group's backlog and oldest message, and how busy
-/// the pool's handlers (`concurrency` per instance) were since `last` (the
-/// instant and handler time of the previous reading, updated).
+/// the pool's handlers (`concurrency` per instance) were since the last
+/// reading, at `last` (updated, as is each instance's handler time: an
+/// instance removed since takes its own time with it).
 async fn read(
     client: &Client,
     spec: &ChannelSpec,
     group: &str,
-    pool: &[Instance],
+    pool: &mut [Instance],
     concurrency: usize,
-    last: &mut (Instant, Duration),
+    last: &mut Instant,
 ) -> Result<Signals, Error> {
     let state = client.channel_state(spec, Some(group)).await?;
-    let busy_time: Duration = pool.iter().map(|i| i.stats.handler_time()).sum();
+    let mut busy = Duration::ZERO;
+    for instance in pool.iter_mut() {
+        let now = instance.stats.handler_time();
+        busy += now.saturating_sub(instance.seen);
+        instance.seen = now;
+    }
     let running: u64 = pool.iter().map(|i| i.stats.handling()).sum();
     let now = Instant::now();
-    let (then, busy_then) = std::mem::replace(last, (now, busy_time));
+    let elapsed = now.duration_since(std::mem::replace(last, now));
     Ok(Signals {
         backlog: state.total.waiting.unwrap_or(0),
         oldest: state.total.oldest,
-        busy: busy_ratio(
-            busy_time.saturating_sub(busy_then),
-            now.duration_since(then),
-            running,
-            pool.len() * concurrency,
-        ),
+        busy: busy_ratio(busy, elapsed, running, pool.len() * concurrency),
     })
 }
 
