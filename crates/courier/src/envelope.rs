@@ -251,6 +251,23 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// How long a done mark of a message expiring at `expires_at` (RFC 3339)
+/// lives: until the message expires, plus `visibility_timeout` for a copy
+/// taken just before; `fallback` (the channel's TTL) when the time cannot
+/// be read. The one rule, for the consumer's settlement and for
+/// `publish::restore_handled`.
+pub(crate) fn done_mark_ttl(
+    expires_at: &str,
+    fallback: Duration,
+    visibility_timeout: Duration,
+) -> Duration {
+    let remaining = DateTime::parse_from_rfc3339(expires_at)
+        .ok()
+        .and_then(|at| (at.with_timezone(&Utc) - Utc::now()).to_std().ok())
+        .unwrap_or(fallback);
+    remaining + visibility_timeout
+}
+
 /// `now + ttl`, saturating at the end of year 9999 (the last instant RFC
 /// 3339 can write) instead of overflowing.
 pub fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {

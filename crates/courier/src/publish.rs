@@ -383,7 +383,7 @@ impl Stamp {
 }
 
 /// Records that the consumer `groups` already handled `envelope`'s message:
-/// each group's done mark, until the message expires, so a copy that
+/// each group's done mark, as long as a consumer's would live, so a copy that
 /// reaches them is skipped. With `queue` false (every group that reads the
 /// channel handled it), also its idempotency key for the channel's dedup
 /// window, so a producer sending it again is told it is a duplicate, and
@@ -400,11 +400,7 @@ pub async fn restore_handled(
 ) -> Result<Option<Published>, Error> {
     let partition = partition::route(spec, &envelope.payload)?;
     let keys = client.keys(spec, partition.as_deref());
-    let remaining = chrono::DateTime::parse_from_rfc3339(&envelope.expires_at)
-        .ok()
-        .and_then(|at| (at.with_timezone(&Utc) - Utc::now()).to_std().ok())
-        .unwrap_or_default()
-        .max(Duration::from_secs(1));
+    let done_ttl = envelope::done_mark_ttl(&envelope.expires_at, spec.ttl, spec.visibility_timeout);
     // Every key shares the partition's hash tag: one pipeline, one slot.
     let mut pipe = redis::pipe();
     for group in groups {
@@ -412,7 +408,7 @@ pub async fn restore_handled(
             .arg(keys.done(group, &envelope.key))
             .arg(1)
             .arg("PX")
-            .arg(millis(remaining))
+            .arg(millis(done_ttl))
             .ignore();
     }
     if !queue {

@@ -100,11 +100,11 @@ where
             Outcome::Done => {
                 // The done mark must outlive every redelivery that could
                 // still be handled, i.e. until the message expires.
-                let remaining = chrono::DateTime::parse_from_rfc3339(&expires_at)
-                    .ok()
-                    .and_then(|at| (at.with_timezone(&Utc) - Utc::now()).to_std().ok())
-                    .unwrap_or(self.spec.ttl);
-                let ttl = remaining + self.spec.visibility_timeout;
+                let ttl = envelope::done_mark_ttl(
+                    &expires_at,
+                    self.spec.ttl,
+                    self.spec.visibility_timeout,
+                );
                 self.settle(entry, &key, Action::Done { ttl }).await;
             }
             Outcome::Fatal { error } => {
