@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::keywords;
 pub use crate::rules::Rule;
 use crate::validate::{escape_pointer_token, Validator};
 
@@ -37,48 +38,6 @@ pub struct Finding {
     /// What differs, lowercase.
     pub message: String,
 }
-
-/// Keywords that say nothing about which documents are valid.
-const ANNOTATIONS: &[&str] = &[
-    "$schema",
-    "$id",
-    "$defs",
-    "$comment",
-    "title",
-    "description",
-    "default",
-    "examples",
-    "deprecated",
-    "readOnly",
-    "writeOnly",
-];
-
-/// Keywords the checker models.
-const MODELED: &[&str] = &[
-    "$ref",
-    "type",
-    "enum",
-    "const",
-    "format",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "items",
-    "minItems",
-    "maxItems",
-    "uniqueItems",
-    "properties",
-    "required",
-    "additionalProperties",
-    "oneOf",
-    "anyOf",
-    "allOf",
-];
 
 /// Every reason `reader` may reject a document `writer` accepts; empty when
 /// every writer document is valid for the reader. Both are whole schema
@@ -218,9 +177,11 @@ impl Checker<'_> {
     ) {
         let keys: BTreeSet<&String> = ws.keys().chain(rs.keys()).collect();
         for key in keys {
-            let known = MODELED.contains(&key.as_str())
-                || ANNOTATIONS.contains(&key.as_str())
-                || key.starts_with("x-");
+            // `anyOf` is refused by the subset pass, but the checker still
+            // models it, so a schema compared before the registry loads it
+            // gets a precise verdict.
+            let known =
+                keywords::is_assertion(key) || keywords::is_annotation(key) || key == "anyOf";
             if !known && ws.get(key) != rs.get(key) {
                 self.report(
                     Rule::UnsupportedKeywordChanged,

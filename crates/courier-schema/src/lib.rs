@@ -13,8 +13,14 @@
 //! - [`registry`]: loading `schemas/` and the rules every file must keep.
 //! - [`channel`]: the model of `channels.json` and its defaults.
 //! - [`duration`]: the `"30s"` / `"15m"` duration syntax.
-//! - [`validate`]: a compiled validator for the supported JSON Schema subset
-//!   (draft 2020-12), used on payloads at runtime and on `channels.json`.
+//! - [`validate`]: a compiled validator (the `jsonschema` crate, draft
+//!   2020-12) with courier's error messages, used on payloads at runtime and
+//!   on `channels.json`.
+//! - [`subset`]: courier's own pass over a schema, refusing what the code
+//!   generator cannot express.
+//! - [`text`]: JSON pointer tokens and values shown in messages.
+//! - [`keywords`]: the one table of keywords, read by the subset pass and
+//!   the compatibility checker.
 //! - [`problem`]: the `file:pointer: message` error report.
 //! - [`compat`]: whether one schema accepts every document another accepts,
 //!   under stable rule ids.
@@ -27,11 +33,14 @@
 pub mod channel;
 pub mod compat;
 pub mod duration;
+pub mod keywords;
 pub mod position;
 pub mod problem;
 pub mod registry;
 pub mod review;
 pub mod rules;
+pub mod subset;
+pub mod text;
 pub mod validate;
 
 pub use channel::{

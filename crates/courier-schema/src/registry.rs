@@ -27,7 +27,7 @@ use crate::problem::Problems;
 use crate::validate::{escape_pointer_token, Validator};
 
 /// The one JSON Schema draft courier schemas are written in.
-pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
+pub use crate::keywords::DRAFT_2020_12;
 
 /// Folder of courier's own schemas (envelope, meta-schema).
 pub const COURIER_DIR: &str = "courier";

@@ -1,15 +1,27 @@
-//! A compiled JSON Schema validator for the subset of draft 2020-12 that courier supports.
+//! Validating JSON values against courier schemas.
 //!
-//! Courier uses it in two places: on every message payload at run time (so a
+//! Courier validates in two places: every message payload at run time (so a
 //! schema is compiled once into a [`Validator`] and then checked against many
-//! values), and to check `channels.json` files against a meta-schema.
+//! values), and `channels.json` files against their meta-schema.
+//!
+//! The engine is the `jsonschema` crate (draft 2020-12, formats asserted).
+//! courier adds two things around it:
+//!
+//! * before compiling, its own pass ([`crate::subset`]) refuses what the code
+//!   generator cannot express, other drafts' spellings and references other
+//!   than `#` and `#/$defs/<name>`, with a message that says what to write
+//!   instead; the keywords come from one table, [`crate::keywords`], shared
+//!   with the compatibility checker;
+//! * after validating, each error becomes a [`ValidationError`] with the
+//!   instance path, the keyword, and a message that says what was expected
+//!   and what was found. Dead-letter reasons are these messages.
 //!
 //! # Supported keywords
 //!
 //! * annotations, accepted and ignored: `$schema` (root only, and it must be
 //!   draft 2020-12), `$id` (root only), `$comment`, `title`, `description`,
-//!   `default`, `examples`, `deprecated`, `readOnly`, `writeOnly`, `$defs`, and
-//!   any key starting with `x-`;
+//!   `default`, `examples`, `deprecated`, `readOnly`, `writeOnly`, `$defs`
+//!   (root only), and any key starting with `x-`;
 //! * `$ref`, limited to `#` and `#/$defs/<name>` (recursion is allowed);
 //! * `type`, `enum`, `const`;
 //! * numbers: `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`,
@@ -28,99 +40,34 @@
 //!
 //! Every courier schema is also turned into Rust types by the code generator,
 //! so a keyword is only worth supporting if it has a faithful Rust
-//! representation. Keywords that the generator cannot express (`not`,
-//! `if`/`then`/`else`, `anyOf`, `patternProperties`, ...) and draft-07 spellings
-//! (`definitions`, `dependencies`, tuple `items`) are rejected at compile time
-//! with a message that says what to write instead, rather than silently
-//! ignored: a keyword that validates one thing while the generated type says
-//! another is worse than an error.
-//!
-//! # Design
-//!
-//! [`Validator::compile`] turns the schema into an arena of nodes whose
-//! keywords are an enum, so validation never looks at the schema JSON again
-//! and a recursive `$ref` is simply an index into the arena. Instance paths
-//! are kept as a linked list on the stack and only turned into strings when an
-//! error is reported, so a successful [`Validator::is_valid`] allocates
-//! nothing (apart from what the regex engine uses for `pattern`, and sorting
-//! scratch space for `uniqueItems` on long arrays).
+//! representation. A keyword that validates one thing while the generated
+//! type says another is worse than an error.
 
-use std::borrow::Cow;
-use std::cmp::Ordering;
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
-use std::hash::{Hash, Hasher};
+use std::sync::{Arc, LazyLock};
 
-use serde_json::{Map, Number, Value};
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde_json::Value;
 
-/// The keywords `Validator::compile` accepts (sorted), for docs and lints.
+use crate::keywords::{self, FORMATS, TYPE_NAMES};
+use crate::subset;
+pub use crate::subset::SchemaProblem;
+pub use crate::text::escape_pointer_token;
+use crate::text::{quote, show, show_pointer, type_name};
+
+/// The keywords [`Validator::compile`] accepts (sorted), for docs and lints.
 ///
 /// Keys starting with `x-` are also accepted, as annotations.
-pub const SUPPORTED_KEYWORDS: &[&str] = &[
-    "$comment",
-    "$defs",
-    "$id",
-    "$ref",
-    "$schema",
-    "additionalProperties",
-    "allOf",
-    "const",
-    "default",
-    "deprecated",
-    "description",
-    "enum",
-    "examples",
-    "exclusiveMaximum",
-    "exclusiveMinimum",
-    "format",
-    "items",
-    "maxItems",
-    "maxLength",
-    "maximum",
-    "minItems",
-    "minLength",
-    "minimum",
-    "multipleOf",
-    "oneOf",
-    "pattern",
-    "properties",
-    "readOnly",
-    "required",
-    "title",
-    "type",
-    "uniqueItems",
-    "writeOnly",
-];
+pub static SUPPORTED_KEYWORDS: LazyLock<Vec<&'static str>> = LazyLock::new(keywords::supported);
 
-/// Escape one JSON-pointer token (~ -> ~0, / -> ~1).
-///
-/// Borrows when there is nothing to escape, which is almost always.
-pub fn escape_pointer_token(s: &str) -> Cow<'_, str> {
-    if s.contains(['~', '/']) {
-        // `~` first, or the `~` of a freshly written `~1` would be escaped again.
-        Cow::Owned(s.replace('~', "~0").replace('/', "~1"))
-    } else {
-        Cow::Borrowed(s)
-    }
-}
+/// Values nested deeper than this are refused before validation, which
+/// recurses once per level. serde_json already refuses input deeper than
+/// 128 levels, so this only stops values built in code from overflowing the
+/// stack.
+const MAX_VALUE_DEPTH: usize = 256;
 
-/// A problem in the schema itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaProblem {
-    /// JSON pointer into the schema, `""` for the root.
-    pub pointer: String,
-    /// What is wrong, lowercase, without a trailing period.
-    pub message: String,
-}
-
-impl fmt::Display for SchemaProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", show_pointer(&self.pointer), self.message)
-    }
-}
-
-impl std::error::Error for SchemaProblem {}
+/// `enum` lists longer than this are abbreviated in messages.
+const MAX_SHOWN_ENUM: usize = 10;
 
 /// A value that breaks the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,11 +75,12 @@ pub struct ValidationError {
     /// JSON pointer into the instance, `""` for the root.
     pub instance_path: String,
     /// JSON pointer to the failing keyword in the schema document.
-    ///
-    /// This is where the keyword is written, so after a `$ref` it points into
-    /// `$defs`, not along the path that led there.
     pub schema_path: String,
-    /// What is wrong, lowercase, without a trailing period.
+    /// The failing keyword (`type`, `required`, ...; `false` for a `false`
+    /// schema).
+    pub keyword: String,
+    /// What was expected and what was found, lowercase, without a trailing
+    /// period.
     pub message: String,
 }
 
@@ -144,242 +92,277 @@ impl fmt::Display for ValidationError {
 
 impl std::error::Error for ValidationError {}
 
-/// The root pointer `""` is invisible in a message, so it is shown as `/`.
-fn show_pointer(pointer: &str) -> &str {
-    if pointer.is_empty() {
-        "/"
-    } else {
-        pointer
-    }
-}
-
-/// The only `$schema` courier accepts.
-const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
-
-/// Schemas nested deeper than this are rejected, so that a hostile or
-/// generated schema cannot overflow the stack of the compiler.
-const MAX_SCHEMA_DEPTH: usize = 128;
-
-/// Validation gives up below this many nested schema evaluations. JSON parsed
-/// by serde_json is at most 128 levels deep, so this only stops values built
-/// in code from overflowing the stack.
-const MAX_EVAL_DEPTH: usize = 512;
-
-/// Arrays up to this length are checked for `uniqueItems` pairwise, which
-/// allocates nothing; longer ones are hashed and sorted.
-const UNIQUE_PAIRWISE_LIMIT: usize = 32;
-
-/// Long values are cut in messages so that an error stays readable.
-const MAX_SHOWN_CHARS: usize = 80;
-
-/// `enum` lists longer than this are abbreviated in messages.
-const MAX_SHOWN_ENUM: usize = 10;
-
-type NodeId = usize;
-
-/// The root schema is always the first node of the arena, so `"#"` needs no
-/// lookup.
-const ROOT: NodeId = 0;
-
 /// A compiled JSON Schema, ready to validate many values.
 ///
-/// Cheap to share: it is `Send + Sync`, and validation takes `&self`.
+/// Cheap to share: it is `Send + Sync`, clones share the compiled schema,
+/// and validation takes `&self`.
 #[derive(Debug, Clone)]
 pub struct Validator {
-    nodes: Box<[Node]>,
+    inner: Arc<jsonschema::Validator>,
 }
 
-#[derive(Debug, Clone)]
-enum Node {
-    True,
-    False {
-        path: Box<str>,
-    },
-    Schema {
-        path: Box<str>,
-        keywords: Box<[Keyword]>,
-    },
-}
-
-#[derive(Debug, Clone)]
-struct Keyword {
-    /// Pointer to this keyword in the schema, reported in errors.
-    path: Box<str>,
-    check: Check,
-}
-
-#[derive(Debug, Clone)]
-enum Check {
-    Ref(NodeId),
-    Type(TypeSet),
-    Enum(Box<[Value]>),
-    Const(Value),
-    Minimum(Limit),
-    Maximum(Limit),
-    ExclusiveMinimum(Limit),
-    ExclusiveMaximum(Limit),
-    MultipleOf(Limit),
-    MinLength(u64),
-    MaxLength(u64),
-    Pattern(Box<Pattern>),
-    Format(Format),
-    Items(NodeId),
-    MinItems(u64),
-    MaxItems(u64),
-    UniqueItems,
-    /// Sorted by name.
-    Properties(Box<[(Box<str>, NodeId)]>),
-    Required(Box<[Box<str>]>),
-    AdditionalProperties(Box<Additional>),
-    AllOf(Box<[NodeId]>),
-    OneOf(Box<[NodeId]>),
-}
-
-#[derive(Debug, Clone)]
-struct Pattern {
-    source: Box<str>,
-    regex: regress::Regex,
-}
-
-#[derive(Debug, Clone)]
-struct Additional {
-    /// The names in the sibling `properties`, sorted for binary search.
-    known: Box<[Box<str>]>,
-    /// `None` for `additionalProperties: false`, which gets its own message.
-    schema: Option<NodeId>,
-}
-
-/// A numeric keyword value: `num` to compare, `shown` to print exactly as the
-/// schema wrote it.
-#[derive(Debug, Clone)]
-struct Limit {
-    num: Num,
-    shown: Number,
-}
-
-// ---------------------------------------------------------------------------
-// Numbers
-// ---------------------------------------------------------------------------
-
-/// A JSON number in the form that compares without losing precision: large
-/// integers stay integers instead of going through `f64`.
-#[derive(Debug, Clone, Copy)]
-enum Num {
-    U(u64),
-    /// Only ever negative.
-    I(i64),
-    /// Only non-integral values or integers outside the `i64`/`u64` range, so
-    /// that equal values always have the same variant.
-    F(f64),
-}
-
-const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
-const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
-
-impl Num {
-    fn of(n: &Number) -> Num {
-        if let Some(u) = n.as_u64() {
-            Num::U(u)
-        } else if let Some(i) = n.as_i64() {
-            Num::I(i)
-        } else {
-            // `as_f64` only fails with serde_json's arbitrary_precision; NaN
-            // then makes every comparison fail rather than pass.
-            Num::from_f64(n.as_f64().unwrap_or(f64::NAN))
+impl Validator {
+    /// Compile a schema document. Reports every problem of courier's subset
+    /// at once, sorted by pointer; a schema inside the subset that the engine
+    /// still refuses (an invalid `pattern`, say) is reported with its
+    /// pointer too.
+    pub fn compile(schema: &Value) -> Result<Validator, Vec<SchemaProblem>> {
+        let problems = subset::check(schema);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        match jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(schema)
+        {
+            Ok(inner) => Ok(Validator {
+                inner: Arc::new(inner),
+            }),
+            Err(error) => Err(vec![SchemaProblem {
+                pointer: error.instance_path().as_str().to_owned(),
+                message: schema_message(&error),
+            }]),
         }
     }
 
-    fn from_f64(f: f64) -> Num {
-        // `1.0` is the integer 1 in JSON Schema; normalising here makes it
-        // compare, hash and pass `multipleOf` exactly like `1`.
-        if f.fract() == 0.0 {
-            if (0.0..TWO_POW_64).contains(&f) {
-                return Num::U(f as u64);
+    /// Validate an instance; collects every error (not just the first).
+    pub fn validate(&self, instance: &Value) -> Result<(), Vec<ValidationError>> {
+        if too_deep(instance) {
+            return Err(vec![ValidationError {
+                instance_path: String::new(),
+                schema_path: String::new(),
+                keyword: String::new(),
+                message: format!(
+                    "value is nested too deeply to validate (limit {MAX_VALUE_DEPTH} levels)"
+                ),
+            }]);
+        }
+        // The fast path first: a valid value builds no error at all.
+        if self.inner.is_valid(instance) {
+            return Ok(());
+        }
+        let mut errors: Vec<ValidationError> = Vec::new();
+        for error in self.inner.iter_errors(instance) {
+            convert(&error, &mut errors);
+        }
+        if errors.is_empty() {
+            // Guards the contract that `Err` is never empty.
+            errors.push(ValidationError {
+                instance_path: String::new(),
+                schema_path: String::new(),
+                keyword: String::new(),
+                message: "value does not match the schema".to_owned(),
+            });
+        }
+        Err(errors)
+    }
+
+    /// Whether the instance is valid, stopping at the first failure. This
+    /// is the fast path: it builds no messages.
+    pub fn is_valid(&self, instance: &Value) -> bool {
+        !too_deep(instance) && self.inner.is_valid(instance)
+    }
+}
+
+/// Whether `value` nests arrays and objects deeper than [`MAX_VALUE_DEPTH`].
+/// Its own recursion is bounded by that limit, and it allocates nothing.
+fn too_deep(value: &Value) -> bool {
+    fn deeper(value: &Value, allowed: usize) -> bool {
+        match value {
+            Value::Array(items) => allowed == 0 || items.iter().any(|v| deeper(v, allowed - 1)),
+            Value::Object(map) => allowed == 0 || map.values().any(|v| deeper(v, allowed - 1)),
+            _ => false,
+        }
+    }
+    deeper(value, MAX_VALUE_DEPTH)
+}
+
+/// The engine's complaint about a schema, without its own prefix.
+fn schema_message(error: &jsonschema::ValidationError<'_>) -> String {
+    match error.kind() {
+        ValidationErrorKind::Format { format } if format == "regex" => format!(
+            "invalid pattern {}: not a regular expression",
+            show(error.instance())
+        ),
+        _ => error.to_string(),
+    }
+}
+
+fn convert(error: &jsonschema::ValidationError<'_>, out: &mut Vec<ValidationError>) {
+    let kind = error.kind();
+    let instance_path = error.instance_path().as_str();
+    let schema_path = error.schema_path().as_str();
+    // One error per property that is not allowed, at that property, so that
+    // each reads like every other error: where, and what is wrong there.
+    if let ValidationErrorKind::AdditionalProperties { unexpected } = kind {
+        for name in unexpected {
+            out.push(ValidationError {
+                instance_path: format!("{instance_path}/{}", escape_pointer_token(name)),
+                schema_path: schema_path.to_owned(),
+                keyword: "additionalProperties".to_owned(),
+                message: format!(
+                    "property {} is not allowed (additionalProperties is false)",
+                    quote(name)
+                ),
+            });
+        }
+        return;
+    }
+    out.push(ValidationError {
+        instance_path: instance_path.to_owned(),
+        schema_path: schema_path.to_owned(),
+        keyword: match kind {
+            ValidationErrorKind::FalseSchema => "false".to_owned(),
+            other => other.keyword().to_owned(),
+        },
+        message: describe(error),
+    });
+}
+
+/// What was expected and what was found, for one error.
+fn describe(error: &jsonschema::ValidationError<'_>) -> String {
+    use ValidationErrorKind as K;
+    let instance: &Value = error.instance();
+    match error.kind() {
+        K::FalseSchema => "no value is allowed here (the schema is false)".to_owned(),
+        K::Type { kind } => {
+            let expected: Vec<String> = match kind {
+                TypeKind::Single(t) => vec![t.to_string()],
+                TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect(),
+            };
+            let mut names: Vec<&str> = expected.iter().map(String::as_str).collect();
+            names.sort_by_key(|name| TYPE_NAMES.iter().position(|t| t == name));
+            let mut message = String::from("expected ");
+            write_or_list(&mut message, &names);
+            let _ = write!(message, ", found {}", type_name(instance));
+            message
+        }
+        K::Constant { expected_value } => format!(
+            "{} is not equal to const {}",
+            show(instance),
+            show(expected_value)
+        ),
+        K::Enum { options } => enum_message(instance, options),
+        K::Minimum { limit } => format!("{} is less than the minimum {limit}", show(instance)),
+        K::Maximum { limit } => format!("{} is greater than the maximum {limit}", show(instance)),
+        K::ExclusiveMinimum { limit } => format!(
+            "{} is less than or equal to the exclusiveMinimum {limit}",
+            show(instance)
+        ),
+        K::ExclusiveMaximum { limit } => format!(
+            "{} is greater than or equal to the exclusiveMaximum {limit}",
+            show(instance)
+        ),
+        K::MultipleOf { multiple_of } => format!(
+            "{} is not a multiple of {multiple_of} (multipleOf)",
+            show(instance)
+        ),
+        K::MinLength { limit } => format!(
+            "string of {} is shorter than minLength {limit}",
+            plural(char_count(instance), "character", "characters")
+        ),
+        K::MaxLength { limit } => format!(
+            "string of {} is longer than maxLength {limit}",
+            plural(char_count(instance), "character", "characters")
+        ),
+        K::Pattern { pattern } => format!(
+            "{} does not match pattern {}",
+            show(instance),
+            quote(pattern)
+        ),
+        K::Format { format } => {
+            let described = FORMATS
+                .iter()
+                .find(|(name, _)| name == format)
+                .map_or(format.as_str(), |(_, described)| described);
+            format!("{} is not a valid {described}", show(instance))
+        }
+        K::MinItems { limit } => format!(
+            "array of {} is shorter than minItems {limit}",
+            plural(item_count(instance), "item", "items")
+        ),
+        K::MaxItems { limit } => format!(
+            "array of {} is longer than maxItems {limit}",
+            plural(item_count(instance), "item", "items")
+        ),
+        K::UniqueItems => match first_duplicate(instance) {
+            Some((i, j)) => format!("items at index {i} and {j} are equal (uniqueItems)"),
+            None => "items are not unique (uniqueItems)".to_owned(),
+        },
+        K::Required { property } => format!("missing required property {}", show(property)),
+        K::OneOfMultipleValid { context } => {
+            let matched = context.iter().filter(|errors| errors.is_empty()).count();
+            format!("value matches {matched} branches of oneOf, expected exactly 1")
+        }
+        K::OneOfNotValid { context } => {
+            // Say briefly why each branch failed, which is usually enough to
+            // spot the branch that was meant.
+            let mut message = String::from("value matches no branch of oneOf (");
+            for (i, errors) in context.iter().enumerate() {
+                if i > 0 {
+                    message.push_str("; ");
+                }
+                let _ = write!(message, "branch {i}: ");
+                match errors.first() {
+                    Some(first) => {
+                        let path = first.instance_path().as_str();
+                        let relative = path
+                            .strip_prefix(error.instance_path().as_str())
+                            .unwrap_or(path);
+                        if !relative.is_empty() {
+                            let _ = write!(message, "{relative}: ");
+                        }
+                        message.push_str(&describe(first));
+                        if errors.len() > 1 {
+                            let _ = write!(message, " (+{} more)", errors.len() - 1);
+                        }
+                    }
+                    None => message.push_str("does not match"),
+                }
             }
-            if (-TWO_POW_63..0.0).contains(&f) {
-                return Num::I(f as i64);
-            }
+            message.push(')');
+            message
         }
-        Num::F(f)
-    }
-
-    fn int(self) -> Option<i128> {
-        match self {
-            Num::U(u) => Some(i128::from(u)),
-            Num::I(i) => Some(i128::from(i)),
-            Num::F(_) => None,
-        }
-    }
-
-    fn as_f64(self) -> f64 {
-        match self {
-            Num::U(u) => u as f64,
-            Num::I(i) => i as f64,
-            Num::F(f) => f,
-        }
-    }
-
-    fn is_integer(self) -> bool {
-        match self {
-            Num::U(_) | Num::I(_) => true,
-            Num::F(f) => f.is_finite() && f.fract() == 0.0,
-        }
-    }
-
-    /// `None` only for NaN, which JSON cannot express.
-    fn compare(self, other: Num) -> Option<Ordering> {
-        match (self.int(), other.int()) {
-            (Some(a), Some(b)) => Some(a.cmp(&b)),
-            (Some(a), None) => cmp_int_float(a, other.as_f64()),
-            (None, Some(b)) => cmp_int_float(b, self.as_f64()).map(Ordering::reverse),
-            (None, None) => self.as_f64().partial_cmp(&other.as_f64()),
-        }
-    }
-
-    fn is_multiple_of(self, divisor: Num) -> bool {
-        if let (Some(a), Some(b)) = (self.int(), divisor.int()) {
-            return b != 0 && a % b == 0;
-        }
-        let (a, b) = (self.as_f64(), divisor.as_f64());
-        if b == 0.0 {
-            return false;
-        }
-        let q = a / b;
-        if !q.is_finite() {
-            // The quotient overflowed (1e308 / 0.5): fall back on the exact
-            // floating-point remainder, which cannot overflow.
-            return (a % b) == 0.0;
-        }
-        // Decimal fractions are inexact in binary (0.3 / 0.1 is
-        // 2.9999999999999996), so allow a few ulps of rounding error.
-        (q - q.round()).abs() <= 4.0 * f64::EPSILON * q.abs().max(1.0)
+        // Keywords outside courier's subset never reach here; the engine's
+        // own words are the best fallback.
+        _ => error.to_string(),
     }
 }
 
-/// Compares an integer with a float exactly (no rounding of the integer).
-fn cmp_int_float(n: i128, f: f64) -> Option<Ordering> {
-    if f.is_nan() {
-        return None;
-    }
-    let whole = f.trunc();
-    // `as` saturates, and any float beyond the i128 range is beyond every
-    // u64/i64 as well, so saturation gives the right order.
-    match n.cmp(&(whole as i128)) {
-        Ordering::Equal if f > whole => Some(Ordering::Less),
-        Ordering::Equal if f < whole => Some(Ordering::Greater),
-        order => Some(order),
-    }
+fn char_count(value: &Value) -> u64 {
+    value.as_str().map_or(0, |s| s.chars().count() as u64)
 }
 
-/// Equality as JSON Schema defines it: numbers by value, objects ignoring key
-/// order.
+fn item_count(value: &Value) -> u64 {
+    value.as_array().map_or(0, |a| a.len() as u64)
+}
+
+/// The first pair of equal items, for the `uniqueItems` message. Only runs
+/// on a value already known to break the rule.
+fn first_duplicate(value: &Value) -> Option<(usize, usize)> {
+    let items = value.as_array()?;
+    (1..items.len()).find_map(|j| {
+        (0..j)
+            .find(|&i| json_eq(&items[i], &items[j]))
+            .map(|i| (i, j))
+    })
+}
+
+/// JSON Schema equality: `1` and `1.0` are the same number.
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
-            Num::of(x).compare(Num::of(y)) == Some(Ordering::Equal)
+            if let (Some(a), Some(b)) = (x.as_i64(), y.as_i64()) {
+                return a == b;
+            }
+            if let (Some(a), Some(b)) = (x.as_u64(), y.as_u64()) {
+                return a == b;
+            }
+            x.as_f64() == y.as_f64()
         }
         (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
@@ -390,1512 +373,25 @@ fn json_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// A hash consistent with [`json_eq`].
-fn json_hash(value: &Value, h: &mut impl Hasher) {
-    match value {
-        Value::Null => 0u8.hash(h),
-        Value::Bool(b) => {
-            1u8.hash(h);
-            b.hash(h);
-        }
-        Value::Number(n) => {
-            2u8.hash(h);
-            let num = Num::of(n);
-            match num.int() {
-                Some(i) => i.hash(h),
-                None => num.as_f64().to_bits().hash(h),
-            }
-        }
-        Value::String(s) => {
-            3u8.hash(h);
-            s.hash(h);
-        }
-        Value::Array(items) => {
-            4u8.hash(h);
-            items.len().hash(h);
-            for item in items {
-                json_hash(item, h);
-            }
-        }
-        Value::Object(map) => {
-            5u8.hash(h);
-            map.len().hash(h);
-            // Key order must not matter: combine per-entry hashes commutatively.
-            let mut sum = 0u64;
-            for (k, v) in map {
-                let mut entry = DefaultHasher::new();
-                k.hash(&mut entry);
-                json_hash(v, &mut entry);
-                sum = sum.wrapping_add(entry.finish());
-            }
-            sum.hash(h);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Types and formats
-// ---------------------------------------------------------------------------
-
-/// The seven JSON Schema type names, in the order messages list them.
-const TYPE_NAMES: [&str; 7] = [
-    "object", "array", "string", "integer", "number", "boolean", "null",
-];
-
-const T_OBJECT: u8 = 1 << 0;
-const T_ARRAY: u8 = 1 << 1;
-const T_STRING: u8 = 1 << 2;
-const T_INTEGER: u8 = 1 << 3;
-const T_NUMBER: u8 = 1 << 4;
-const T_BOOLEAN: u8 = 1 << 5;
-const T_NULL: u8 = 1 << 6;
-
-/// A set of type names, one bit per entry of [`TYPE_NAMES`].
-#[derive(Debug, Clone, Copy)]
-struct TypeSet(u8);
-
-impl TypeSet {
-    fn bit(name: &str) -> Option<u8> {
-        TYPE_NAMES.iter().position(|t| *t == name).map(|i| 1u8 << i)
-    }
-
-    fn matches(self, value: &Value) -> bool {
-        let bits = match value {
-            Value::Object(_) => T_OBJECT,
-            Value::Array(_) => T_ARRAY,
-            Value::String(_) => T_STRING,
-            // `number` includes the integers, and an integer may be written
-            // `1.0`.
-            Value::Number(n) if Num::of(n).is_integer() => T_INTEGER | T_NUMBER,
-            Value::Number(_) => T_NUMBER,
-            Value::Bool(_) => T_BOOLEAN,
-            Value::Null => T_NULL,
-        };
-        self.0 & bits != 0
-    }
-}
-
-impl fmt::Display for TypeSet {
-    /// "string", "string or null", "object, string or null".
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = TYPE_NAMES
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.0 & (1 << i) != 0)
-            .map(|(_, name)| *name)
-            .collect();
-        write_or_list(f, &names)
-    }
-}
-
-fn write_or_list(f: &mut impl fmt::Write, items: &[&str]) -> fmt::Result {
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            f.write_str(if i + 1 == items.len() { " or " } else { ", " })?;
-        }
-        f.write_str(item)?;
-    }
-    Ok(())
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if Num::of(n).is_integer() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    DateTime,
-    Date,
-    Uuid,
-    Email,
-    Uri,
-    Ipv4,
-    Ipv6,
-}
-
-/// Sorted, as listed in the "unsupported format" message.
-const FORMATS: [(&str, Format); 7] = [
-    ("date", Format::Date),
-    ("date-time", Format::DateTime),
-    ("email", Format::Email),
-    ("ipv4", Format::Ipv4),
-    ("ipv6", Format::Ipv6),
-    ("uri", Format::Uri),
-    ("uuid", Format::Uuid),
-];
-
-impl Format {
-    fn parse(name: &str) -> Option<Format> {
-        FORMATS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-    }
-
-    /// How the message names the format, with a hint where the name alone
-    /// does not say what is expected.
-    fn describe(self) -> &'static str {
-        match self {
-            Format::DateTime => "date-time (RFC 3339)",
-            Format::Date => "date (YYYY-MM-DD)",
-            Format::Uuid => "uuid (8-4-4-4-12 hex digits)",
-            Format::Email => "email address",
-            Format::Uri => "uri (it needs a scheme such as \"https:\")",
-            Format::Ipv4 => "ipv4 address",
-            Format::Ipv6 => "ipv6 address",
-        }
-    }
-
-    fn check(self, s: &str) -> bool {
-        match self {
-            Format::DateTime => is_date_time(s),
-            Format::Date => is_date(s),
-            Format::Uuid => is_uuid(s),
-            Format::Email => is_email(s),
-            Format::Uri => is_uri(s),
-            Format::Ipv4 => s.parse::<std::net::Ipv4Addr>().is_ok(),
-            Format::Ipv6 => s.parse::<std::net::Ipv6Addr>().is_ok(),
-        }
-    }
-}
-
-fn is_date_time(s: &str) -> bool {
-    // chrono also accepts a space between date and time; RFC 3339's grammar
-    // (and so JSON Schema) wants "T", in either case.
-    matches!(s.as_bytes().get(10), Some(b'T' | b't'))
-        && chrono::DateTime::parse_from_rfc3339(s).is_ok()
-}
-
-fn is_date(s: &str) -> bool {
-    // chrono's `%Y` takes signs and more than four digits and `%m` takes one
-    // digit, so check the RFC 3339 full-date shape first.
-    let b = s.as_bytes();
-    b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            _ => c.is_ascii_digit(),
-        })
-        && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
-}
-
-fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
-
-fn is_email(s: &str) -> bool {
-    // Deliberately simple: full RFC 5322 accepts addresses no mail system
-    // delivers to, and the real test of an address is sending to it.
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !s.chars().any(char::is_whitespace)
-}
-
-fn is_uri(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once(':') else {
-        return false;
-    };
-    let mut chars = scheme.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
-        && !rest.is_empty()
-        && !rest.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
 // ---------------------------------------------------------------------------
 // Messages
 // ---------------------------------------------------------------------------
 
-/// A value as JSON, cut to a readable length.
-fn show(value: &Value) -> String {
-    truncate(value.to_string())
-}
-
-/// A string as a JSON string literal, cut to a readable length.
-fn quote(s: &str) -> String {
-    truncate(Value::String(s.to_owned()).to_string())
-}
-
-fn truncate(mut text: String) -> String {
-    if let Some((cut, _)) = text.char_indices().nth(MAX_SHOWN_CHARS) {
-        text.truncate(cut);
-        text.push('…');
+fn write_or_list(out: &mut String, items: &[&str]) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(if i + 1 == items.len() { " or " } else { ", " });
+        }
+        out.push_str(item);
     }
-    text
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-// ---------------------------------------------------------------------------
-// Compiling
-// ---------------------------------------------------------------------------
-
-/// Keywords that the code generator cannot express, or that belong to other
-/// drafts, with the message to give.
-fn rejection(keyword: &str) -> Option<String> {
-    let message = match keyword {
-        "if" | "then" | "else" => format!(
-            "unsupported keyword \"{keyword}\": the code generator cannot handle \
-             conditional schemas (if/then/else)"
-        ),
-        "not" => "unsupported keyword \"not\": the code generator cannot handle it".to_owned(),
-        "anyOf" => "unsupported keyword \"anyOf\": use oneOf (the code generator turns anyOf \
-                    into a struct of optional fields)"
-            .to_owned(),
-        "definitions" => "\"definitions\" is a draft-07 keyword; courier schemas are draft \
-                          2020-12: use \"$defs\""
-            .to_owned(),
-        "dependencies" | "additionalItems" => {
-            format!("\"{keyword}\" is a draft-07 keyword; courier schemas are draft 2020-12")
-        }
-        "patternProperties"
-        | "propertyNames"
-        | "unevaluatedProperties"
-        | "unevaluatedItems"
-        | "prefixItems"
-        | "contains"
-        | "minContains"
-        | "maxContains"
-        | "dependentRequired"
-        | "dependentSchemas"
-        | "minProperties"
-        | "maxProperties"
-        | "$anchor"
-        | "$dynamicRef"
-        | "$dynamicAnchor"
-        | "$recursiveRef"
-        | "$recursiveAnchor"
-        | "$vocabulary" => format!("unsupported keyword \"{keyword}\""),
-        _ => return None,
-    };
-    Some(message)
-}
-
-/// Assertion keywords in the order they are checked, so that errors come out
-/// in the same order whatever the key order of the schema.
-const ASSERTIONS: &[&str] = &[
-    "$ref",
-    "type",
-    "enum",
-    "const",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "format",
-    "items",
-    "minItems",
-    "maxItems",
-    "uniqueItems",
-    "properties",
-    "required",
-    "additionalProperties",
-    "allOf",
-    "oneOf",
-];
-
-#[derive(Default)]
-struct Compiler {
-    nodes: Vec<Node>,
-    problems: Vec<SchemaProblem>,
-    /// The root's `$defs`, the only ones a `$ref` can name.
-    defs: HashMap<String, NodeId>,
-}
-
-fn child_pointer(parent: &str, token: &str) -> String {
-    format!("{parent}/{}", escape_pointer_token(token))
-}
-
-impl Compiler {
-    fn problem(&mut self, pointer: &str, message: impl Into<String>) {
-        self.problems.push(SchemaProblem {
-            pointer: pointer.to_owned(),
-            message: message.into(),
-        });
-    }
-
-    fn alloc(&mut self) -> NodeId {
-        self.nodes.push(Node::True);
-        self.nodes.len() - 1
-    }
-
-    fn child(&mut self, schema: &Value, pointer: &str, depth: usize) -> NodeId {
-        let id = self.alloc();
-        self.compile_into(id, schema, pointer, depth);
-        id
-    }
-
-    fn compile_into(&mut self, id: NodeId, schema: &Value, pointer: &str, depth: usize) {
-        if depth > MAX_SCHEMA_DEPTH {
-            self.problem(
-                pointer,
-                format!("schema is nested more than {MAX_SCHEMA_DEPTH} levels deep"),
-            );
-            return;
-        }
-        let node = match schema {
-            Value::Bool(true) => Node::True,
-            Value::Bool(false) => Node::False {
-                path: pointer.into(),
-            },
-            Value::Object(obj) => {
-                let keywords = self.compile_object(obj, pointer, depth, id == ROOT);
-                // Only annotations (or nothing): as permissive as `true`, and
-                // cheaper to evaluate.
-                if keywords.is_empty() {
-                    Node::True
-                } else {
-                    Node::Schema {
-                        path: pointer.into(),
-                        keywords,
-                    }
-                }
-            }
-            other => {
-                self.problem(
-                    pointer,
-                    format!(
-                        "a schema must be an object or a boolean, found {}",
-                        type_name(other)
-                    ),
-                );
-                Node::True
-            }
-        };
-        if let Some(slot) = self.nodes.get_mut(id) {
-            *slot = node;
-        }
-    }
-
-    fn compile_object(
-        &mut self,
-        obj: &Map<String, Value>,
-        pointer: &str,
-        depth: usize,
-        is_root: bool,
-    ) -> Box<[Keyword]> {
-        // Pass 1: everything that is not an assertion.
-        for (key, value) in obj {
-            let at = child_pointer(pointer, key);
-            match key.as_str() {
-                _ if key.starts_with("x-") => {}
-                "$schema" => self.check_dialect(&at, value, is_root),
-                "$id" => {
-                    if !is_root {
-                        self.problem(
-                            &at,
-                            "$id is only supported at the root: a nested $id starts a new \
-                             schema resource, which changes how $ref resolves",
-                        );
-                    } else if !value.is_string() {
-                        self.wrong_type(&at, "$id", "a string", value);
-                    }
-                }
-                "$comment" | "title" | "description" => {
-                    if !value.is_string() {
-                        self.wrong_type(&at, key, "a string", value);
-                    }
-                }
-                "deprecated" | "readOnly" | "writeOnly" => {
-                    if !value.is_boolean() {
-                        self.wrong_type(&at, key, "a boolean", value);
-                    }
-                }
-                "examples" => {
-                    if !value.is_array() {
-                        self.wrong_type(&at, key, "an array", value);
-                    }
-                }
-                "default" => {}
-                "$defs" => self.compile_defs(&at, value, depth, is_root),
-                _ if ASSERTIONS.contains(&key.as_str()) => {}
-                _ => {
-                    let message = rejection(key).unwrap_or_else(|| unknown_keyword(key));
-                    self.problem(&at, message);
-                }
-            }
-        }
-
-        // Pass 2: assertions, in a fixed order.
-        let mut keywords = Vec::new();
-        for &name in ASSERTIONS {
-            let Some(value) = obj.get(name) else {
-                continue;
-            };
-            let at = child_pointer(pointer, name);
-            if let Some(check) = self.compile_keyword(name, value, obj, &at, depth) {
-                keywords.push(Keyword {
-                    path: at.into(),
-                    check,
-                });
-            }
-        }
-        self.check_bounds(obj, pointer);
-        keywords.into_boxed_slice()
-    }
-
-    fn compile_defs(&mut self, at: &str, value: &Value, depth: usize, is_root: bool) {
-        let Value::Object(defs) = value else {
-            self.wrong_type(at, "$defs", "an object of schemas", value);
-            return;
-        };
-        for (name, schema) in defs {
-            // The root's definitions were given their slots up front so that
-            // `$ref`s compiled before them (or inside them) can point there.
-            let id = match self.defs.get(name) {
-                Some(&id) if is_root => id,
-                _ => self.alloc(),
-            };
-            self.compile_into(id, schema, &child_pointer(at, name), depth + 1);
-        }
-    }
-
-    fn check_dialect(&mut self, at: &str, value: &Value, is_root: bool) {
-        let Value::String(uri) = value else {
-            self.wrong_type(at, "$schema", "a string", value);
-            return;
-        };
-        if !is_root {
-            self.problem(at, "$schema is only allowed at the root of a schema");
-            return;
-        }
-        if uri == DRAFT_2020_12 {
-            return;
-        }
-        let draft = [
-            ("draft-03", "draft-03"),
-            ("draft-04", "draft-04"),
-            ("draft-06", "draft-06"),
-            ("draft-07", "draft-07"),
-            ("2019-09", "draft 2019-09"),
-        ]
-        .iter()
-        .find(|(needle, _)| uri.contains(needle))
-        .map(|(_, name)| *name);
-        let message = match draft {
-            Some(draft) => format!(
-                "$schema {} is {draft}; courier schemas are draft 2020-12 (\"{DRAFT_2020_12}\")",
-                quote(uri)
-            ),
-            None => format!(
-                "unsupported $schema {}; courier schemas use \"{DRAFT_2020_12}\"",
-                quote(uri)
-            ),
-        };
-        self.problem(at, message);
-    }
-
-    fn wrong_type(&mut self, at: &str, keyword: &str, expected: &str, found: &Value) {
-        self.problem(
-            at,
-            format!("{keyword} must be {expected}, found {}", type_name(found)),
-        );
-    }
-
-    fn compile_keyword(
-        &mut self,
-        name: &str,
-        value: &Value,
-        obj: &Map<String, Value>,
-        at: &str,
-        depth: usize,
-    ) -> Option<Check> {
-        let check = match name {
-            "$ref" => Check::Ref(self.compile_ref(at, value)?),
-            "type" => Check::Type(self.compile_type(at, value)?),
-            "enum" => match value {
-                Value::Array(values) if !values.is_empty() => {
-                    Check::Enum(values.clone().into_boxed_slice())
-                }
-                Value::Array(_) => {
-                    self.problem(at, "enum must not be empty");
-                    return None;
-                }
-                other => {
-                    self.wrong_type(at, name, "an array", other);
-                    return None;
-                }
-            },
-            "const" => Check::Const(value.clone()),
-            "minimum" => Check::Minimum(self.limit(at, name, value)?),
-            "maximum" => Check::Maximum(self.limit(at, name, value)?),
-            "exclusiveMinimum" => Check::ExclusiveMinimum(self.limit(at, name, value)?),
-            "exclusiveMaximum" => Check::ExclusiveMaximum(self.limit(at, name, value)?),
-            "multipleOf" => {
-                let limit = self.limit(at, name, value)?;
-                if limit.num.compare(Num::U(0)) != Some(Ordering::Greater) {
-                    self.problem(
-                        at,
-                        format!("multipleOf must be greater than 0, found {}", limit.shown),
-                    );
-                    return None;
-                }
-                Check::MultipleOf(limit)
-            }
-            "minLength" => Check::MinLength(self.count(at, name, value)?),
-            "maxLength" => Check::MaxLength(self.count(at, name, value)?),
-            "minItems" => Check::MinItems(self.count(at, name, value)?),
-            "maxItems" => Check::MaxItems(self.count(at, name, value)?),
-            "pattern" => {
-                let Value::String(source) = value else {
-                    self.wrong_type(at, name, "a string", value);
-                    return None;
-                };
-                match regress::Regex::new(source) {
-                    Ok(regex) => Check::Pattern(Box::new(Pattern {
-                        source: source.as_str().into(),
-                        regex,
-                    })),
-                    Err(e) => {
-                        self.problem(at, format!("invalid pattern {}: {e}", quote(source)));
-                        return None;
-                    }
-                }
-            }
-            "format" => {
-                let Value::String(format) = value else {
-                    self.wrong_type(at, name, "a string", value);
-                    return None;
-                };
-                match Format::parse(format) {
-                    Some(format) => Check::Format(format),
-                    None => {
-                        let supported: Vec<&str> = FORMATS.iter().map(|(n, _)| *n).collect();
-                        self.problem(
-                            at,
-                            format!(
-                                "unsupported format {}; supported: {}",
-                                quote(format),
-                                supported.join(", ")
-                            ),
-                        );
-                        return None;
-                    }
-                }
-            }
-            "items" => match value {
-                Value::Array(_) => {
-                    self.problem(
-                        at,
-                        "items as an array is the draft-07 tuple form; courier schemas are \
-                         draft 2020-12, and its prefixItems is not supported either",
-                    );
-                    return None;
-                }
-                Value::Object(_) | Value::Bool(_) => Check::Items(self.child(value, at, depth + 1)),
-                other => {
-                    self.wrong_type(at, name, "a schema (an object or a boolean)", other);
-                    return None;
-                }
-            },
-            "uniqueItems" => match value {
-                Value::Bool(true) => Check::UniqueItems,
-                Value::Bool(false) => return None,
-                other => {
-                    self.wrong_type(at, name, "a boolean", other);
-                    return None;
-                }
-            },
-            "properties" => {
-                let Value::Object(props) = value else {
-                    self.wrong_type(at, name, "an object of schemas", value);
-                    return None;
-                };
-                let mut compiled: Vec<(Box<str>, NodeId)> = props
-                    .iter()
-                    .map(|(prop, schema)| {
-                        let id = self.child(schema, &child_pointer(at, prop), depth + 1);
-                        (prop.as_str().into(), id)
-                    })
-                    .collect();
-                compiled.sort_by(|a, b| a.0.cmp(&b.0));
-                Check::Properties(compiled.into_boxed_slice())
-            }
-            "required" => Check::Required(self.compile_required(at, value)?),
-            "additionalProperties" => {
-                let schema = match value {
-                    Value::Bool(true) => return None,
-                    Value::Bool(false) => None,
-                    Value::Object(_) => Some(self.child(value, at, depth + 1)),
-                    other => {
-                        self.wrong_type(at, name, "a boolean or a schema", other);
-                        return None;
-                    }
-                };
-                let mut known: Vec<Box<str>> = match obj.get("properties") {
-                    Some(Value::Object(props)) => props.keys().map(|k| k.as_str().into()).collect(),
-                    _ => Vec::new(),
-                };
-                known.sort();
-                Check::AdditionalProperties(Box::new(Additional {
-                    known: known.into_boxed_slice(),
-                    schema,
-                }))
-            }
-            "allOf" | "oneOf" => {
-                let branches = match value {
-                    Value::Array(branches) if !branches.is_empty() => branches,
-                    Value::Array(_) => {
-                        self.problem(at, format!("{name} must not be empty"));
-                        return None;
-                    }
-                    other => {
-                        self.wrong_type(at, name, "an array of schemas", other);
-                        return None;
-                    }
-                };
-                let ids: Box<[NodeId]> = branches
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| self.child(b, &format!("{at}/{i}"), depth + 1))
-                    .collect();
-                if name == "allOf" {
-                    Check::AllOf(ids)
-                } else {
-                    Check::OneOf(ids)
-                }
-            }
-            _ => return None,
-        };
-        Some(check)
-    }
-
-    fn compile_ref(&mut self, at: &str, value: &Value) -> Option<NodeId> {
-        let Value::String(reference) = value else {
-            self.wrong_type(at, "$ref", "a string", value);
-            return None;
-        };
-        match resolve_ref(reference, &self.defs) {
-            Ok(id) => Some(id),
-            Err(message) => {
-                self.problem(at, message);
-                None
-            }
-        }
-    }
-
-    fn compile_type(&mut self, at: &str, value: &Value) -> Option<TypeSet> {
-        let unknown = |name: &str| {
-            format!(
-                "unknown type {}; expected one of {}",
-                quote(name),
-                TYPE_NAMES.join(", ")
-            )
-        };
-        match value {
-            Value::String(name) => match TypeSet::bit(name) {
-                Some(bit) => Some(TypeSet(bit)),
-                None => {
-                    self.problem(at, unknown(name));
-                    None
-                }
-            },
-            Value::Array(names) if !names.is_empty() => {
-                let mut bits = 0u8;
-                let mut ok = true;
-                for (i, name) in names.iter().enumerate() {
-                    let item_at = format!("{at}/{i}");
-                    let Value::String(name) = name else {
-                        self.wrong_type(&item_at, "each type", "a string", name);
-                        ok = false;
-                        continue;
-                    };
-                    match TypeSet::bit(name) {
-                        Some(bit) if bits & bit != 0 => {
-                            self.problem(&item_at, format!("type {} is listed twice", quote(name)));
-                            ok = false;
-                        }
-                        Some(bit) => bits |= bit,
-                        None => {
-                            self.problem(&item_at, unknown(name));
-                            ok = false;
-                        }
-                    }
-                }
-                ok.then_some(TypeSet(bits))
-            }
-            Value::Array(_) => {
-                self.problem(at, "type must not be an empty array");
-                None
-            }
-            other => {
-                self.wrong_type(at, "type", "a string or an array of strings", other);
-                None
-            }
-        }
-    }
-
-    fn compile_required(&mut self, at: &str, value: &Value) -> Option<Box<[Box<str>]>> {
-        let Value::Array(names) = value else {
-            self.wrong_type(at, "required", "an array of strings", value);
-            return None;
-        };
-        let mut seen = HashSet::new();
-        let mut out = Vec::with_capacity(names.len());
-        let mut ok = true;
-        for (i, name) in names.iter().enumerate() {
-            let item_at = format!("{at}/{i}");
-            match name {
-                Value::String(name) if !seen.insert(name.as_str()) => {
-                    self.problem(&item_at, format!("required lists {} twice", quote(name)));
-                    ok = false;
-                }
-                Value::String(name) => out.push(name.as_str().into()),
-                other => {
-                    self.wrong_type(&item_at, "each required name", "a string", other);
-                    ok = false;
-                }
-            }
-        }
-        ok.then(|| out.into_boxed_slice())
-    }
-
-    fn limit(&mut self, at: &str, keyword: &str, value: &Value) -> Option<Limit> {
-        match value {
-            Value::Number(n) => Some(Limit {
-                num: Num::of(n),
-                shown: n.clone(),
-            }),
-            Value::Bool(_) if keyword.starts_with("exclusive") => {
-                self.problem(
-                    at,
-                    format!(
-                        "{keyword} must be a number: a boolean {keyword} is draft-04; in draft \
-                         2020-12 write the limit itself, e.g. \"{keyword}\": 0"
-                    ),
-                );
-                None
-            }
-            other => {
-                self.wrong_type(at, keyword, "a number", other);
-                None
-            }
-        }
-    }
-
-    fn count(&mut self, at: &str, keyword: &str, value: &Value) -> Option<u64> {
-        // 2.0 is an integer in JSON Schema, so accept it.
-        let count = match value {
-            Value::Number(n) => match Num::of(n) {
-                Num::U(u) => Some(u),
-                _ => None,
-            },
-            _ => None,
-        };
-        if count.is_none() {
-            let found = match value {
-                Value::Number(n) => n.to_string(),
-                other => type_name(other).to_owned(),
-            };
-            self.problem(
-                at,
-                format!("{keyword} must be a non-negative integer, found {found}"),
-            );
-        }
-        count
-    }
-
-    /// Lower bounds above upper bounds make the schema unsatisfiable, which
-    /// is always a mistake.
-    fn check_bounds(&mut self, obj: &Map<String, Value>, pointer: &str) {
-        for (low, high) in [
-            ("minLength", "maxLength"),
-            ("minItems", "maxItems"),
-            ("minimum", "maximum"),
-        ] {
-            if let (Some(Value::Number(a)), Some(Value::Number(b))) = (obj.get(low), obj.get(high))
-            {
-                if Num::of(a).compare(Num::of(b)) == Some(Ordering::Greater) {
-                    self.problem(
-                        &child_pointer(pointer, low),
-                        format!("{low} {a} is greater than {high} {b}, so no value can match"),
-                    );
-                }
-            }
-        }
-    }
-
-    /// A `$ref` cycle that never steps into the instance (`{"$ref": "#"}` at
-    /// the root, or two definitions referring to each other) would recurse
-    /// forever at validation time, so it is a schema problem. Only `$ref`,
-    /// `allOf` and `oneOf` evaluate a subschema on the same value.
-    fn check_cycles(&mut self) {
-        let edges: Vec<Vec<(NodeId, &str)>> = self
-            .nodes
-            .iter()
-            .map(|node| match node {
-                Node::Schema { keywords, .. } => keywords
-                    .iter()
-                    .flat_map(|kw| {
-                        let targets: &[NodeId] = match &kw.check {
-                            Check::Ref(target) => std::slice::from_ref(target),
-                            Check::AllOf(ids) | Check::OneOf(ids) => ids,
-                            _ => &[],
-                        };
-                        targets.iter().map(move |&t| (t, &*kw.path))
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            })
-            .collect();
-
-        // Iterative depth-first search, so a long chain cannot overflow.
-        const WHITE: u8 = 0;
-        const GREY: u8 = 1;
-        const BLACK: u8 = 2;
-        let mut state = vec![WHITE; edges.len()];
-        let mut found = Vec::new();
-        for start in 0..edges.len() {
-            if state[start] != WHITE {
-                continue;
-            }
-            state[start] = GREY;
-            let mut stack = vec![(start, 0usize)];
-            while let Some(top) = stack.last_mut() {
-                let (node, next) = *top;
-                match edges[node].get(next) {
-                    Some(&(target, path)) => {
-                        top.1 += 1;
-                        match state.get(target) {
-                            Some(&WHITE) => {
-                                state[target] = GREY;
-                                stack.push((target, 0));
-                            }
-                            Some(&GREY) => found.push(path.to_owned()),
-                            _ => {}
-                        }
-                    }
-                    None => {
-                        state[node] = BLACK;
-                        stack.pop();
-                    }
-                }
-            }
-        }
-        for pointer in found {
-            self.problem(
-                &pointer,
-                "this $ref forms a cycle that never steps into the value, so validation \
-                 would recurse forever",
-            );
-        }
-    }
-}
-
-fn unknown_keyword(key: &str) -> String {
-    // A wrongly-cased keyword is the commonest typo and is otherwise silently
-    // ignored by most validators, so point at the right spelling.
-    match SUPPORTED_KEYWORDS
-        .iter()
-        .find(|k| k.eq_ignore_ascii_case(key))
-    {
-        Some(right) => format!("unknown keyword {} (did you mean \"{right}\"?)", quote(key)),
-        None => format!(
-            "unknown keyword {}; custom annotations must start with \"x-\"",
-            quote(key)
-        ),
-    }
-}
-
-/// Resolves `#` and `#/$defs/<name>`; every other form is an error message.
-fn resolve_ref(reference: &str, defs: &HashMap<String, NodeId>) -> Result<NodeId, String> {
-    if reference == "#" {
-        return Ok(ROOT);
-    }
-    let only = "only \"#\" and \"#/$defs/<name>\" are supported";
-    if let Some(token) = reference.strip_prefix("#/$defs/") {
-        if token.contains('/') {
-            return Err(format!(
-                "unsupported $ref {}: it points inside a definition; {only}",
-                quote(reference)
-            ));
-        }
-        // The fragment is a URI fragment, so it may be percent-encoded,
-        // and then a JSON pointer token, so `~0`/`~1` are escapes.
-        let decoded = percent_decode(token).unwrap_or_else(|| token.to_owned());
-        let name = unescape_pointer_token(&decoded).ok_or_else(|| {
-            format!(
-                "$ref {} is not a valid JSON pointer (\"~\" must be followed by 0 or 1)",
-                quote(reference)
-            )
-        })?;
-        return defs
-            .get(&name)
-            .copied()
-            .ok_or_else(|| format!("$ref target {} does not exist", quote(reference)));
-    }
-    if reference == "#/definitions" || reference.starts_with("#/definitions/") {
-        return Err("\"definitions\" is draft-07; use \"$defs\" (draft 2020-12)".to_owned());
-    }
-    if reference.starts_with('#') {
-        return Err(format!("unsupported $ref {}; {only}", quote(reference)));
-    }
-    Err(format!(
-        "external $ref {} is not supported; {only}",
-        quote(reference)
-    ))
-}
-
-fn unescape_pointer_token(token: &str) -> Option<String> {
-    let mut out = String::with_capacity(token.len());
-    let mut chars = token.chars();
-    while let Some(c) = chars.next() {
-        if c == '~' {
-            match chars.next() {
-                Some('0') => out.push('~'),
-                Some('1') => out.push('/'),
-                _ => return None,
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    Some(out)
-}
-
-/// `None` when there is nothing to decode or the escapes are not valid UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return None;
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-// ---------------------------------------------------------------------------
-// Validating
-// ---------------------------------------------------------------------------
-
-/// The path to the value being checked, as a linked list on the stack: it
-/// costs nothing unless an error turns it into a string.
-#[derive(Clone, Copy)]
-enum Loc<'a> {
-    Root,
-    Key(&'a Loc<'a>, &'a str),
-    Index(&'a Loc<'a>, usize),
-}
-
-impl Loc<'_> {
-    fn pointer(&self) -> String {
-        let mut out = String::new();
-        self.write(&mut out);
-        out
-    }
-
-    fn write(&self, out: &mut String) {
-        match self {
-            Loc::Root => {}
-            Loc::Key(parent, key) => {
-                parent.write(out);
-                out.push('/');
-                out.push_str(&escape_pointer_token(key));
-            }
-            Loc::Index(parent, index) => {
-                parent.write(out);
-                // Writing to a String cannot fail.
-                let _ = write!(out, "/{index}");
-            }
-        }
-    }
-}
-
-/// Where errors go: `None` when only validity matters, which also makes every
-/// check stop at the first failure.
-type Sink<'e> = Option<&'e mut Vec<ValidationError>>;
-
-/// Records a failure (when collecting) and returns `false`, so checks can end
-/// with `return fail(...)`. The message is only built when it is kept.
-fn fail(
-    out: &mut Sink<'_>,
-    loc: &Loc<'_>,
-    schema_path: &str,
-    message: impl FnOnce() -> String,
-) -> bool {
-    if let Some(errors) = out.as_deref_mut() {
-        errors.push(ValidationError {
-            instance_path: loc.pointer(),
-            schema_path: schema_path.to_owned(),
-            message: message(),
-        });
-    }
-    false
-}
-
-impl Validator {
-    /// Compile a schema document. Reports EVERY problem at once.
-    ///
-    /// Problems are sorted by pointer, so the order does not depend on the
-    /// key order of the schema.
-    pub fn compile(schema: &Value) -> Result<Validator, Vec<SchemaProblem>> {
-        let mut compiler = Compiler::default();
-        let root = compiler.alloc();
-        debug_assert_eq!(root, ROOT);
-        // Give the root's definitions their slots before compiling anything,
-        // so that a `$ref` can name a definition compiled later (or itself).
-        if let Some(Value::Object(defs)) = schema.get("$defs") {
-            for name in defs.keys() {
-                let id = compiler.alloc();
-                compiler.defs.insert(name.clone(), id);
-            }
-        }
-        compiler.compile_into(root, schema, "", 0);
-        compiler.check_cycles();
-        if compiler.problems.is_empty() {
-            Ok(Validator {
-                nodes: compiler.nodes.into_boxed_slice(),
-            })
-        } else {
-            let mut problems = compiler.problems;
-            problems.sort_by(|a, b| a.pointer.cmp(&b.pointer));
-            Err(problems)
-        }
-    }
-
-    /// Validate an instance; collects every error (not just the first).
-    pub fn validate(&self, instance: &Value) -> Result<(), Vec<ValidationError>> {
-        let mut errors = Vec::new();
-        let valid = self.eval(ROOT, instance, &Loc::Root, 0, Some(&mut errors));
-        if valid {
-            return Ok(());
-        }
-        if errors.is_empty() {
-            // Every failing check reports itself; this only guards the
-            // contract that `Err` is never empty.
-            errors.push(ValidationError {
-                instance_path: String::new(),
-                schema_path: String::new(),
-                message: "value does not match the schema".to_owned(),
-            });
-        }
-        Err(errors)
-    }
-
-    /// Whether the instance is valid, stopping at the first failure.
-    ///
-    /// This is the fast path: it builds no messages and, on success,
-    /// allocates nothing.
-    pub fn is_valid(&self, instance: &Value) -> bool {
-        self.eval(ROOT, instance, &Loc::Root, 0, None)
-    }
-
-    fn eval(
-        &self,
-        id: NodeId,
-        instance: &Value,
-        loc: &Loc<'_>,
-        depth: usize,
-        mut out: Sink<'_>,
-    ) -> bool {
-        // Ids come from the compiler, so `get` never fails; it just keeps
-        // this free of indexing panics.
-        let Some(node) = self.nodes.get(id) else {
-            return true;
-        };
-        match node {
-            Node::True => true,
-            Node::False { path } => fail(&mut out, loc, path, || {
-                "no value is allowed here (the schema is false)".to_owned()
-            }),
-            Node::Schema { path, keywords } => {
-                if depth >= MAX_EVAL_DEPTH {
-                    return fail(&mut out, loc, path, || {
-                        format!("value is nested too deeply to validate (limit {MAX_EVAL_DEPTH})")
-                    });
-                }
-                let mut valid = true;
-                for keyword in keywords.iter() {
-                    if !self.eval_keyword(keyword, instance, loc, depth, out.as_deref_mut()) {
-                        valid = false;
-                        if out.is_none() {
-                            return false;
-                        }
-                    }
-                }
-                valid
-            }
-        }
-    }
-
-    fn eval_keyword(
-        &self,
-        keyword: &Keyword,
-        instance: &Value,
-        loc: &Loc<'_>,
-        depth: usize,
-        mut out: Sink<'_>,
-    ) -> bool {
-        let path = &*keyword.path;
-        match &keyword.check {
-            Check::Ref(target) => self.eval(*target, instance, loc, depth + 1, out),
-            Check::Items(schema) => {
-                let Value::Array(items) = instance else {
-                    return true;
-                };
-                let mut valid = true;
-                for (i, item) in items.iter().enumerate() {
-                    let item_loc = Loc::Index(loc, i);
-                    if !self.eval(*schema, item, &item_loc, depth + 1, out.as_deref_mut()) {
-                        valid = false;
-                        if out.is_none() {
-                            return false;
-                        }
-                    }
-                }
-                valid
-            }
-            Check::Properties(props) => {
-                let Value::Object(obj) = instance else {
-                    return true;
-                };
-                let mut valid = true;
-                for (name, schema) in props.iter() {
-                    if let Some((key, value)) = obj.get_key_value(&**name) {
-                        let prop_loc = Loc::Key(loc, key);
-                        if !self.eval(*schema, value, &prop_loc, depth + 1, out.as_deref_mut()) {
-                            valid = false;
-                            if out.is_none() {
-                                return false;
-                            }
-                        }
-                    }
-                }
-                valid
-            }
-            Check::AdditionalProperties(additional) => {
-                let Value::Object(obj) = instance else {
-                    return true;
-                };
-                let mut valid = true;
-                for (key, value) in obj {
-                    if additional
-                        .known
-                        .binary_search_by(|known| (**known).cmp(key.as_str()))
-                        .is_ok()
-                    {
-                        continue;
-                    }
-                    // Both outcomes point at the property itself, so a
-                    // report names the field to delete or fix.
-                    let prop_loc = Loc::Key(loc, key);
-                    let ok = match additional.schema {
-                        None => fail(&mut out, &prop_loc, path, || {
-                            format!(
-                                "property {} is not allowed (additionalProperties is false)",
-                                quote(key)
-                            )
-                        }),
-                        Some(schema) => {
-                            self.eval(schema, value, &prop_loc, depth + 1, out.as_deref_mut())
-                        }
-                    };
-                    if !ok {
-                        valid = false;
-                        if out.is_none() {
-                            return false;
-                        }
-                    }
-                }
-                valid
-            }
-            Check::AllOf(branches) => {
-                let mut valid = true;
-                for &branch in branches.iter() {
-                    if !self.eval(branch, instance, loc, depth + 1, out.as_deref_mut()) {
-                        valid = false;
-                        if out.is_none() {
-                            return false;
-                        }
-                    }
-                }
-                valid
-            }
-            Check::OneOf(branches) => self.one_of(branches, instance, loc, depth, path, out),
-            leaf => check_leaf(leaf, path, instance, loc, &mut out),
-        }
-    }
-
-    fn one_of(
-        &self,
-        branches: &[NodeId],
-        instance: &Value,
-        loc: &Loc<'_>,
-        depth: usize,
-        path: &str,
-        mut out: Sink<'_>,
-    ) -> bool {
-        // Count matches on the fast path first: the common, valid case
-        // builds no error lists at all.
-        let mut matched = 0usize;
-        for &branch in branches {
-            if self.eval(branch, instance, loc, depth + 1, None) {
-                matched += 1;
-                if matched > 1 && out.is_none() {
-                    return false;
-                }
-            }
-        }
-        if matched == 1 {
-            return true;
-        }
-        if matched > 1 {
-            return fail(&mut out, loc, path, || {
-                format!("value matches {matched} branches of oneOf, expected exactly 1")
-            });
-        }
-        if out.is_none() {
-            return false;
-        }
-        // No branch matched: say briefly why each one failed, which is
-        // usually enough to spot the branch that was meant.
-        let base = loc.pointer();
-        let mut message = String::from("value matches no branch of oneOf (");
-        for (i, &branch) in branches.iter().enumerate() {
-            let mut errors = Vec::new();
-            self.eval(branch, instance, loc, depth + 1, Some(&mut errors));
-            if i > 0 {
-                message.push_str("; ");
-            }
-            let _ = write!(message, "branch {i}: ");
-            match errors.first() {
-                Some(first) => {
-                    let relative = first
-                        .instance_path
-                        .strip_prefix(base.as_str())
-                        .unwrap_or(&first.instance_path);
-                    if !relative.is_empty() {
-                        let _ = write!(message, "{relative}: ");
-                    }
-                    message.push_str(&first.message);
-                    if errors.len() > 1 {
-                        let _ = write!(message, " (+{} more)", errors.len() - 1);
-                    }
-                }
-                None => message.push_str("does not match"),
-            }
-        }
-        message.push(')');
-        fail(&mut out, loc, path, || message)
-    }
-}
-
-/// The keywords that look at the value itself, without evaluating a
-/// subschema. They live outside the recursive `eval`/`eval_keyword` pair so
-/// that their locals do not weigh on every level of recursion.
-fn check_leaf(
-    check: &Check,
-    path: &str,
-    instance: &Value,
-    loc: &Loc<'_>,
-    out: &mut Sink<'_>,
-) -> bool {
-    match check {
-        Check::Type(types) => {
-            types.matches(instance)
-                || fail(out, loc, path, || {
-                    format!("expected {types}, found {}", type_name(instance))
-                })
-        }
-        Check::Enum(values) => {
-            values.iter().any(|v| json_eq(v, instance))
-                || fail(out, loc, path, || enum_message(instance, values))
-        }
-        Check::Const(value) => {
-            json_eq(value, instance)
-                || fail(out, loc, path, || {
-                    format!("{} is not equal to const {}", show(instance), show(value))
-                })
-        }
-        Check::Minimum(limit) => bound(
-            out,
-            loc,
-            path,
-            instance,
-            limit,
-            |o| o != Ordering::Less,
-            "is less than the minimum",
-        ),
-        Check::Maximum(limit) => bound(
-            out,
-            loc,
-            path,
-            instance,
-            limit,
-            |o| o != Ordering::Greater,
-            "is greater than the maximum",
-        ),
-        Check::ExclusiveMinimum(limit) => bound(
-            out,
-            loc,
-            path,
-            instance,
-            limit,
-            |o| o == Ordering::Greater,
-            "is less than or equal to the exclusiveMinimum",
-        ),
-        Check::ExclusiveMaximum(limit) => bound(
-            out,
-            loc,
-            path,
-            instance,
-            limit,
-            |o| o == Ordering::Less,
-            "is greater than or equal to the exclusiveMaximum",
-        ),
-        Check::MultipleOf(limit) => match instance {
-            Value::Number(n) if !Num::of(n).is_multiple_of(limit.num) => {
-                fail(out, loc, path, || {
-                    format!("{n} is not a multiple of {} (multipleOf)", limit.shown)
-                })
-            }
-            _ => true,
-        },
-        Check::MinLength(min) => match instance {
-            // A char is at most 4 bytes: skip the count when the byte length
-            // already settles it.
-            Value::String(s) if (s.len() as u64) / 4 < *min => {
-                let n = s.chars().count() as u64;
-                n >= *min
-                    || fail(out, loc, path, || {
-                        format!(
-                            "string of {} is shorter than minLength {min}",
-                            plural(n, "character", "characters")
-                        )
-                    })
-            }
-            _ => true,
-        },
-        Check::MaxLength(max) => match instance {
-            // A char is at least 1 byte: same shortcut the other way.
-            Value::String(s) if (s.len() as u64) > *max => {
-                let n = s.chars().count() as u64;
-                n <= *max
-                    || fail(out, loc, path, || {
-                        format!(
-                            "string of {} is longer than maxLength {max}",
-                            plural(n, "character", "characters")
-                        )
-                    })
-            }
-            _ => true,
-        },
-        Check::Pattern(pattern) => match instance {
-            // JSON Schema patterns are not anchored: any match will do.
-            Value::String(s) if pattern.regex.find(s).is_none() => fail(out, loc, path, || {
-                format!(
-                    "{} does not match pattern {}",
-                    quote(s),
-                    quote(&pattern.source)
-                )
-            }),
-            _ => true,
-        },
-        Check::Format(format) => match instance {
-            Value::String(s) if !format.check(s) => fail(out, loc, path, || {
-                format!("{} is not a valid {}", quote(s), format.describe())
-            }),
-            _ => true,
-        },
-        Check::MinItems(min) => match instance {
-            Value::Array(items) if (items.len() as u64) < *min => fail(out, loc, path, || {
-                format!(
-                    "array of {} is shorter than minItems {min}",
-                    plural(items.len() as u64, "item", "items")
-                )
-            }),
-            _ => true,
-        },
-        Check::MaxItems(max) => match instance {
-            Value::Array(items) if (items.len() as u64) > *max => fail(out, loc, path, || {
-                format!(
-                    "array of {} is longer than maxItems {max}",
-                    plural(items.len() as u64, "item", "items")
-                )
-            }),
-            _ => true,
-        },
-        Check::UniqueItems => match instance {
-            Value::Array(items) => unique_items(out, loc, path, items),
-            _ => true,
-        },
-        Check::Required(names) => {
-            let Value::Object(obj) = instance else {
-                return true;
-            };
-            let mut valid = true;
-            for name in names.iter() {
-                if !obj.contains_key(&**name) {
-                    valid = fail(out, loc, path, || {
-                        format!("missing required property {}", quote(name))
-                    });
-                    if out.is_none() {
-                        return false;
-                    }
-                }
-            }
-            valid
-        }
-        // The subschema keywords are handled by `eval_keyword`.
-        _ => true,
-    }
-}
-
-/// Checks a numeric bound: `holds` gets `instance.cmp(limit)`; `words` go
-/// between the value and the limit in the message.
-fn bound(
-    out: &mut Sink<'_>,
-    loc: &Loc<'_>,
-    path: &str,
-    instance: &Value,
-    limit: &Limit,
-    holds: fn(Ordering) -> bool,
-    words: &str,
-) -> bool {
-    let Value::Number(n) = instance else {
-        return true;
-    };
-    match Num::of(n).compare(limit.num) {
-        Some(order) if holds(order) => true,
-        Some(_) => fail(out, loc, path, || format!("{n} {words} {}", limit.shown)),
-        None => fail(out, loc, path, || {
-            format!("{n} cannot be compared with {}", limit.shown)
-        }),
-    }
-}
-
-fn enum_message(instance: &Value, values: &[Value]) -> String {
+fn enum_message(instance: &Value, options: &Value) -> String {
+    let values = options.as_array().map(Vec::as_slice).unwrap_or_default();
     let mut message = format!("{} is not one of ", show(instance));
     for (i, value) in values.iter().take(MAX_SHOWN_ENUM).enumerate() {
         if i > 0 {
@@ -1909,59 +405,12 @@ fn enum_message(instance: &Value, values: &[Value]) -> String {
     message
 }
 
-/// Reports each item that equals an earlier one, naming the first equal item.
-fn unique_items(out: &mut Sink<'_>, loc: &Loc<'_>, path: &str, items: &[Value]) -> bool {
-    let mut duplicates: Vec<(usize, usize)> = Vec::new();
-    if items.len() <= UNIQUE_PAIRWISE_LIMIT {
-        for j in 1..items.len() {
-            if let Some(i) = (0..j).find(|&i| json_eq(&items[i], &items[j])) {
-                if out.is_none() {
-                    return false;
-                }
-                duplicates.push((i, j));
-            }
-        }
-    } else {
-        // Sort by a hash consistent with JSON equality, then compare only
-        // within runs of equal hashes.
-        let mut hashed: Vec<(u64, usize)> = items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let mut h = DefaultHasher::new();
-                json_hash(item, &mut h);
-                (h.finish(), i)
-            })
-            .collect();
-        hashed.sort_unstable();
-        for run in hashed.chunk_by(|a, b| a.0 == b.0) {
-            for (k, &(_, j)) in run.iter().enumerate() {
-                // Runs are sorted by index, so earlier entries are earlier items.
-                if let Some(&(_, i)) = run[..k]
-                    .iter()
-                    .find(|(_, i)| json_eq(&items[*i], &items[j]))
-                {
-                    if out.is_none() {
-                        return false;
-                    }
-                    duplicates.push((i, j));
-                }
-            }
-        }
-        duplicates.sort_by_key(|&(_, j)| j);
-    }
-    for &(i, j) in &duplicates {
-        fail(out, loc, path, || {
-            format!("items at index {i} and {j} are equal (uniqueItems)")
-        });
-    }
-    duplicates.is_empty()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::registry::DRAFT_2020_12;
+    use serde_json::{json, Map};
+    use std::borrow::Cow;
 
     /// Compiles `schema`, validates `instance`, and compares the errors as
     /// Display strings. Also checks that `is_valid` agrees.
@@ -2003,12 +452,12 @@ mod tests {
 
     #[test]
     fn supported_keywords_are_sorted_and_all_compile() {
-        let mut sorted = SUPPORTED_KEYWORDS.to_vec();
+        let mut sorted = SUPPORTED_KEYWORDS.clone();
         sorted.sort_unstable();
         sorted.dedup();
-        assert_eq!(sorted, SUPPORTED_KEYWORDS);
+        assert_eq!(sorted, *SUPPORTED_KEYWORDS);
         // Every keyword the compiler knows is listed, and vice versa.
-        for &kw in ASSERTIONS {
+        for kw in keywords::assertions() {
             assert!(SUPPORTED_KEYWORDS.contains(&kw), "{kw} not listed");
         }
         let sample = |kw: &str| -> Value {
@@ -2031,7 +480,7 @@ mod tests {
                 _ => json!(1),
             }
         };
-        for &kw in SUPPORTED_KEYWORDS {
+        for &kw in SUPPORTED_KEYWORDS.iter() {
             let mut schema = Map::new();
             schema.insert(kw.to_owned(), sample(kw));
             // `{"$ref": "#"}` alone is an endless cycle; give it a step.
@@ -2053,6 +502,7 @@ mod tests {
         let e = ValidationError {
             instance_path: String::new(),
             schema_path: "/type".into(),
+            keyword: "type".into(),
             message: "m".into(),
         };
         assert_eq!(e.to_string(), "/: m");
@@ -2327,7 +777,8 @@ mod tests {
             ("uuid", "67e5504410b1426f9247bb680e5fe0c8", false),
             ("uuid", "67e55044-10b1-426f-9247-bb680e5fe0cg", false),
             ("email", "ops@example.com", true),
-            ("email", "ops@example", false),
+            ("email", "ops@example", true),
+            ("email", "ops.example.com", false),
             ("email", "@example.com", false),
             ("email", "a@b@example.com", false),
             ("email", "a b@example.com", false),
@@ -2347,7 +798,10 @@ mod tests {
             let expected = format!(
                 "/: {} is not a valid {}",
                 quote(value),
-                Format::parse(format).map(Format::describe).unwrap_or("?")
+                FORMATS
+                    .iter()
+                    .find(|(n, _)| *n == format)
+                    .map_or("?", |(_, d)| *d)
             );
             let expected: &[&str] = if ok { &[] } else { &[expected.as_str()] };
             check(schema, json!(value), expected);
@@ -2369,9 +823,9 @@ mod tests {
             schema.clone(),
             json!([1, "x", 3, null]),
             &[
+                "/: array of 4 items is longer than maxItems 3",
                 "/1: expected integer, found string",
                 "/3: expected integer, found null",
-                "/: array of 4 items is longer than maxItems 3",
             ],
         );
         check(
@@ -2394,10 +848,8 @@ mod tests {
         check(
             schema.clone(),
             json!([1, 2, 1.0, {"a": 1, "b": 2}, {"b": 2, "a": 1}]),
-            &[
-                "/: items at index 0 and 2 are equal (uniqueItems)",
-                "/: items at index 3 and 4 are equal (uniqueItems)",
-            ],
+            // The first pair of equal items is named.
+            &["/: items at index 0 and 2 are equal (uniqueItems)"],
         );
         // Long arrays take the hashing path.
         let mut long: Vec<Value> = (0..100).map(|i| json!({"id": i, "tags": [i]})).collect();
@@ -2408,10 +860,7 @@ mod tests {
         check(
             schema.clone(),
             Value::Array(long),
-            &[
-                "/: items at index 7 and 100 are equal (uniqueItems)",
-                "/: items at index 101 and 102 are equal (uniqueItems)",
-            ],
+            &["/: items at index 7 and 100 are equal (uniqueItems)"],
         );
         check(json!({"uniqueItems": false}), json!([1, 1]), &[]);
     }
@@ -2432,8 +881,8 @@ mod tests {
             schema.clone(),
             json!({"a/b": "x", "bar": 2, "foo": 1}),
             &[
-                "/a~1b: expected integer, found string",
                 r#"/: missing required property "region""#,
+                "/a~1b: expected integer, found string",
                 r#"/bar: property "bar" is not allowed (additionalProperties is false)"#,
                 r#"/foo: property "foo" is not allowed (additionalProperties is false)"#,
             ],
@@ -2519,11 +968,18 @@ mod tests {
 
     #[test]
     fn deep_values_do_not_overflow() {
-        let mut value = json!(1);
-        for _ in 0..2000 {
-            value = Value::Array(vec![value]);
-        }
+        let nested = |levels: usize| {
+            let mut value = json!(1);
+            for _ in 0..levels {
+                value = Value::Array(vec![value]);
+            }
+            value
+        };
         let v = Validator::compile(&json!({"items": {"$ref": "#"}})).unwrap();
+        assert!(v.is_valid(&nested(200)));
+        // serde_json refuses input nested deeper than 128 levels, so only a
+        // value built in code gets this deep.
+        let value = nested(2000);
         assert!(!v.is_valid(&value));
         let errors = v.validate(&value).unwrap_err();
         assert_eq!(errors.len(), 1);
@@ -2619,15 +1075,15 @@ mod tests {
             ),
             (
                 "definitions",
-                r#""definitions" is a draft-07 keyword; courier schemas are draft 2020-12: use "$defs""#,
+                r#"unsupported keyword "definitions": it is draft-07; use "$defs" (draft 2020-12)"#,
             ),
             (
                 "dependencies",
-                r#""dependencies" is a draft-07 keyword; courier schemas are draft 2020-12"#,
+                r#"unsupported keyword "dependencies": it is a draft-07 keyword; courier schemas are draft 2020-12"#,
             ),
             (
                 "additionalItems",
-                r#""additionalItems" is a draft-07 keyword; courier schemas are draft 2020-12"#,
+                r#"unsupported keyword "additionalItems": it is a draft-07 keyword; courier schemas are draft 2020-12"#,
             ),
         ];
         for &(kw, message) in cases {
@@ -2658,7 +1114,14 @@ mod tests {
             let mut inner = Map::new();
             inner.insert(kw.to_owned(), json!(1));
             let schema = json!({"items": Value::Object(inner)});
-            let expected = format!("/items/{kw}: unsupported keyword \"{kw}\"");
+            let Some(keywords::Keyword {
+                role: keywords::Role::Refused(why),
+                ..
+            }) = keywords::lookup(kw)
+            else {
+                panic!("{kw} is not refused by the keyword table");
+            };
+            let expected = format!("/items/{kw}: unsupported keyword \"{kw}\": {why}");
             problems(schema, &[expected.as_str()]);
         }
     }
@@ -2801,10 +1264,7 @@ mod tests {
         );
         problems(
             json!({"pattern": "(unclosed"}),
-            &[&format!(
-                "/pattern: invalid pattern \"(unclosed\": {}",
-                regress::Regex::new("(unclosed").unwrap_err()
-            )],
+            &["/pattern: invalid pattern \"(unclosed\": not a regular expression"],
         );
         problems(
             json!({"format": "hostname"}),
