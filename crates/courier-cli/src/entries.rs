@@ -287,25 +287,9 @@ fn record(place: Place, bytes: &[u8]) -> Entry {
     }
 }
 
-/// `bytes` as text from which exactly those bytes can be recovered: UTF-8
-/// as it is except `\`, written `\\`, and every byte that is not part of
-/// UTF-8 text as `\xNN` (lowercase hex).
-pub(crate) fn escape(bytes: &[u8]) -> String {
-    let mut text = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c == '\\' {
-                text.push_str("\\\\");
-            } else {
-                text.push(c);
-            }
-        }
-        for byte in chunk.invalid() {
-            let _ = write!(text, "\\x{byte:02x}");
-        }
-    }
-    text
-}
+/// `bytes` as text from which exactly those bytes can be recovered, as
+/// dead letters keep them.
+pub(crate) use courier::unreadable::escape;
 
 #[cfg(test)]
 mod tests {

@@ -96,9 +96,15 @@ pub struct DeadLetter {
     /// The original envelope, when it was JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub envelope: Option<Value>,
-    /// The original text, when it was not JSON.
+    /// The original text, when it was not JSON; with [`Self::escaped`], an
+    /// escaped copy of what was stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
+    /// Whether `raw` is escaped ([`crate::unreadable::escape`]): the
+    /// message was not UTF-8 text, or a stream entry held no envelope
+    /// field and `raw` is its fields as a JSON object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escaped: bool,
     /// Every failed attempt, oldest first.
     #[serde(default)]
     pub history: Vec<Attempt>,
@@ -134,8 +140,17 @@ impl DeadLetter {
             stream_id,
             envelope,
             raw,
+            escaped: false,
             history,
         }
+    }
+
+    /// Keeps what was stored in place of an envelope, escaped, so that a
+    /// message without a readable envelope loses nothing.
+    pub(crate) fn keep_unreadable(&mut self, content: &str) {
+        self.envelope = None;
+        self.raw = Some(content.to_owned());
+        self.escaped = true;
     }
 
     /// The envelope's schema version, when readable.

@@ -83,6 +83,7 @@ pub mod subscriber;
 mod telemetry;
 pub mod testing;
 mod time;
+pub mod unreadable;
 /// Without the `otel` feature, spans carry courier's own trace context.
 #[cfg(not(feature = "otel"))]
 mod telemetry {

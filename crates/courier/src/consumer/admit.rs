@@ -134,7 +134,16 @@ where
     pub(super) async fn precheck(&self, entries: &[Entry<'_>]) -> Vec<Precheck<M>> {
         let checked: Vec<Result<(M, Envelope), Rejected>> = entries
             .iter()
-            .map(|entry| admit::<M>(self.spec, entry.raw, entry.deliveries))
+            .map(|entry| {
+                admit::<M>(self.spec, entry.raw, entry.deliveries).map_err(|mut rejected| {
+                    if let (DeadReason::InvalidPayload, None, Some(found)) =
+                        (rejected.reason, entry.raw, entry.unreadable)
+                    {
+                        rejected.error.clone_from(&found.why);
+                    }
+                    rejected
+                })
+            })
             .collect();
         let mut seen = HashSet::new();
         let wanted: Vec<Option<String>> = checked

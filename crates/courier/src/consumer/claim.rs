@@ -245,10 +245,11 @@ where
             .map(|(entry, permit)| {
                 // XCLAIM counted this delivery.
                 let deliveries = delivered.get(&entry.id).map_or(2, |count| count + 1);
-                let (raw, history) = stream_fields(&entry.map);
+                let (raw, history, unreadable) = stream_fields(&entry.map);
                 let taken = Taken {
                     handle: Handle::Stream { id: entry.id },
                     raw,
+                    unreadable,
                     history,
                     deliveries,
                 };

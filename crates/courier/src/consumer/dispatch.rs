@@ -25,6 +25,7 @@ use crate::contract::Readable;
 use crate::envelope::Attempt;
 use crate::handler::Handler;
 use crate::keys::ChannelKeys;
+use crate::unreadable::Unreadable;
 
 /// A message just taken from its queue, before its handler runs.
 pub(super) struct Taken {
@@ -32,6 +33,8 @@ pub(super) struct Taken {
     pub(super) handle: Handle,
     /// The envelope text, as stored.
     pub(super) raw: Option<String>,
+    /// Without a readable envelope, what was stored instead.
+    pub(super) unreadable: Option<Unreadable>,
     /// Its attempts so far.
     pub(super) history: Vec<Attempt>,
     /// Its delivery count.
@@ -85,6 +88,8 @@ pub(super) struct Entry<'a> {
     pub(super) deliveries: usize,
     /// The envelope text, as stored.
     pub(super) raw: Option<&'a str>,
+    /// Without a readable envelope, what was stored instead.
+    pub(super) unreadable: Option<&'a Unreadable>,
     pub(super) history: Vec<Attempt>,
     /// Its place in the read window, then also its handler slot, given
     /// back when the handler returned.
@@ -205,6 +210,7 @@ where
                     handle: &taken.handle,
                     deliveries: taken.deliveries,
                     raw: taken.raw.as_deref(),
+                    unreadable: taken.unreadable.as_ref(),
                     history,
                 })
                 .collect();

@@ -23,19 +23,29 @@ use crate::keys::ChannelKeys;
 use crate::retry::Backoff;
 use crate::scripts::{self, TAKE};
 use crate::time::millis;
+use crate::unreadable::Unreadable;
 use courier_schema::Transport;
 
 /// A held element, taken: its envelope, history and reap count (one more
 /// delivery per reap); an element that is not UTF-8 text has no envelope
 /// (it is dead-lettered).
 pub(super) fn held_taken(transport: Transport, element: Vec<u8>) -> Taken {
-    let (raw, history, reaped) = match std::str::from_utf8(&element) {
-        Ok(text) => parse_record(transport, text),
-        Err(_) => (None, Vec::new(), 0),
+    let (raw, history, reaped, unreadable) = match std::str::from_utf8(&element) {
+        Ok(text) => {
+            let (raw, history, reaped) = parse_record(transport, text);
+            (raw, history, reaped, None)
+        }
+        Err(_) => (
+            None,
+            Vec::new(),
+            0,
+            Some(Unreadable::bytes("the element", &element)),
+        ),
     };
     Taken {
         handle: Handle::Listed { element },
         raw,
+        unreadable,
         history,
         deliveries: 1 + reaped,
     }

@@ -187,7 +187,7 @@ where
             history.push(self.attempt_record(attempt, error.clone(), None));
         }
         tracing::warn!(channel = %self.spec.qualified_name(), %reason, %error, "dead-lettering a message");
-        let letter = DeadLetter::new(
+        let mut letter = DeadLetter::new(
             self.spec,
             entry.keys.partition(),
             (&self.group, &self.name),
@@ -196,6 +196,9 @@ where
             (reason, error),
             history,
         );
+        if let (None, Some(found)) = (entry.raw, entry.unreadable) {
+            letter.keep_unreadable(&found.content);
+        }
         match serde_json::to_string(&letter) {
             Ok(letter) => {
                 self.settle(entry, key, Action::Dead { letter, reason })

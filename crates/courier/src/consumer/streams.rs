@@ -23,9 +23,13 @@ use crate::handler::Handler;
 use crate::keys::ChannelKeys;
 use crate::retry::Backoff;
 use crate::time::millis;
+use crate::unreadable::Unreadable;
 
-/// The envelope (`m`) and attempt history (`h`) fields of a stream entry.
-pub(super) fn stream_fields(fields: &HashMap<String, Value>) -> (Option<String>, Vec<Attempt>) {
+/// The envelope (`m`) and attempt history (`h`) fields of a stream entry;
+/// without a readable envelope, what the entry holds instead.
+pub(super) fn stream_fields(
+    fields: &HashMap<String, Value>,
+) -> (Option<String>, Vec<Attempt>, Option<Unreadable>) {
     let field = |name: &str| {
         fields
             .get(name)
@@ -34,7 +38,15 @@ pub(super) fn stream_fields(fields: &HashMap<String, Value>) -> (Option<String>,
     let history = field("h")
         .and_then(|h| serde_json::from_str(&h).ok())
         .unwrap_or_default();
-    (field("m"), history)
+    match (field("m"), fields.get("m")) {
+        (Some(raw), _) => (Some(raw), history, None),
+        (None, Some(Value::BulkString(bytes))) => (
+            None,
+            history,
+            Some(Unreadable::bytes("the envelope field \"m\"", bytes)),
+        ),
+        (None, _) => (None, history, Some(Unreadable::entry_without("m", fields))),
+    }
 }
 
 impl<M, F> Ctx<M, F>
@@ -137,10 +149,11 @@ where
                         .flat_map(|k| k.ids)
                         .zip(permits.drain(..))
                         .map(|(entry, permit)| {
-                            let (raw, history) = stream_fields(&entry.map);
+                            let (raw, history, unreadable) = stream_fields(&entry.map);
                             let taken = Taken {
                                 handle: Handle::Stream { id: entry.id },
                                 raw,
+                                unreadable,
                                 history,
                                 deliveries: 1,
                             };
