@@ -22,7 +22,10 @@
 //! - [`spec_literal`]: a channel's `ChannelSpec` as a Rust constant.
 //! - [`format`]: rustfmt and prettyplease.
 //! - [`docs`]: the contract catalog under `docs/contracts/`.
+//! - [`asyncapi`]: an AsyncAPI 3.0.0 document per domain under
+//!   `docs/asyncapi/`.
 
+pub mod asyncapi;
 pub mod docs;
 pub mod format;
 pub mod names;
@@ -122,14 +125,16 @@ pub fn generate(registry: &Registry, workspace_root: &Path) -> Result<Vec<Genera
     Ok(files)
 }
 
-/// Everything derived from `schemas/`: every domain's crate and the
-/// contract catalog, so that one command keeps both fresh.
+/// Everything derived from `schemas/`: every domain's crate, the contract
+/// catalog and the AsyncAPI documents, so that one command keeps them all
+/// fresh.
 pub fn generate_all(
     registry: &Registry,
     workspace_root: &Path,
 ) -> Result<Vec<GeneratedFile>, Error> {
     let mut files = generate(registry, workspace_root)?;
     files.extend(docs::generate(registry));
+    files.extend(asyncapi::generate(registry, env!("CARGO_PKG_VERSION")));
     Ok(files)
 }
 
@@ -147,7 +152,7 @@ pub fn check(files: &[GeneratedFile], workspace_root: &Path) -> Result<Vec<Drift
             Err(source) => return Err(Error::Io { path, source }),
         }
     }
-    for dir in [CONTRACTS_DIR, docs::DOCS_DIR] {
+    for dir in [CONTRACTS_DIR, docs::DOCS_DIR, asyncapi::ASYNCAPI_DIR] {
         if files.iter().any(|f| f.path.starts_with(dir)) {
             drift.extend(
                 orphans(files, workspace_root, dir)?
@@ -224,10 +229,12 @@ fn orphans(
         } else {
             entry.path()
         };
+        // JSON has no comments: a generated document says so in a key.
         let generated = std::fs::read_to_string(first_file).is_ok_and(|text| {
             text.lines()
                 .next()
                 .is_some_and(|l| l.contains("@generated"))
+                || text.contains(asyncapi::GENERATED_KEY)
         });
         if generated && !files.iter().any(|f| f.path.starts_with(&relative)) {
             orphans.push(relative);
