@@ -31,8 +31,8 @@ pub(crate) enum Range {
     /// The `n` newest stream entries or list elements, or the `n` first to
     /// be taken from a priority queue.
     Head(usize),
-    /// Every entry: streams oldest first, lists and priority queues from
-    /// their head.
+    /// Every entry: streams and lists oldest first (the order consumers
+    /// take them in), priority queues from their head.
     All,
     /// Every message waiting in the delayed set (retries and scheduled
     /// messages), soonest due first.
@@ -205,7 +205,7 @@ pub(crate) async fn read(
     };
     command.arg(&inbox).arg(0).arg(stop);
     let elements: Vec<Vec<u8>> = client.query(&command).await?;
-    Ok(elements
+    let mut read: Vec<Entry> = elements
         .into_iter()
         .enumerate()
         .map(|(index, element)| {
@@ -215,7 +215,14 @@ pub(crate) async fn read(
             };
             record(place, &element)
         })
-        .collect())
+        .collect();
+    // A list is pushed at its head and taken from its tail: a whole read
+    // is given oldest first, as a stream's is, so that an import (which
+    // publishes in file order) keeps the order consumers take them in.
+    if spec.transport == Transport::List && matches!(range, Range::All) {
+        read.reverse();
+    }
+    Ok(read)
 }
 
 /// A stream entry: its id and its fields, as stored.

@@ -9,7 +9,7 @@ use courier::Transport;
 use courier_schema::Validator;
 
 use crate::entries::{self, Entry, Range};
-use crate::Context;
+use crate::{cloudevents, Context, Format};
 
 /// `courier peek` options.
 #[derive(Debug, clap::Args)]
@@ -19,6 +19,10 @@ pub struct PeekArgs {
     /// How many of the most recent messages, per partition.
     #[arg(long, default_value_t = 10)]
     pub count: usize,
+    /// `envelope` (as stored) or `cloudevents` (CloudEvents 1.0 JSON,
+    /// one event per message; docs/cloudevents.md).
+    #[arg(long, value_enum, default_value_t = Format::Envelope)]
+    pub format: Format,
 }
 
 /// `courier validate` options.
@@ -42,6 +46,10 @@ pub async fn peek(ctx: &Context, args: &PeekArgs, out: &mut dyn Write) -> Result
         );
     }
     let client = ctx.client().await?;
+    let registry = match args.format {
+        Format::Cloudevents => Some(ctx.registry()?),
+        Format::Envelope => None,
+    };
     let (mut shown, mut flagged) = (0, 0);
     for partition in courier::partition::all(spec) {
         let range = Range::Head(args.count);
@@ -49,7 +57,19 @@ pub async fn peek(ctx: &Context, args: &PeekArgs, out: &mut dyn Write) -> Result
             shown += 1;
             match entry {
                 Entry::Message(envelope) => {
-                    writeln!(out, "{}", serde_json::to_string_pretty(&envelope)?)?;
+                    let shown = match args.format {
+                        Format::Envelope => envelope,
+                        Format::Cloudevents => cloudevents::from_envelope(
+                            spec,
+                            registry,
+                            &envelope,
+                            &cloudevents::Context {
+                                partition: partition.as_deref(),
+                                handled: None,
+                            },
+                        ),
+                    };
+                    writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
                 }
                 Entry::Flagged(entry) => {
                     flagged += 1;

@@ -9,6 +9,7 @@
 //!
 //! - [`status`]: `courier status`, one table of every channel.
 //! - [`dead`]: `courier dlq list|show|replay|purge`.
+//! - [`cloudevents`]: messages as CloudEvents 1.0 (`--format cloudevents`).
 //! - [`inspect`]: `courier peek` and `courier validate`.
 //! - [`acl`]: `courier acl`, Redis ACL users per role.
 //! - [`capacity`]: `courier capacity`, projected memory and shards.
@@ -20,6 +21,7 @@
 
 pub mod acl;
 pub mod capacity;
+pub mod cloudevents;
 pub mod dead;
 pub mod doctor;
 mod entries;
@@ -37,6 +39,16 @@ use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use courier::{ChannelSpec, Client};
 use courier_schema::Registry;
+
+/// How `peek` and `export` write a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// courier's envelope, as stored.
+    #[default]
+    Envelope,
+    /// a CloudEvents 1.0 event in the JSON format (docs/cloudevents.md).
+    Cloudevents,
+}
 
 /// The flags of `peek` and `export` (`entries::Flag`), for their `--help`;
 /// a macro because `concat!` takes literals only.

@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use courier::{Envelope, PublishOptions, Transport};
+use courier::{Envelope, Transport};
 use courier_schema::Validator;
 
 use crate::entries::{Entry, Range};
-use crate::{entries, Context};
+use crate::{cloudevents, entries, Context, Format};
 
 /// `courier export` options.
 #[derive(Debug, clap::Args)]
@@ -30,6 +30,11 @@ pub struct ExportArgs {
     /// nothing is handled while the export reads.
     #[arg(long = "group", value_name = "GROUP")]
     pub groups: Vec<String>,
+    /// `envelope` (courier's export lines) or `cloudevents` (one
+    /// CloudEvents 1.0 JSON event per line; docs/cloudevents.md). Both
+    /// import back.
+    #[arg(long, value_enum, default_value_t = Format::Envelope)]
+    pub format: Format,
 }
 
 /// Done marks read per round trip by `export --group`.
@@ -40,7 +45,9 @@ const DONE_PAGE: usize = 1000;
 pub struct ImportArgs {
     /// The channel: `<domain>.<channel>`, or `<channel>` when unique.
     pub channel: String,
-    /// A file of JSON lines as `courier export` writes them (`-` for stdin).
+    /// A file of JSON lines as `courier export` writes them, in either
+    /// format (a line with `specversion` is read as a CloudEvent); `-` for
+    /// stdin. Each message keeps its id, key and payload.
     pub file: PathBuf,
     /// At most this many messages per second.
     #[arg(long)]
@@ -57,6 +64,15 @@ pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Re
     let spec = ctx.channel(&args.channel)?;
     let client = ctx.client().await?;
     let mut count = 0;
+    if args.dlq && args.format == Format::Cloudevents {
+        bail!(
+            "--format cloudevents writes messages; a dead letter is exported as courier writes it"
+        );
+    }
+    let registry = match args.format {
+        Format::Cloudevents => Some(ctx.registry()?),
+        Format::Envelope => None,
+    };
     if args.dlq {
         for letter in client
             .dlq(spec)
@@ -127,7 +143,18 @@ pub async fn export(ctx: &Context, args: &ExportArgs, out: &mut dyn Write) -> Re
                         .filter(|(_, done)| done.get(i) == Some(&true))
                         .map(|(group, _)| group)
                         .collect();
-                    if by.is_empty() {
+                    if args.format == Format::Cloudevents {
+                        let groups = args.groups.as_slice();
+                        cloudevents::from_envelope(
+                            spec,
+                            registry,
+                            &envelope,
+                            &cloudevents::Context {
+                                partition: partition.as_deref(),
+                                handled: (!by.is_empty()).then_some((by.as_slice(), groups)),
+                            },
+                        )
+                    } else if by.is_empty() {
                         serde_json::json!({ "envelope": envelope })
                     } else {
                         handled += usize::from(by.len() == args.groups.len());
@@ -195,6 +222,16 @@ pub async fn import(ctx: &Context, args: &ImportArgs, out: &mut dyn Write) -> Re
         }
         let at = format!("{}:{}", args.file.display(), i + 1);
         let value: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(value) if cloudevents::is_event(&value) => {
+                match cloudevents::to_export_line(&value, registry) {
+                    Ok(line) => line,
+                    Err(e) => {
+                        rejected += 1;
+                        writeln!(out, "{at}: not an event courier can import: {e}")?;
+                        continue;
+                    }
+                }
+            }
             Ok(value) => value,
             Err(e) => {
                 rejected += 1;
@@ -266,9 +303,7 @@ pub async fn import(ctx: &Context, args: &ImportArgs, out: &mut dyn Write) -> Re
             }
             continue;
         }
-        let published =
-            courier::publish::republish(&client, spec, &envelope, &PublishOptions::default())
-                .await?;
+        let published = courier::publish::restore(&client, spec, &envelope).await?;
         if published.duplicate {
             duplicates += 1;
         } else {

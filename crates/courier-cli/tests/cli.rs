@@ -552,19 +552,22 @@ async fn export_then_import_moves_messages_to_another_redis() {
     );
     let (_, again) = courier(&target.url(), &ns, &["export", "intake"]).await;
     let ids = |text: &str| {
-        let mut keys: Vec<String> = text
+        let mut kept: Vec<(String, String)> = text
             .lines()
             .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["envelope"]["key"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
+                let line = serde_json::from_str::<serde_json::Value>(l).unwrap();
+                let field = |name: &str| line["envelope"][name].as_str().unwrap().to_string();
+                (field("id"), field("key"))
             })
             .collect();
-        keys.sort();
-        keys
+        kept.sort();
+        kept
     };
-    assert_eq!(ids(&again), ids(&exported), "the idempotency keys are kept");
+    assert_eq!(
+        ids(&again),
+        ids(&exported),
+        "the message ids and idempotency keys are kept"
+    );
     // Importing the same file again writes nothing: every key is a duplicate.
     let (_, twice) = courier(&target.url(), &ns, &["import", "intake", path]).await;
     assert_eq!(
@@ -1149,4 +1152,222 @@ async fn rollback_to_a_standby_handles_every_message_once() {
     assert_eq!(effects.len(), 240);
     let twice: Vec<_> = effects.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "handled twice: {twice:?}");
+}
+
+/// The CloudEvents 1.0 JSON Schema (vendored from the npm `cloudevents`
+/// package, with its license), as the draft it declares (draft-07).
+fn cloudevents_schema() -> jsonschema::Validator {
+    let path = format!(
+        "{}/tests/vendor/cloudevents/v1.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::draft7::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap()
+}
+
+/// Every event of `text`: pretty-printed objects one after another (what
+/// `peek` writes before its summary line) or one per line (`export`).
+fn events(text: &str) -> Vec<serde_json::Value> {
+    serde_json::Deserializer::from_str(text)
+        .into_iter::<serde_json::Value>()
+        .map_while(Result::ok)
+        .take_while(serde_json::Value::is_object)
+        .collect()
+}
+
+#[tokio::test]
+async fn cloudevents_export_and_import_keep_id_key_and_payload() {
+    let source = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let target = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace();
+    let client = Client::connect(&source.url(), &ns).await.unwrap();
+    let intake = channels::intake::producer(&client);
+    let options = PublishOptions {
+        correlation_id: Some("case-7".into()),
+        ..PublishOptions::default()
+    };
+    for n in 0..6 {
+        intake
+            .publish_with(
+                &interaction(n, ["amer", "emea", "apac"][n as usize % 3]),
+                &options,
+            )
+            .await
+            .unwrap();
+    }
+    let schema = cloudevents_schema();
+    let valid = |event: &serde_json::Value| {
+        let errors: Vec<String> = schema.iter_errors(event).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{event}: {errors:?}");
+    };
+
+    // peek: pretty events, valid CloudEvents, the attributes of the mapping.
+    let (code, peeked) = courier(
+        &source.url(),
+        &ns,
+        &["peek", "intake", "--format", "cloudevents"],
+    )
+    .await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    let shown = events(&peeked);
+    assert_eq!(shown.len(), 6, "{peeked}");
+    for event in &shown {
+        valid(event);
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["source"], "courier://contact_center/intake");
+        assert_eq!(event["type"], "contact_center.interaction.v1");
+        assert_eq!(event["datacontenttype"], "application/json");
+        assert_eq!(
+            event["dataschema"],
+            "https://courier.dev/schemas/contact_center/interaction.v1.json"
+        );
+        assert_eq!(event["subject"], event["data"]["interaction_id"]);
+        assert_eq!(event["partitionkey"], event["data"]["region"]);
+        assert_eq!(event["correlationid"], "case-7");
+        assert_eq!(event["courierattempt"], 1);
+        assert!(event["traceparent"].as_str().unwrap().starts_with("00-"));
+    }
+
+    // export: one event per line, each valid; import into another Redis
+    // keeps every id, key and payload.
+    let (_, exported) = courier(
+        &source.url(),
+        &ns,
+        &["export", "intake", "--format", "cloudevents"],
+    )
+    .await;
+    let lines: Vec<serde_json::Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    lines.iter().for_each(valid);
+    let file = std::env::temp_dir().join(format!("courier-events-{}.jsonl", std::process::id()));
+    std::fs::write(&file, &exported).unwrap();
+    let path = file.to_str().unwrap();
+    let (code, out) = courier(&target.url(), &ns, &["import", "intake", path]).await;
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            ExitCode::SUCCESS,
+            "imported 6, 0 duplicate(s), 0 rejected into contact_center.intake\n"
+        )
+    );
+    let identity = |events: &[serde_json::Value]| {
+        let mut kept: Vec<(String, String, String)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e["id"].as_str().unwrap().to_owned(),
+                    e["subject"].as_str().unwrap().to_owned(),
+                    e["data"].to_string(),
+                )
+            })
+            .collect();
+        kept.sort();
+        kept
+    };
+    let (_, again) = courier(
+        &target.url(),
+        &ns,
+        &["export", "intake", "--format", "cloudevents"],
+    )
+    .await;
+    assert_eq!(identity(&events(&again)), identity(&lines));
+    let (_, twice) = courier(&target.url(), &ns, &["import", "intake", path]).await;
+    assert_eq!(
+        twice,
+        "imported 0, 6 duplicate(s), 0 rejected into contact_center.intake\n"
+    );
+
+    // An event from another producer: no subject, no courier attributes;
+    // the key is derived from its data. A base64 event is refused.
+    let foreign = json!({
+        "specversion": "1.0", "id": "5f0c1d2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f",
+        "source": "https://telephony.example/intake",
+        "type": "contact_center.interaction.v1",
+        "data": serde_json::to_value(interaction(99, "emea")).unwrap()
+    });
+    valid(&foreign);
+    let base64 = json!({
+        "specversion": "1.0", "id": "ext-2", "source": "x", "type": "contact_center.interaction.v1",
+        "data_base64": "e30="
+    });
+    // courier message ids are UUIDs, and an import keeps the event's.
+    let mut not_uuid = foreign.clone();
+    not_uuid["id"] = json!("ext-3");
+    std::fs::write(&file, format!("{foreign}\n{base64}\n{not_uuid}\n")).unwrap();
+    let (code, out) = courier(&target.url(), &ns, &["import", "intake", path]).await;
+    assert_eq!(code, ExitCode::FAILURE);
+    assert!(
+        out.contains(&format!(
+            "{path}:2: not an event courier can import: data_base64"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{path}:3: not an event courier can import: its attributes make no courier envelope: invalid envelope: /id: \"ext-3\" is not a valid uuid")),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("imported 1, 0 duplicate(s), 2 rejected into contact_center.intake\n"),
+        "{out}"
+    );
+    let (_, all) = courier(
+        &target.url(),
+        &ns,
+        &["export", "intake", "--format", "cloudevents"],
+    )
+    .await;
+    let imported = events(&all)
+        .into_iter()
+        .find(|e| e["id"] == "5f0c1d2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f")
+        .expect("the foreign event keeps its id");
+    assert_eq!(imported["subject"], "00000000-0000-4000-8000-000000000099");
+    let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test]
+async fn export_and_import_keep_a_list_s_order() {
+    let source = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let target = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let ns = namespace();
+    let client = Client::connect(&source.url(), &ns).await.unwrap();
+    let billing = channels::billing::producer(&client);
+    for n in 0..4 {
+        billing.publish(&task(n)).await.unwrap();
+    }
+    let keys = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| {
+                let line: serde_json::Value = serde_json::from_str(l).unwrap();
+                line["envelope"]["payload"]["summary"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let (_, exported) = courier(&source.url(), &ns, &["export", "billing"]).await;
+    assert_eq!(keys(&exported), ["task 0", "task 1", "task 2", "task 3"]);
+    let file = std::env::temp_dir().join(format!("courier-list-{}.jsonl", std::process::id()));
+    std::fs::write(&file, &exported).unwrap();
+    let (code, _) = courier(
+        &target.url(),
+        &ns,
+        &["import", "billing", file.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    let (_, again) = courier(&target.url(), &ns, &["export", "billing"]).await;
+    assert_eq!(
+        keys(&again),
+        keys(&exported),
+        "consumers take them in the same order"
+    );
+    let _ = std::fs::remove_file(file);
 }

@@ -106,23 +106,33 @@ pub fn unsupported<R: Readable>(version: u32) -> Error {
 /// key fields, in order, joined by `:`. A `:` or `%` inside a value is
 /// percent-escaped so that two different field tuples never give one key.
 pub fn idempotency_key<T: Contract>(payload: &Value) -> Result<String, Error> {
+    key_of(payload, T::IDEMPOTENCY_KEY).map_err(|(pointer, problem)| Error::IdempotencyKey {
+        schema: T::SCHEMA,
+        version: T::VERSION,
+        pointer,
+        problem,
+    })
+}
+
+/// [`idempotency_key`] for a payload whose type is not known at compile
+/// time, from its version's key pointers (`MessageVersion::idempotency_key`
+/// of the registry): the key, or the pointer that failed and why.
+pub fn key_of<'p, P: AsRef<str>>(
+    payload: &Value,
+    pointers: &'p [P],
+) -> Result<String, (&'p str, &'static str)> {
     let mut key = String::new();
-    for (i, pointer) in T::IDEMPOTENCY_KEY.iter().enumerate() {
-        let problem = |problem| Error::IdempotencyKey {
-            schema: T::SCHEMA,
-            version: T::VERSION,
-            pointer,
-            problem,
-        };
+    for (i, pointer) in pointers.iter().enumerate() {
+        let pointer = pointer.as_ref();
         if i > 0 {
             key.push(':');
         }
         match payload.pointer(pointer) {
-            Some(Value::String(s)) if s.is_empty() => return Err(problem("empty")),
+            Some(Value::String(s)) if s.is_empty() => return Err((pointer, "empty")),
             Some(Value::String(s)) => escape_key_part(s, &mut key),
             Some(Value::Number(n)) if n.is_i64() || n.is_u64() => key.push_str(&n.to_string()),
-            Some(_) => return Err(problem("not a string or integer")),
-            None => return Err(problem("missing")),
+            Some(_) => return Err((pointer, "not a string or integer")),
+            None => return Err((pointer, "missing")),
         }
     }
     Ok(key)

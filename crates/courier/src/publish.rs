@@ -270,7 +270,7 @@ impl<T: Contract> Producer<T> {
             None => contract::idempotency_key::<T>(&payload)?,
         };
         self.outbox()
-            .prepare(T::SCHEMA, T::VERSION, payload, key, options, stamp)
+            .prepare(None, T::SCHEMA, T::VERSION, payload, key, options, stamp)
     }
 
     /// Sends prepared messages until each is written or found a duplicate;
@@ -307,14 +307,50 @@ impl<T: Contract> Producer<T> {
 }
 
 /// Publishes a payload as an existing envelope describes it (schema,
-/// version, idempotency key, correlation id), for tools that move messages
-/// between Redis servers (`courier import`): the caller validates the
-/// payload against its schema first, since this is not typed. A message
-/// whose key is still in the dedup window is a duplicate, so importing a
-/// file twice writes it once.
+/// version, idempotency key, correlation id), under a new message id (a
+/// dead letter's replay): the caller validates the payload against its
+/// schema first, since this is not typed. A message whose key is still in
+/// the dedup window is a duplicate.
 pub async fn republish(
     client: &Client,
     spec: &'static ChannelSpec,
+    envelope: &Envelope,
+    options: &PublishOptions,
+) -> Result<Published, Error> {
+    publish_as(client, spec, None, envelope, options).await
+}
+
+/// [`republish`] keeping the envelope's message id, for tools that move
+/// messages between Redis servers (`courier import`): a message keeps its
+/// id, key and payload, and importing a file twice writes each once.
+///
+/// A key still in the dedup window is a duplicate, told by a read first:
+/// the publish script takes a duplicate of a message's own id for a resend
+/// after a lost reply, which a restored message, keeping its id, would
+/// always look like.
+pub async fn restore(
+    client: &Client,
+    spec: &'static ChannelSpec,
+    envelope: &Envelope,
+) -> Result<Published, Error> {
+    let partition = partition::route(spec, &envelope.payload)?;
+    let idem = client.keys(spec, partition.as_deref()).idem(&envelope.key);
+    let first: Option<String> = client.query(redis::cmd("GET").arg(&idem)).await?;
+    if let Some(first) = first {
+        return Ok(Published {
+            id: first,
+            partition,
+            duplicate: true,
+        });
+    }
+    let id = Some(envelope.id.clone());
+    publish_as(client, spec, id, envelope, &PublishOptions::default()).await
+}
+
+async fn publish_as(
+    client: &Client,
+    spec: &'static ChannelSpec,
+    id: Option<String>,
     envelope: &Envelope,
     options: &PublishOptions,
 ) -> Result<Published, Error> {
@@ -328,6 +364,7 @@ pub async fn republish(
         ..options.clone()
     };
     let prepared = outbox.prepare(
+        id,
         &envelope.schema,
         envelope.version,
         envelope.payload.clone(),
@@ -424,9 +461,7 @@ pub async fn restore_handled(
     if !queue {
         return Ok(None);
     }
-    republish(client, spec, envelope, &PublishOptions::default())
-        .await
-        .map(Some)
+    restore(client, spec, envelope).await.map(Some)
 }
 
 /// The publishing core every producer shares, not tied to a message type:
@@ -438,9 +473,12 @@ pub(crate) struct Outbox<'a> {
 
 impl Outbox<'_> {
     /// An envelope for `payload` (already valid against `schema` v`version`),
-    /// routed to its partition and ready to send.
+    /// routed to its partition and ready to send, under message id `id`: a
+    /// new one for `None` (a restored message keeps its own).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn prepare(
         &self,
+        id: Option<String>,
         schema: &str,
         version: u32,
         payload: serde_json::Value,
@@ -453,7 +491,7 @@ impl Outbox<'_> {
         // The publish is a span of the caller's trace (the current span
         // with OpenTelemetry, else the options' traceparent) or the root of
         // a new one; its context travels in the envelope.
-        let id = envelope::new_id();
+        let id = id.unwrap_or_else(envelope::new_id);
         let parent = options
             .traceparent
             .as_deref()

@@ -90,6 +90,7 @@ impl Harness {
         };
         let options = PublishOptions::default();
         let prepared = outbox.prepare(
+            None,
             T::SCHEMA,
             T::VERSION,
             payload,

@@ -372,6 +372,7 @@ where
         };
         let options = PublishOptions::default();
         let prepared = outbox.prepare(
+            None,
             &notice.channel.schema,
             notice.version,
             payload,
