@@ -673,7 +673,12 @@ async fn an_unreadable_delayed_member_is_dead_lettered_as_found() {
         .await
         .unwrap();
     let delayed = client.keys(&INTAKE, None).delayed();
-    for bad in ["not json at all", r#"{"no_m": true}"#] {
+    let bad: [&[u8]; 3] = [
+        b"not json at all",
+        br#"{"no_m": true}"#,
+        b"\xff\xfe a\\b \xe2\x82",
+    ];
+    for bad in bad {
         let _: () = redis::cmd("ZADD")
             .arg(&delayed)
             .arg(0)
@@ -688,7 +693,7 @@ async fn an_unreadable_delayed_member_is_dead_lettered_as_found() {
     let mut letters = Vec::new();
     for _ in 0..200 {
         letters = dlq.list(&DlqFilter::default()).await.unwrap();
-        if letters.len() == 2 && calls.load(Ordering::SeqCst) == 1 {
+        if letters.len() == 3 && calls.load(Ordering::SeqCst) == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -697,11 +702,18 @@ async fn an_unreadable_delayed_member_is_dead_lettered_as_found() {
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the good one is handled");
     let mut raws: Vec<String> = letters.iter().filter_map(|l| l.raw.clone()).collect();
     raws.sort();
+    // Kept escaped, bytes that are not UTF-8 included (each as \xNN, a
+    // backslash doubled).
     assert_eq!(
         raws,
-        ["not json at all", r#"{"no_m": true}"#],
+        [
+            "\\xff\\xfe a\\\\b \\xe2\\x82",
+            "not json at all",
+            r#"{"no_m": true}"#
+        ],
         "{letters:?}"
     );
+    assert!(letters.iter().all(|l| l.escaped));
     for letter in &letters {
         assert_eq!(letter.reason, DeadReason::InvalidPayload);
         assert!(

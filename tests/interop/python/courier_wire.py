@@ -835,6 +835,7 @@ class Consumer:
             "dead_at": timestamp(now()), "channel": self.channel.qualified,
             **({"partition": keys.partition} if keys.partition is not None else {}),
             "group": self.group, "consumer": self.name, "stream_id": "delayed", "history": [],
+            "escaped": True,
         })
         inbox = keys.inbox(self.channel.transport)
         while self.scripts["move_due"](

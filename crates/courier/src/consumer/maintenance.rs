@@ -151,7 +151,7 @@ where
         // What a member that is not a record becomes: the dead letter as
         // JSON around its `raw` text, which the script fills in.
         const RAW: &str = "\u{1}raw\u{1}";
-        let letter = dlq::DeadLetter::new(
+        let mut letter = dlq::DeadLetter::new(
             self.spec,
             keys.partition(),
             (&self.group, &self.name),
@@ -164,6 +164,8 @@ where
             ),
             Vec::new(),
         );
+        // The script escapes the member, which may not be text.
+        letter.keep_unreadable(RAW);
         let letter = serde_json::to_string(&letter).unwrap_or_default();
         let Some((before, after)) =
             letter.split_once(&serde_json::to_string(RAW).unwrap_or_default())
