@@ -14,6 +14,7 @@
 //! - [`acl`]: `courier acl`, Redis ACL users per role.
 //! - [`capacity`]: `courier capacity`, projected memory and shards.
 //! - [`doctor`]: `courier doctor`, what a Redis needs for courier.
+//! - [`ui`]: `courier ui`, the operator console in a browser.
 //! - [`transfer`]: `courier export` and `courier import`.
 //! - [`keda`]: `courier keda`, KEDA manifests per consumer role.
 //! - `entries`: a queue's entries read as bytes, each a message or flagged
@@ -29,6 +30,7 @@ pub mod inspect;
 pub mod keda;
 pub mod status;
 pub mod transfer;
+pub mod ui;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -184,6 +186,14 @@ pub enum Command {
         after_help = "Examples:\n  courier --namespace prod keda --address redis.prod:6379 > keda.yaml\n  courier --cluster keda --address node1:6379,node2:6379,node3:6379 --role classifier\n  courier keda --mode pending --target 50 --group specialist=specialists"
     )]
     Keda(keda::Args),
+    /// The operator console in a browser: every channel at a glance, a
+    /// channel's messages, dead letters to replay or purge, the contracts.
+    /// Listens on localhost unless told otherwise; actions need a login
+    /// with the token of COURIER_UI_TOKEN or --token-file.
+    #[command(
+        after_help = "Examples:\n  COURIER_UI_TOKEN=$(openssl rand -hex 16) courier --namespace prod ui\n  courier ui --listen 0.0.0.0:8080 --read-only"
+    )]
+    Ui(ui::UiArgs),
 }
 
 /// Runs one command, writing its output to `out`.
@@ -212,6 +222,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
         Command::Import(args) => transfer::import(&ctx, args, out).await,
         Command::Capacity(args) => capacity::run(&ctx, args, out).await,
         Command::Keda(args) => keda::run(&ctx, args, out),
+        Command::Ui(args) => ui::run(&ctx, args, out).await,
     }
 }
 
