@@ -398,6 +398,20 @@ fn table() -> Vec<Case> {
             &["ONE_OF_BRANCH_NOT_ACCEPTED"],
         ),
         case(
+            "enum split into oneOf constants",
+            field(json!({"enum": ["a", "b"]})),
+            field(json!({"oneOf": [{"const": "a"}, {"const": "b"}]})),
+            &[],
+            &[],
+        ),
+        case(
+            "enum split into anyOf constants",
+            field(json!({"enum": ["a", "b"]})),
+            field(json!({"anyOf": [{"const": "a"}, {"const": "b"}]})),
+            &[],
+            &[],
+        ),
+        case(
             "anyOf branch added",
             field(json!({"anyOf": [{"type": "string"}]})),
             field(json!({"anyOf": [{"type": "string"}, {"type": "integer"}]})),

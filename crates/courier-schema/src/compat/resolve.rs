@@ -159,9 +159,18 @@ pub(crate) fn branches(schema: &Map<String, Value>) -> Option<(&'static str, &Ve
         .find_map(|keyword| Some((keyword, schema.get(keyword)?.as_array()?)))
 }
 
-/// The reader subschema as a document of its own (its root's `$defs`
-/// carried along), compiled to check single values.
+/// A subschema as a document of its own (its root's `$defs` carried
+/// along), compiled to check single values. A subschema outside courier's
+/// subset (an `anyOf`, which the checker models) is compiled by the engine
+/// alone: the subset pass refuses schemas but never changes what one means.
+///
+/// `None` when it cannot stand alone: a `"$ref": "#"` in the document would
+/// name the subschema instead of the root. Every caller then assumes the
+/// worst.
 pub(crate) fn standalone(root: &Value, schema: &Map<String, Value>) -> Option<Validator> {
+    if refers_to_root(root) && root.as_object() != Some(schema) {
+        return None;
+    }
     let mut document = schema.clone();
     if let Some(defs) = root.get("$defs") {
         document.insert("$defs".into(), defs.clone());
@@ -169,7 +178,21 @@ pub(crate) fn standalone(root: &Value, schema: &Map<String, Value>) -> Option<Va
     for annotation in ["$schema", "$id", "x-courier"] {
         document.remove(annotation);
     }
-    Validator::compile(&Value::Object(document)).ok()
+    let document = Value::Object(document);
+    Validator::compile(&document)
+        .or_else(|_| Validator::compile_engine_only(&document))
+        .ok()
+}
+
+/// Whether a `$ref` anywhere in `value` names the document's root.
+fn refers_to_root(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| (k == "$ref" && v == "#") || refers_to_root(v)),
+        Value::Array(items) => items.iter().any(refers_to_root),
+        _ => false,
+    }
 }
 
 /// The types a schema declares, if it declares any.
@@ -238,6 +261,22 @@ mod tests {
             &root,
             &json!({"allOf": [{"type": "string"}]})
         ));
+    }
+
+    #[test]
+    fn a_subschema_stands_alone_unless_the_root_is_referenced() {
+        let flat = json!({"type": "object", "properties": {"v": {"$ref": "#/$defs/V"}}, "$defs": {"V": {"const": 1}}});
+        let v = json!({"$ref": "#/$defs/V"});
+        let v = v.as_object().unwrap();
+        assert!(
+            standalone(&flat, v).is_some_and(|s| s.is_valid(&json!(1)) && !s.is_valid(&json!(2)))
+        );
+
+        let recursive =
+            json!({"type": "object", "properties": {"next": {"$ref": "#"}, "v": {"const": 1}}});
+        let v = recursive["properties"]["v"].as_object().unwrap();
+        assert!(standalone(&recursive, v).is_none());
+        assert!(standalone(&recursive, recursive.as_object().unwrap()).is_some());
     }
 
     #[test]
