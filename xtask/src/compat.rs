@@ -1,6 +1,8 @@
 //! `cargo xtask compat`: the CI review of a schema change, a thin shell
 //! over `courier_schema::review` plus the git plumbing that finds the
-//! released version files at the base revision.
+//! released version files at the base revision. Each compatibility break
+//! is printed with its witness, a message the writer's version accepts and
+//! the reader's rejects, which the review verified with the validator.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

@@ -10,8 +10,8 @@
 //!   and print every problem as `file:pointer: message`.
 //! - `cargo xtask docs [--check]`: the contract catalog alone.
 //! - `cargo xtask compat`: refuse schema changes that break a reader or a
-//!   writer of another version, or edit a released version (see
-//!   [`compat`]).
+//!   writer of another version, each with a witness message, or edit a
+//!   released version (see [`compat`]).
 //! - `cargo xtask bench [ARGS]`: courier against two hand-written Redis
 //!   baselines, in release mode (the `courier-bench` crate; `--help` lists
 //!   its options); `--peers` adds BullMQ when `node` is on PATH.
@@ -35,8 +35,10 @@ tasks:
   lint [DIR]        check a schemas folder (default schemas/), print every problem
   compat [--base REV] [--format text|json|github] [--codegen warn|fail] [--schemas DIR]
                     check every message version pair in its channels' compatibility
-                    modes, generated-code breaks, and that released versions are
-                    unchanged since REV; exit 0 compatible, 1 not, 2 cannot check
+                    modes (each break shown with a witness: a message the writer's
+                    version accepts and the reader's rejects), generated-code breaks,
+                    and that released versions are unchanged since REV;
+                    exit 0 compatible, 1 not, 2 cannot check
   bench [--rounds N] [--quick] [--only NAME] [--json FILE] [--redis URL] [--peers]
                     benchmark courier against two hand-written Redis queues (same-work:
                     courier's Redis work by hand; pipelined: the fastest plain stream

@@ -1,13 +1,15 @@
 //! `cargo xtask compat` end to end, in a throwaway git repository holding a
 //! copy of the workspace's schemas: a compatible new version passes; a
 //! required field without a default fails with its file, line, rule and
-//! pointer; an edited released version fails; a reviewed exception excuses
-//! a break; exit codes and output formats.
+//! pointer, and a witness document that v2 accepts and v3 rejects; an
+//! edited released version fails; a reviewed exception excuses a break;
+//! exit codes and output formats.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use courier_schema::Validator;
 use serde_json::{json, Value};
 
 struct Repo {
@@ -150,23 +152,47 @@ fn a_required_field_without_default_fails_with_file_line_rule_and_pointer() {
          the reader requires \"language\", which the writer may omit; give it a default or keep it optional \
          (backward on channel billing, v2 -> v3)"
     );
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == expected)
+        .unwrap_or_else(|| panic!("expected\n{expected}\nin\n{out}"));
+
+    // The next line is the witness: a v2 message that v3 rejects, for
+    // want of "language".
+    let witness = lines[at + 1]
+        .strip_prefix("  witness: ")
+        .unwrap_or_else(|| panic!("no witness line after the violation:\n{out}"));
+    let witness: Value = serde_json::from_str(witness).unwrap();
+    let v2 = Validator::compile(&repo.read("classified_task.v2.json")).unwrap();
+    let v3 = Validator::compile(&repo.read("classified_task.v3.json")).unwrap();
+    assert!(v2.is_valid(&witness), "v2 rejects the witness {witness}");
+    let errors = v3.validate(&witness).unwrap_err();
     assert!(
-        out.lines().any(|l| l == expected),
-        "expected\n{expected}\nin\n{out}"
+        errors.iter().all(|e| e.message.contains("\"language\"")),
+        "{errors:?}"
     );
 
     // The same in JSON and as GitHub annotations.
     let (_, json_out, _) = repo.compat(&["--format", "json"]);
     let report: Value = serde_json::from_str(&json_out).unwrap();
-    assert!(report
+    let entry = report
         .as_array()
         .unwrap()
         .iter()
-        .any(|v| v["rule"] == "REQUIRED_ADDED" && v["line"] == line));
+        .find(|v| v["rule"] == "REQUIRED_ADDED" && v["line"] == line)
+        .unwrap_or_else(|| panic!("{json_out}"));
+    assert_eq!(entry["witness"], witness);
+    assert!(entry.get("witness_note").is_none(), "{entry}");
     let (_, github, _) = repo.compat(&["--format", "github"]);
     assert!(github.starts_with(&format!(
         "::error file=schemas/contact_center/classified_task.v3.json,line={line},col=3,title=REQUIRED_ADDED::/required: "
     )), "{github}");
+    let annotation = github.lines().next().unwrap();
+    assert!(
+        annotation.ends_with(&format!("%0Awitness: {witness}")),
+        "{annotation}"
+    );
 
     // A reviewed exception excuses it.
     repo.write(

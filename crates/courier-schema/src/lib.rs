@@ -23,7 +23,8 @@
 //!   the compatibility checker.
 //! - [`problem`]: the `file:pointer: message` error report.
 //! - [`compat`]: whether one schema accepts every document another accepts,
-//!   under stable rule ids.
+//!   under stable rule ids, each finding with a witness document verified
+//!   by the validator.
 //! - [`position`]: line and column of a JSON pointer in a file.
 //! - [`rules`]: every stable rule id of the checks; imports nothing of
 //!   this crate.

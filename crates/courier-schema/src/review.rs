@@ -2,6 +2,15 @@
 //! breaks of generated Rust code, and immutability of released versions,
 //! reported as `file:line:col: error[RULE] pointer: message (mode, vA -> vB)`,
 //! JSON, or GitHub Actions annotations.
+//!
+//! Every compatibility violation carries the finding's witness: a document
+//! the writer's version accepts and the reader's rejects, verified with the
+//! validator (or, when none could be verified, a note saying why). The text
+//! report shows it on an indented line under the violation, the JSON report
+//! as the fields `witness` and `witness_note`, the GitHub annotation on a
+//! second line of its message. Generated-code and immutability violations
+//! have none: they are not about a document one version accepts and the
+//! other rejects.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -10,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::compat::{accepts, pairs, Direction};
+use crate::compat::{accepts, pairs, Direction, Witness};
 use crate::position::Positions;
 use crate::registry::{parse_version_file_name, resolve_ref, CompatException, Message, Registry};
 // The rule lists were defined here; the re-export keeps their old paths.
@@ -78,6 +87,11 @@ pub struct Violation {
     /// Backward or forward.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
+    /// For a compatibility violation, a document the writer's version
+    /// accepts and the reader's rejects, or why there is none; serialized
+    /// as `witness` (and `witness_note`).
+    #[serde(flatten)]
+    pub witness: Option<Witness>,
 }
 
 /// What a review found, and which exceptions it used.
@@ -211,6 +225,7 @@ fn compat_pair(
                 from: Some(older),
                 to: Some(newer),
                 direction: Some(direction),
+                witness: Some(finding.witness),
             }
         })
         .collect()
@@ -242,6 +257,7 @@ fn codegen_breaks(message: &Message, severity: Severity) -> Vec<Violation> {
             from: Some(old.version),
             to: Some(new.version),
             direction: None,
+            witness: None,
         });
     };
     let props = |schema: &Value| {
@@ -368,6 +384,7 @@ pub fn immutability(workspace: &Path, base: &[(PathBuf, Vec<u8>)]) -> Vec<Violat
             from: None,
             to: None,
             direction: None,
+            witness: None,
         });
     }
     found
@@ -376,11 +393,14 @@ pub fn immutability(workspace: &Path, base: &[(PathBuf, Vec<u8>)]) -> Vec<Violat
 /// How a report is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// `file:line:col: error[RULE] pointer: message (mode, vA -> vB)`.
+    /// `file:line:col: error[RULE] pointer: message (mode, vA -> vB)`, and
+    /// for a compatibility violation `  witness: <document>` (or
+    /// `  witness: none (why)`) on the next line.
     Text,
     /// A JSON array of violations.
     Json,
-    /// GitHub Actions workflow commands (`::error file=...`).
+    /// GitHub Actions workflow commands (`::error file=...`), the witness
+    /// on a second line of the message.
     Github,
 }
 
@@ -410,13 +430,16 @@ pub fn render(violations: &[Violation], format: Format) -> String {
                     v.message,
                     context(v)
                 );
+                if let Some(witness) = &v.witness {
+                    let _ = writeln!(out, "  witness: {witness}");
+                }
             }
         }
         Format::Github => {
             for v in violations {
                 let _ = writeln!(
                     out,
-                    "::{} file={},line={},col={},title={}::{}: {}{}",
+                    "::{} file={},line={},col={},title={}::{}: {}{}{}",
                     severity_name(v.severity),
                     v.file.display(),
                     v.line,
@@ -428,7 +451,11 @@ pub fn render(violations: &[Violation], format: Format) -> String {
                         &v.pointer
                     },
                     escape_github(&v.message),
-                    escape_github(&context(v))
+                    escape_github(&context(v)),
+                    v.witness
+                        .as_ref()
+                        .map(|w| format!("%0Awitness: {}", escape_github(&w.to_string())))
+                        .unwrap_or_default()
                 );
             }
         }
@@ -530,7 +557,7 @@ mod tests {
     }
 
     #[test]
-    fn renders_every_format() {
+    fn renders_every_format_with_the_witness() {
         let violation = Violation {
             file: "schemas/shop/order.v2.json".into(),
             line: 7,
@@ -545,16 +572,62 @@ mod tests {
             from: Some(1),
             to: Some(2),
             direction: Some(Direction::Backward),
+            witness: Some(Witness::Verified(json!({"id": "50%"}))),
         };
         let text = render(std::slice::from_ref(&violation), Format::Text);
         assert_eq!(
             text,
-            "schemas/shop/order.v2.json:7:3: error[REQUIRED_ADDED] /required: 100% new\\nline (backward on channel orders, v1 -> v2)\n"
+            "schemas/shop/order.v2.json:7:3: error[REQUIRED_ADDED] /required: 100% new\\nline (backward on channel orders, v1 -> v2)\n  witness: {\"id\":\"50%\"}\n"
         );
         let github = render(std::slice::from_ref(&violation), Format::Github);
         assert!(github.starts_with("::error file=schemas/shop/order.v2.json,line=7,col=3,title=REQUIRED_ADDED::/required: 100%25 new"), "{github}");
-        let json: Value = serde_json::from_str(&render(&[violation], Format::Json)).unwrap();
+        assert!(
+            github.ends_with(
+                "(backward on channel orders, v1 -> v2)%0Awitness: {\"id\":\"50%25\"}\n"
+            ),
+            "{github}"
+        );
+        assert_eq!(github.lines().count(), 1, "{github}");
+        let json: Value =
+            serde_json::from_str(&render(std::slice::from_ref(&violation), Format::Json)).unwrap();
         assert_eq!(json[0]["direction"], "backward");
         assert_eq!(json[0]["category"], "compatibility");
+        assert_eq!(json[0]["witness"], json!({"id": "50%"}));
+        assert!(json[0].get("witness_note").is_none());
+
+        // Without a verified witness every format says why.
+        let missing = Violation {
+            witness: Some(Witness::Missing("no document found".into())),
+            ..violation.clone()
+        };
+        let text = render(std::slice::from_ref(&missing), Format::Text);
+        assert!(
+            text.ends_with("\n  witness: none (no document found)\n"),
+            "{text}"
+        );
+        let github = render(std::slice::from_ref(&missing), Format::Github);
+        assert!(
+            github.ends_with("%0Awitness: none (no document found)\n"),
+            "{github}"
+        );
+        let json: Value =
+            serde_json::from_str(&render(std::slice::from_ref(&missing), Format::Json)).unwrap();
+        assert_eq!(json[0]["witness"], Value::Null);
+        assert_eq!(json[0]["witness_note"], "no document found");
+
+        // Other categories have no witness line and no witness field.
+        let codegen = Violation {
+            category: Category::GeneratedCode,
+            witness: None,
+            ..violation
+        };
+        assert_eq!(
+            render(std::slice::from_ref(&codegen), Format::Text)
+                .lines()
+                .count(),
+            1
+        );
+        let json: Value = serde_json::from_str(&render(&[codegen], Format::Json)).unwrap();
+        assert!(json[0].get("witness").is_none());
     }
 }

@@ -64,6 +64,14 @@ pub enum Rule {
     OneOfBranchNotAccepted,
     /// An `anyOf` branch of the writer is accepted by no branch of the reader.
     AnyOfBranchNotAccepted,
+    /// A value the writer writes matches two branches of the reader's
+    /// `oneOf`, or may: the reader accepts a value only when exactly one
+    /// branch matches. Branches count as apart only when the checker proves
+    /// it (no type in common, a `const` or `enum` the other branch rejects,
+    /// ranges that do not meet, a required property whose schemas are
+    /// disjoint, such as a `const` discriminator); values the writer never
+    /// writes (they match two branches of its own `oneOf`) do not count.
+    OneOfBranchesOverlap,
     /// The reader accepts nothing (`false`) where the writer writes.
     SchemaRejectsAll,
     /// A keyword the checker does not model changed: fail closed.
@@ -94,6 +102,7 @@ impl Rule {
         Rule::AdditionalPropertiesNarrowed,
         Rule::OneOfBranchNotAccepted,
         Rule::AnyOfBranchNotAccepted,
+        Rule::OneOfBranchesOverlap,
         Rule::SchemaRejectsAll,
         Rule::UnsupportedKeywordChanged,
     ];
@@ -122,6 +131,7 @@ impl Rule {
             Rule::AdditionalPropertiesNarrowed => "ADDITIONAL_PROPERTIES_NARROWED",
             Rule::OneOfBranchNotAccepted => "ONE_OF_BRANCH_NOT_ACCEPTED",
             Rule::AnyOfBranchNotAccepted => "ANY_OF_BRANCH_NOT_ACCEPTED",
+            Rule::OneOfBranchesOverlap => "ONE_OF_BRANCHES_OVERLAP",
             Rule::SchemaRejectsAll => "SCHEMA_REJECTS_ALL",
             Rule::UnsupportedKeywordChanged => "UNSUPPORTED_KEYWORD_CHANGED",
         }

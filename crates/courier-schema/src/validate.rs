@@ -111,6 +111,16 @@ impl Validator {
         if !problems.is_empty() {
             return Err(problems);
         }
+        Validator::compile_engine_only(schema)
+    }
+
+    /// Compile with the engine alone, without courier's subset pass. The
+    /// compatibility checker compiles this way, to verify a witness or to
+    /// check a listed value, only when a schema lies outside the subset (an
+    /// `anyOf`, a keyword it does not model): the subset pass refuses
+    /// schemas but never changes what an accepted one means. Everything
+    /// else compiles with [`Validator::compile`].
+    pub(crate) fn compile_engine_only(schema: &Value) -> Result<Validator, Vec<SchemaProblem>> {
         match jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .should_validate_formats(true)

@@ -1,11 +1,14 @@
 //! The compatibility checker over a table of schema pairs: for each pair
 //! (older, newer), the rules the backward check (the newer schema reads
 //! what the older wrote) and the forward check (the older reads what the
-//! newer wrote) must report. Every rule is triggered by some pair.
+//! newer wrote) must report. Every rule is triggered by some pair, and
+//! every finding carries a witness that the writer's schema accepts and the
+//! reader's rejects, checked again here, or says why it has none.
 
 use std::collections::BTreeSet;
 
-use courier_schema::compat::{accepts, Rule};
+use courier_schema::compat::{accepts, Finding, Rule, Witness};
+use courier_schema::Validator;
 use serde_json::{json, Value};
 
 /// One row: a name, the older and newer schemas, and the rule ids expected
@@ -358,6 +361,57 @@ fn table() -> Vec<Case> {
             &[],
         ),
         case(
+            "overlapping oneOf branch added",
+            field(json!({"oneOf": [{"type": "integer"}]})),
+            field(json!({"oneOf": [{"type": "integer"}, {"type": "number"}]})),
+            &["ONE_OF_BRANCHES_OVERLAP"],
+            &["ONE_OF_BRANCH_NOT_ACCEPTED"],
+        ),
+        case(
+            "overlap the writer already had",
+            field(json!({"oneOf": [{"type": "integer"}, {"type": "number"}]})),
+            field(json!({"oneOf": [{"type": "integer"}, {"type": "number"}, {"type": "string"}]})),
+            &[],
+            &["ONE_OF_BRANCH_NOT_ACCEPTED"],
+        ),
+        case(
+            "oneOf branch without a discriminator added",
+            field(json!({"oneOf": [a.clone(), b.clone()]})),
+            field(json!({"oneOf": [a.clone(), b.clone(), {"type": "object"}]})),
+            &["ONE_OF_BRANCHES_OVERLAP"],
+            &["ONE_OF_BRANCH_NOT_ACCEPTED"],
+        ),
+        case(
+            "oneOf branch added that overlaps a listed value",
+            field(json!({"enum": [1, 2]})),
+            field(json!({"oneOf": [{"enum": [1, 2]}, {"type": "integer", "minimum": 2}]})),
+            &["ONE_OF_BRANCHES_OVERLAP"],
+            &["ONE_OF_BRANCH_NOT_ACCEPTED"],
+        ),
+        case(
+            "oneOf branches apart by range",
+            field(json!({"oneOf": [{"type": "integer", "maximum": 0}]})),
+            field(
+                json!({"oneOf": [{"type": "integer", "maximum": 0}, {"type": "number", "exclusiveMinimum": 0}]}),
+            ),
+            &[],
+            &["ONE_OF_BRANCH_NOT_ACCEPTED"],
+        ),
+        case(
+            "enum split into oneOf constants",
+            field(json!({"enum": ["a", "b"]})),
+            field(json!({"oneOf": [{"const": "a"}, {"const": "b"}]})),
+            &[],
+            &[],
+        ),
+        case(
+            "enum split into anyOf constants",
+            field(json!({"enum": ["a", "b"]})),
+            field(json!({"anyOf": [{"const": "a"}, {"const": "b"}]})),
+            &[],
+            &[],
+        ),
+        case(
             "anyOf branch added",
             field(json!({"anyOf": [{"type": "string"}]})),
             field(json!({"anyOf": [{"type": "string"}, {"type": "integer"}]})),
@@ -426,6 +480,35 @@ fn table() -> Vec<Case> {
             &[],
         ),
         case(
+            "false property removed from a closed model",
+            json!({"type": "object", "additionalProperties": false, "properties": {"a": {"type": "string"}, "b": false}}),
+            json!({"type": "object", "additionalProperties": false, "properties": {"a": {"type": "string"}}}),
+            &[],
+            &[],
+        ),
+        case(
+            "property never allowed (a $ref to false) removed from a closed model",
+            json!({"type": "object", "additionalProperties": false, "properties": {"b": {"$ref": "#/$defs/Never"}},
+                "$defs": {"Never": false}}),
+            json!({"type": "object", "additionalProperties": false, "properties": {}}),
+            &[],
+            &[],
+        ),
+        case(
+            "false property removed from an open model",
+            json!({"type": "object", "additionalProperties": true, "properties": {"b": false}}),
+            json!({"type": "object", "additionalProperties": true, "properties": {}}),
+            &[],
+            &["PROPERTY_ADDED_TO_OPEN_MODEL"],
+        ),
+        case(
+            "required property that is false: no object is written",
+            json!({"type": "object", "additionalProperties": false, "required": ["a"], "properties": {"a": false}}),
+            json!({"type": "object", "additionalProperties": false, "properties": {}}),
+            &[],
+            &["REQUIRED_ADDED"],
+        ),
+        case(
             "a property becomes false",
             field(json!({"type": "string"})),
             field(json!(false)),
@@ -436,6 +519,13 @@ fn table() -> Vec<Case> {
             "unmodeled keyword changed",
             field(json!({"type": "string", "contentMediaType": "text/plain"})),
             field(json!({"type": "string", "contentMediaType": "text/html"})),
+            &["UNSUPPORTED_KEYWORD_CHANGED"],
+            &["UNSUPPORTED_KEYWORD_CHANGED"],
+        ),
+        case(
+            "unmodeled keyword added",
+            field(json!({"type": "object"})),
+            field(json!({"type": "object", "minProperties": 1})),
             &["UNSUPPORTED_KEYWORD_CHANGED"],
             &["UNSUPPORTED_KEYWORD_CHANGED"],
         ),
@@ -467,8 +557,73 @@ fn every_pair_gets_its_verdict_in_both_directions() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Findings that may have no witness, with why: the checker fails closed
+/// on keywords it does not model, and here the two schemas accept the same
+/// documents (`contentMediaType` is an annotation in draft 2020-12), or the
+/// writer's only difference narrows what it writes.
+const NO_WITNESS: &[(&str, Direction, &str)] = &[
+    (
+        "unmodeled keyword changed",
+        Direction::Backward,
+        "UNSUPPORTED_KEYWORD_CHANGED",
+    ),
+    (
+        "unmodeled keyword changed",
+        Direction::Forward,
+        "UNSUPPORTED_KEYWORD_CHANGED",
+    ),
+    (
+        "unmodeled keyword added",
+        Direction::Forward,
+        "UNSUPPORTED_KEYWORD_CHANGED",
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Backward,
+    Forward,
+}
+
+/// Every finding of the table: case name, direction, reader, writer.
+fn all_findings() -> Vec<(&'static str, Direction, Value, Value, Finding)> {
+    let mut found = Vec::new();
+    for case in table() {
+        for (direction, reader, writer) in [
+            (Direction::Backward, &case.newer, &case.older),
+            (Direction::Forward, &case.older, &case.newer),
+        ] {
+            for finding in accepts(reader, writer) {
+                found.push((
+                    case.name,
+                    direction,
+                    reader.clone(),
+                    writer.clone(),
+                    finding,
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// Whether `schema` accepts `document`: courier's validator, or for a
+/// schema outside courier's subset (`anyOf`, unmodeled keywords) the
+/// engine alone, configured as courier configures it.
+fn valid(schema: &Value, document: &Value) -> bool {
+    match Validator::compile(schema) {
+        Ok(validator) => validator.is_valid(document),
+        Err(_) => jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(schema)
+            .expect("the schema compiles")
+            .is_valid(document),
+    }
+}
+
 #[test]
-fn every_rule_is_triggered_by_some_pair() {
+fn every_rule_is_triggered_by_some_pair_with_a_verified_witness() {
     let mut seen = BTreeSet::new();
     for case in table() {
         seen.extend(case.backward.iter().chain(case.forward).copied());
@@ -482,6 +637,104 @@ fn every_rule_is_triggered_by_some_pair() {
     for rule in Rule::ALL {
         assert_eq!(Rule::from_id(rule.id()), Some(*rule));
     }
+
+    // For every rule, some finding shows a document the writer's schema
+    // accepts and the reader's rejects, checked here again.
+    let mut witnessed = BTreeSet::new();
+    for (name, direction, reader, writer, finding) in all_findings() {
+        if let Witness::Verified(document) = &finding.witness {
+            assert!(
+                valid(&writer, document) && !valid(&reader, document),
+                "{name} ({direction:?}) {}: {document} is not a witness",
+                finding.rule
+            );
+            witnessed.insert(finding.rule);
+        }
+    }
+    let unwitnessed: Vec<&str> = Rule::ALL
+        .iter()
+        .filter(|rule| !witnessed.contains(rule))
+        .map(|rule| rule.id())
+        .collect();
+    assert!(
+        unwitnessed.is_empty(),
+        "rules without a verified witness: {unwitnessed:?}"
+    );
+}
+
+#[test]
+fn every_finding_has_a_witness_or_says_why_not() {
+    let mut failures = Vec::new();
+    let mut expected_missing = 0;
+    for (name, direction, _, _, finding) in all_findings() {
+        let allowed = NO_WITNESS
+            .iter()
+            .any(|(n, d, rule)| *n == name && *d == direction && *rule == finding.rule.id());
+        match (&finding.witness, allowed) {
+            (Witness::Verified(_), false) => {}
+            (Witness::Missing(note), true) => {
+                assert!(!note.is_empty());
+                expected_missing += 1;
+            }
+            (witness, _) => failures.push(format!(
+                "{name} ({direction:?}) {}: {witness}",
+                finding.rule
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(expected_missing, NO_WITNESS.len());
+}
+
+#[test]
+fn witnesses_are_small_documents_that_show_the_finding() {
+    check_witness(
+        "a number branch beside an integer branch: 0 now matches both",
+        field(json!({"oneOf": [{"type": "integer"}, {"type": "number"}]})),
+        field(json!({"oneOf": [{"type": "integer"}]})),
+        "ONE_OF_BRANCHES_OVERLAP",
+        json!({"v": 0}),
+    );
+    check_witness(
+        "an old reader meets the new branch: only fractions match it alone",
+        field(json!({"oneOf": [{"type": "integer"}]})),
+        field(json!({"oneOf": [{"type": "integer"}, {"type": "number"}]})),
+        "ONE_OF_BRANCH_NOT_ACCEPTED",
+        json!({"v": 0.5}),
+    );
+    check_witness(
+        "maximum lowered",
+        field(json!({"type": "integer", "maximum": 10})),
+        field(json!({"type": "integer", "maximum": 100})),
+        "MAXIMUM_TIGHTENED",
+        json!({"v": 11}),
+    );
+    check_witness(
+        "required added, other required fields filled in",
+        json!({"type": "object", "additionalProperties": false, "required": ["id", "tier"],
+            "properties": {"id": {"type": "string", "format": "uuid"}, "tier": {"enum": ["gold", "silver"]}}}),
+        json!({"type": "object", "additionalProperties": false, "required": ["id"],
+            "properties": {"id": {"type": "string", "format": "uuid"}, "tier": {"enum": ["gold", "silver"]}}}),
+        "REQUIRED_ADDED",
+        json!({"id": "00000000-0000-4000-8000-000000000000"}),
+    );
+    check_witness(
+        "pattern added",
+        field(json!({"type": "string", "pattern": "^[a-z]{2}$"})),
+        field(json!({"type": "string"})),
+        "PATTERN_CHANGED",
+        json!({"v": "x"}),
+    );
+}
+
+/// The witness of the one finding of `rule` when `reader` reads `writer`.
+fn check_witness(name: &str, reader: Value, writer: Value, rule: &str, expected: Value) {
+    let findings: Vec<Finding> = accepts(&reader, &writer)
+        .into_iter()
+        .filter(|f| f.rule.id() == rule)
+        .collect();
+    assert_eq!(findings.len(), 1, "{name}: {findings:?}");
+    assert_eq!(findings[0].witness, Witness::Verified(expected), "{name}");
 }
 
 #[test]
@@ -497,6 +750,10 @@ fn findings_point_at_the_keyword_on_each_side() {
     assert_eq!(
         findings[0].message,
         "the writer may write \"emea\", which the reader rejects"
+    );
+    assert_eq!(
+        findings[0].witness,
+        Witness::Verified(json!({"region": "emea"}))
     );
 
     let required = accepts(
