@@ -125,6 +125,16 @@ async fn metrics(axum::extract::State(ui): axum::extract::State<Arc<Ui>>) -> Str
     ui.metrics.as_ref().map(|m| m.render()).unwrap_or_default()
 }
 
+/// The process's Prometheus recorder, installed by the first console (a
+/// process has one recorder; later consoles share it).
+fn recorder() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    static RECORDER: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    RECORDER
+        .get_or_init(|| courier::metrics::install().ok())
+        .clone()
+}
+
 /// The shared state of a console for `ctx`'s Redis and schemas.
 pub async fn state(ctx: &Context, args: &UiArgs) -> Result<Arc<Ui>> {
     let token = match &args.token_file {
@@ -152,7 +162,7 @@ pub async fn state(ctx: &Context, args: &UiArgs) -> Result<Arc<Ui>> {
         refresh: args.refresh.max(1),
         sessions: auth::Sessions::default(),
         history: history::History::default(),
-        metrics: courier::metrics::install().ok(),
+        metrics: recorder(),
     }))
 }
 
