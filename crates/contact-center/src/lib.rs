@@ -195,6 +195,11 @@ pub async fn day(args: &Args) -> Result<(Report, Arc<Stages>)> {
     let client = Client::connect_with(&url, &namespace, &options)
         .await
         .context("connecting to Redis")?;
+    // So that an operator can watch the day: `courier ui` or `status`.
+    eprintln!(
+        "redis {url}, namespace {namespace}: watch with `courier --redis {url} --namespace {namespace}{} ui`",
+        if args.cluster { " --cluster" } else { "" }
+    );
     let factor = args.time_factor.max(1.0);
     let sim = move |minutes: f64| Duration::from_secs_f64(minutes * 60.0 / factor);
     let tally = Arc::new(Tally::default());

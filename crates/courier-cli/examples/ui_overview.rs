@@ -52,6 +52,7 @@ fn schemas() -> std::path::PathBuf {
                 json!({
                     "description": "A queue of the console's benchmark.",
                     "message": "classified_task", "transport": transport, "ttl": "2h",
+                    "compatibility": "backward",
                     "producers": ["bench"], "consumers": ["workers"]
                 }),
             )

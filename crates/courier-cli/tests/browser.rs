@@ -252,15 +252,7 @@ async fn an_operator_replays_a_dead_letter_and_a_consumer_handles_it() {
         1,
         "the replayed message was handled"
     );
-    assert_eq!(
-        console
-            .client
-            .dlq(&channels::billing::SPEC)
-            .len()
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(console.billing_dead().await, 2);
     browser
         .goto(&format!("{base}/channels/contact_center.intake"))
         .await

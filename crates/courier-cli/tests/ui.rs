@@ -8,7 +8,8 @@ use contact_center_contracts::channels;
 use courier::{DeadReason, DlqFilter};
 use courier_testkit::RedisServer;
 
-use console::{dead_letter, interaction, login, namespace, request, serve, TOKEN};
+use console::{dead_letter, interaction, login, namespace, request, serve, serve_at, TOKEN};
+use courier_testkit::RedisCluster;
 
 #[tokio::test]
 async fn every_page_answers_and_bad_input_gets_an_error_page() {
@@ -42,14 +43,7 @@ async fn every_page_answers_and_bad_input_gets_an_error_page() {
     let channel = request(addr, "/channels/contact_center.intake", None, None).await;
     assert_eq!(channel.status, 200);
     assert!(channel.body.contains("Waiting"));
-    let id = first_message_id(&channel.body, "contact_center.intake");
-    let message = request(
-        addr,
-        &format!("/channels/contact_center.intake/messages/{id}"),
-        None,
-        None,
-    )
-    .await;
+    let message = first_message(addr, &channel.body).await;
     assert_eq!(message.status, 200, "{}", message.body);
     assert!(message.body.contains("contact_center.interaction v1"));
     assert!(
@@ -137,6 +131,13 @@ async fn every_page_answers_and_bad_input_gets_an_error_page() {
     assert_eq!(request(addr, &long, None, None).await.status, 400);
     let metrics = request(addr, "/metrics", None, None).await;
     assert_eq!(metrics.status, 200);
+}
+
+/// The page of the first intake message linked from `html`.
+async fn first_message(addr: std::net::SocketAddr, html: &str) -> console::Answer {
+    let id = first_message_id(html, "contact_center.intake");
+    let path = format!("/channels/contact_center.intake/messages/{id}");
+    request(addr, &path, None, None).await
 }
 
 /// The id in the first message link of a page.
@@ -367,4 +368,34 @@ async fn replay_and_purge_change_exactly_what_they_said() {
     let answer = request(addr, replay, Some(&cookie), Some(&[("csrf", &csrf)])).await;
     assert_eq!(answer.status, 400);
     assert!(answer.body.contains("nothing selected"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_works_on_a_redis_cluster() {
+    let cluster = RedisCluster::must_start();
+    let ns = namespace();
+    let console = serve_at(&cluster.url(), true, &ns, false).await;
+    let intake = channels::intake::producer(&console.client);
+    for n in 0..6 {
+        intake.publish(&interaction(n)).await.unwrap();
+    }
+    dead_letter(&console.client, 0..2).await;
+    let addr = console.addr;
+    let overview = request(addr, "/", None, None).await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    let channel = request(addr, "/channels/contact_center.intake", None, None).await;
+    assert_eq!(channel.status, 200, "{}", channel.body);
+    let message = first_message(addr, &channel.body).await;
+    assert_eq!(message.status, 200, "{}", message.body);
+    let (cookie, csrf) = login(addr).await;
+    let replay = [("csrf", csrf.as_str()), ("all", "1"), ("confirm", "1")];
+    let answer = request(
+        addr,
+        "/channels/contact_center.billing/dead/replay",
+        Some(&cookie),
+        Some(&replay),
+    )
+    .await;
+    assert!(answer.body.contains("Replayed 2"), "{}", answer.body);
+    assert_eq!(console.billing_dead().await, 0);
 }

@@ -41,21 +41,29 @@ pub struct Console {
 
 /// Serves a console for `server` in `namespace`; `read_only` as the flag.
 pub async fn serve(server: &RedisServer, namespace: &str, read_only: bool) -> Console {
+    serve_at(&server.url(), false, namespace, read_only).await
+}
+
+/// Serves a console for the Redis at `url` (a cluster's seeds with
+/// `cluster`) in `namespace`.
+pub async fn serve_at(url: &str, cluster: bool, namespace: &str, read_only: bool) -> Console {
     let schemas = format!("{}/../../schemas", env!("CARGO_MANIFEST_DIR"));
     let token_file = std::env::temp_dir().join(format!("courier-ui-token-{namespace}"));
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let url = server.url();
-    let cli = Cli::try_parse_from([
+    let mut argv = vec![
         "courier",
         "--redis",
-        &url,
+        url,
         "--namespace",
         namespace,
         "--schemas",
         &schemas,
-        "doctor",
-    ])
-    .unwrap();
+    ];
+    if cluster {
+        argv.push("--cluster");
+    }
+    argv.push("doctor");
+    let cli = Cli::try_parse_from(argv).unwrap();
     let ctx = Context::new(cli);
     let args = UiArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -229,4 +237,15 @@ pub async fn dead_letter(client: &Client, tasks: std::ops::Range<u64>) {
     token.cancel();
     running.await.unwrap().unwrap();
     assert_eq!(dlq.len().await.unwrap(), before + count);
+}
+
+impl Console {
+    /// How many dead letters billing holds.
+    pub async fn billing_dead(&self) -> u64 {
+        self.client
+            .dlq(&channels::billing::SPEC)
+            .len()
+            .await
+            .unwrap()
+    }
 }
