@@ -149,6 +149,19 @@ async fn an_operator_replays_a_dead_letter_and_a_consumer_handles_it() {
     let browser = browser.expect("chromedriver started a headless Chromium");
     let base = format!("http://{}", console.addr);
     let shots = screenshots();
+    // A click returns before the page it leads to has loaded: wait for
+    // what that page shows.
+    let wait = |locator: &'static str| {
+        let browser = browser.clone();
+        async move {
+            browser
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::XPath(locator))
+                .await
+                .unwrap_or_else(|e| panic!("no {locator} ({e})"))
+        }
+    };
 
     // The overview lists every channel; billing shows its dead letters.
     browser.goto(&format!("{base}/")).await.unwrap();
@@ -170,14 +183,7 @@ async fn an_operator_replays_a_dead_letter_and_a_consumer_handles_it() {
         .click()
         .await
         .unwrap();
-    let heading = browser
-        .find(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(heading, "Dead letters of contact_center.billing");
+    wait("//h1[text()='Dead letters of contact_center.billing']").await;
     std::fs::write(
         shots.join("dead-letters.png"),
         browser.screenshot().await.unwrap(),
@@ -190,8 +196,9 @@ async fn an_operator_replays_a_dead_letter_and_a_consumer_handles_it() {
         .click()
         .await
         .unwrap();
+    wait("//h2[text()='Payload']").await;
     let page = browser.source().await.unwrap();
-    assert!(page.contains("refused for the test") && page.contains("Payload"));
+    assert!(page.contains("refused for the test"));
     std::fs::write(
         shots.join("message.png"),
         browser.screenshot().await.unwrap(),
@@ -215,11 +222,11 @@ async fn an_operator_replays_a_dead_letter_and_a_consumer_handles_it() {
         .click()
         .await
         .unwrap();
+    // The login lands back on the overview, logged in, before going on.
+    wait("//button[text()='Log out']").await;
     browser.goto(letter_url.as_str()).await.unwrap();
-    browser
-        .find(Locator::XPath("//button[text()='Replay']"))
+    wait("//button[text()='Replay']")
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();

@@ -216,17 +216,27 @@ async fn message_page(
         )));
     }
     let session = auth::session(ui, headers);
-    // A dead letter first: its id, or the id of the message it holds.
-    let dead = ui
-        .client
-        .dlq(spec)
-        .list(&DlqFilter::default())
-        .await
-        .map_err(UiError::redis)?
-        .into_iter()
-        .find(|l| {
-            l.id == id || l.envelope.as_ref().and_then(|e| e.get("id")?.as_str()) == Some(id)
-        });
+    // A dead letter first: by its own id (one read), else by the id of
+    // the message it holds.
+    let dlq = ui.client.dlq(spec);
+    let by_own_id = if is_dead_letter_id(id) {
+        match dlq.get(id).await {
+            Ok(letter) => Some(letter),
+            Err(courier::Error::DeadLetterNotFound { .. }) => None,
+            Err(e) => return Err(UiError::redis(e)),
+        }
+    } else {
+        None
+    };
+    let dead = match by_own_id {
+        Some(letter) => Some(letter),
+        None => dlq
+            .list(&DlqFilter::default())
+            .await
+            .map_err(UiError::redis)?
+            .into_iter()
+            .find(|l| l.envelope.as_ref().and_then(|e| e.get("id")?.as_str()) == Some(id)),
+    };
     let (envelope, letter) = match dead {
         Some(letter) => (letter.envelope.clone(), Some(letter)),
         None => {
@@ -331,6 +341,17 @@ async fn message_page(
     Ok(page(ui, session.as_ref(), &format!("Message {id}"), body))
 }
 
+/// Whether `id` has the shape of a dead letter's own id,
+/// `[<partition>/]<ms>-<seq>`, rather than a message id.
+fn is_dead_letter_id(id: &str) -> bool {
+    let entry = id.rsplit('/').next().unwrap_or(id);
+    entry.split_once('-').is_some_and(|(ms, seq)| {
+        [ms, seq]
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
 /// The trace id of a W3C `traceparent`.
 fn trace_id(traceparent: &str) -> &str {
     traceparent.split('-').nth(1).unwrap_or("")
@@ -391,6 +412,9 @@ mod tests {
         assert!(!plausible_id(""));
         assert!(!plausible_id("<script>"));
         assert!(!plausible_id(&"1".repeat(101)));
+        assert!(is_dead_letter_id("emea/1732780800000-0"));
+        assert!(is_dead_letter_id("1732780800000-12"));
+        assert!(!is_dead_letter_id("5b0e6f0e-8f43-4f36-a4a2-0d5f8f1a9c11"));
         assert_eq!(
             trace_id("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
             "0af7651916cd43dd8448eb211c80319c"
