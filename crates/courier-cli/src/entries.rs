@@ -37,6 +37,8 @@ pub(crate) enum Range {
     /// Every message waiting in the delayed set (retries and scheduled
     /// messages), soonest due first.
     Delayed,
+    /// The `n` soonest due of the delayed set.
+    DelayedHead(usize),
 }
 
 /// One entry of a queue.
@@ -147,10 +149,14 @@ pub(crate) async fn read(
         partition: partition.map(str::to_string),
         ..Place::default()
     };
-    if let Range::Delayed = range {
+    if let Range::Delayed | Range::DelayedHead(_) = range {
+        let stop = match range {
+            Range::DelayedHead(n) => n.max(1) as i64 - 1,
+            _ => -1,
+        };
         let delayed = client.keys(spec, partition).delayed();
         let members: Vec<Vec<u8>> = client
-            .query(redis::cmd("ZRANGE").arg(&delayed).arg(0).arg(-1))
+            .query(redis::cmd("ZRANGE").arg(&delayed).arg(0).arg(stop))
             .await?;
         return Ok(members
             .into_iter()
@@ -166,7 +172,7 @@ pub(crate) async fn read(
     }
     let stop = match range {
         Range::Head(n) => n.max(1) as i64 - 1,
-        Range::All | Range::Delayed => -1,
+        Range::All | Range::Delayed | Range::DelayedHead(_) => -1,
     };
     let mut command = match spec.transport {
         Transport::Stream => {
@@ -183,7 +189,9 @@ pub(crate) async fn read(
                         )
                         .await?
                 }
-                Range::All | Range::Delayed => all_stream_entries(client, &inbox).await?,
+                Range::All | Range::Delayed | Range::DelayedHead(_) => {
+                    all_stream_entries(client, &inbox).await?
+                }
             };
             return Ok(entries
                 .into_iter()

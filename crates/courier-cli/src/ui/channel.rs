@@ -51,11 +51,9 @@ pub async fn page_of(ui: &Ui, headers: &HeaderMap, name: &str) -> Result<Markup,
                     .map_err(UiError::redis)?,
             );
             scheduled.extend(
-                entries::read(&ui.client, spec, p, Range::Delayed)
+                entries::read(&ui.client, spec, p, Range::DelayedHead(SHOWN))
                     .await
-                    .map_err(UiError::redis)?
-                    .into_iter()
-                    .take(SHOWN),
+                    .map_err(UiError::redis)?,
             );
         }
     }
@@ -248,7 +246,7 @@ async fn message_page(
                         .await
                         .map_err(UiError::redis)?;
                     read.extend(
-                        entries::read(&ui.client, spec, p, Range::Delayed)
+                        entries::read(&ui.client, spec, p, Range::DelayedHead(SEARCHED))
                             .await
                             .map_err(UiError::redis)?,
                     );
@@ -269,7 +267,7 @@ async fn message_page(
                     return Err(UiError::new(
                         axum::http::StatusCode::NOT_FOUND,
                         format!(
-                            "no message {id} among the newest {SEARCHED} waiting, the scheduled or the dead letters of {name}"
+                            "no message {id} among the newest {SEARCHED} waiting, the {SEARCHED} soonest scheduled or the dead letters of {name}"
                         ),
                     ))
                 }

@@ -457,31 +457,22 @@ impl<'a> Checker<'a> {
     fn strings(&mut self, ws: &Map<String, Value>, wp: &str, rs: &Map<String, Value>, rp: &str) {
         let writer = Value::Object(ws.clone());
         let strings = json!({"type": "string"});
-        if let Some(format) = rs.get("format") {
-            if ws.get("format") != Some(format) {
+        for (keyword, rule, verb) in [
+            ("format", Rule::FormatChanged, "writes"),
+            ("pattern", Rule::PatternChanged, "has"),
+        ] {
+            let Some(required) = rs.get(keyword) else {
+                continue;
+            };
+            if ws.get(keyword) != Some(required) {
                 self.report(
-                    Rule::FormatChanged,
-                    &child(rp, "format"),
-                    &child(wp, "format"),
+                    rule,
+                    &child(rp, keyword),
+                    &child(wp, keyword),
                     format!(
-                        "the reader requires format {format}, the writer {}",
-                        ws.get("format")
-                            .map_or("has none".to_string(), |f| format!("writes {f}"))
-                    ),
-                    |root| sample::hinted(root, &writer, &strings),
-                );
-            }
-        }
-        if let Some(pattern) = rs.get("pattern") {
-            if ws.get("pattern") != Some(pattern) {
-                self.report(
-                    Rule::PatternChanged,
-                    &child(rp, "pattern"),
-                    &child(wp, "pattern"),
-                    format!(
-                        "the reader requires pattern {pattern}, the writer {}",
-                        ws.get("pattern")
-                            .map_or("has none".to_string(), |p| format!("has {p}"))
+                        "the reader requires {keyword} {required}, the writer {}",
+                        ws.get(keyword)
+                            .map_or("has none".to_string(), |w| format!("{verb} {w}"))
                     ),
                     |root| sample::hinted(root, &writer, &strings),
                 );
