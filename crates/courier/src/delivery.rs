@@ -10,6 +10,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::effects::{self, Effects};
 use crate::envelope::{Envelope, TraceContext};
 use crate::partition;
 use crate::publish::PublishOptions;
@@ -20,6 +21,9 @@ use crate::spec::ChannelSpec;
 pub enum Outcome {
     /// Handled: acknowledge it and mark its idempotency key done.
     Done,
+    /// Handled, with Redis-side effects written in the same step as the
+    /// acknowledgement, once per idempotency key (`crate::effects`).
+    DoneWith(Effects),
     /// Failed for now: try again later, up to the channel's max attempts.
     Retry {
         /// Delay before the next attempt; default: the channel's backoff.
@@ -49,6 +53,12 @@ impl Outcome {
             after: Some(delay),
             error: error.to_string(),
         }
+    }
+
+    /// Whether the message was handled ([`Outcome::Done`] or
+    /// [`Outcome::DoneWith`]).
+    pub fn is_done(&self) -> bool {
+        matches!(self, Outcome::Done | Outcome::DoneWith(_))
     }
 
     /// Dead-letter now.
@@ -143,9 +153,26 @@ impl<M> Delivery<M> {
         span
     }
 
-    /// The idempotency key: make effects outside courier idempotent on it.
+    /// The idempotency key.
     pub fn key(&self) -> &str {
         &self.envelope.key
+    }
+
+    /// The stable key of this message's effect `name` outside Redis, for
+    /// the other side's idempotency mechanism (an `Idempotency-Key`
+    /// header, a unique column): a UUID that every delivery of the message
+    /// shares, and that differs by effect name (`crate::effects`).
+    ///
+    /// ```
+    /// # use courier::{Delivery, Envelope};
+    /// # fn charge(delivery: &Delivery<String>) {
+    /// let key = delivery.effect_key("charge");
+    /// assert_eq!(key, delivery.effect_key("charge"));
+    /// assert_ne!(key, delivery.effect_key("refund"));
+    /// # }
+    /// ```
+    pub fn effect_key(&self, name: &str) -> String {
+        effects::effect_key(&self.envelope.schema, &self.envelope.key, name)
     }
 
     /// The message id.

@@ -222,6 +222,13 @@ pub enum ErrorKind {
     Backpressure,
 }
 
+/// A reply of an unexpected type is a Redis error like any other.
+impl From<redis::ParsingError> for Error {
+    fn from(e: redis::ParsingError) -> Self {
+        Error::Redis(e.into())
+    }
+}
+
 impl Error {
     /// The policy for this error.
     pub fn kind(&self) -> ErrorKind {

@@ -50,6 +50,12 @@ impl ChannelKeys {
         self.partition.as_deref()
     }
 
+    /// The key of the Redis-side effect `name` its handlers write
+    /// (`crate::effects`).
+    pub fn effect(&self, name: &str) -> String {
+        self.part(&format!("fx:{name}"))
+    }
+
     /// The stream of messages.
     pub fn stream(&self) -> String {
         self.part("stream")

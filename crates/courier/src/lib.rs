@@ -26,6 +26,8 @@
 //!   without Redis and returns its outcome and what it published.
 //! - [`subscriber`]: [`Subscriber`], broadcast on `pubsub` channels.
 //! - [`dlq`]: dead-letter queues: list, get, replay, purge.
+//! - [`effects`]: effects exactly once: [`Effects`] written with the
+//!   acknowledgement, and the effect key for systems outside Redis.
 //! - [`state`]: a channel's state ([`ChannelState`]: waiting, held, lag,
 //!   age, delayed, dead, live consumers), read here and nowhere else.
 //! - [`metrics`]: Prometheus metrics and their exporter.
@@ -62,6 +64,7 @@ pub mod consumer;
 pub mod contract;
 pub mod delivery;
 pub mod dlq;
+pub mod effects;
 pub mod envelope;
 pub mod error;
 pub mod field;
@@ -109,6 +112,7 @@ pub use courier_schema::{
     Backoff, Compatibility, Durability, Retention, Transport, ValidationError, Validator,
 };
 pub use dlq::{DeadLetter, DeadReason, Dlq, DlqFilter};
+pub use effects::{Effects, EffectsReader};
 pub use envelope::Envelope;
 pub use error::{Error, ErrorKind};
 pub use field::FieldError;

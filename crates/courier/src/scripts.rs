@@ -26,6 +26,9 @@ macro_rules! script {
 pub(crate) static PUBLISH: LazyLock<Script> = script!("publish");
 /// Acknowledge + done / retry / dead-letter, fenced: `lua/settle.lua`.
 pub(crate) static SETTLE: LazyLock<Script> = script!("settle");
+/// Acknowledge + done mark + Redis-side effects, fenced, once per key:
+/// `lua/settle_effects.lua`.
+pub(crate) static SETTLE_EFFECTS: LazyLock<Script> = script!("settle_effects");
 /// Delayed set → stream: `lua/move_due.lua`.
 pub(crate) static MOVE_DUE: LazyLock<Script> = script!("move_due");
 /// Dead letter → queue: `lua/replay.lua`.
@@ -76,6 +79,7 @@ pub(crate) async fn load_all(conn: &mut impl ConnectionLike) -> Result<(), Error
     for script in [
         &*PUBLISH,
         &*SETTLE,
+        &*SETTLE_EFFECTS,
         &*MOVE_DUE,
         &*REPLAY,
         &*SETTLE_HELD,

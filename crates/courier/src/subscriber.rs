@@ -21,10 +21,13 @@ use crate::client::Client;
 use crate::consumer::{admit, Delivery, Outcome};
 use crate::contract::Readable;
 use crate::dlq::{self, DeadLetter, DeadReason};
+use crate::effects::{self, Effects};
+use crate::envelope;
 use crate::error::Error;
 use crate::handler::{self, Handler};
 use crate::keys::ChannelKeys;
 use crate::retry::Backoff;
+use crate::scripts::{self, SETTLE_EFFECTS};
 use crate::spec::{Channel, ChannelSpec};
 use crate::time::millis;
 
@@ -148,6 +151,7 @@ impl<M: Readable> Subscriber<M> {
             Ok(admitted) => admitted,
             Err(rejected) => return self.dead(keys, text, rejected.reason, rejected.error).await,
         };
+        let (key, expires_at) = (envelope.key.clone(), envelope.expires_at.clone());
         let delivery = Delivery {
             message,
             envelope,
@@ -159,10 +163,54 @@ impl<M: Readable> Subscriber<M> {
             Outcome::Done => {
                 self.counters[1].fetch_add(1, Ordering::Relaxed);
             }
+            Outcome::DoneWith(effects) => {
+                self.counters[1].fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = self.apply(keys, &key, &expires_at, &effects).await {
+                    let error = format!("cannot write the handler's effects: {e}");
+                    self.dead(keys, text, DeadReason::Fatal, error).await
+                }
+            }
             // At most once: no retry; the failure is kept for triage.
             Outcome::Retry { error, .. } | Outcome::Fatal { error } => {
                 self.dead(keys, text, DeadReason::Fatal, error).await
             }
+        }
+    }
+
+    /// Writes a handled broadcast's effects, once per idempotency key for
+    /// this subscriber (its name is the done mark's group): nothing fences
+    /// a broadcast, but a broadcast published twice takes effect once.
+    async fn apply(
+        &self,
+        keys: &ChannelKeys,
+        key: &str,
+        expires_at: &str,
+        effects: &Effects,
+    ) -> Result<(), Error> {
+        if effects.is_empty() {
+            return Ok(());
+        }
+        let (effect_keys, args) = effects::script_args(keys, effects, self.spec);
+        let done = keys.done(&self.name, key);
+        let stream = keys.stream();
+        let mut script_keys = vec![stream.as_str(), done.as_str()];
+        script_keys.extend(effect_keys.iter().map(String::as_str));
+        let ttl = envelope::done_mark_ttl(expires_at, self.spec.ttl, self.spec.visibility_timeout);
+        let mut cmd = scripts::evalsha(&SETTLE_EFFECTS, &script_keys);
+        cmd.arg("none")
+            .arg("")
+            .arg("")
+            .arg("")
+            .arg(0)
+            .arg(millis(ttl))
+            .arg(args);
+        let status: String = self.client.query(&cmd).await?;
+        match status.strip_prefix("refused:") {
+            Some(why) => Err(Error::UnexpectedReply {
+                script: "settle_effects",
+                reply: why.to_string(),
+            }),
+            None => Ok(()),
         }
     }
 

@@ -86,7 +86,7 @@ where
         // settles (within the settling bound).
         let _settling = self.settling.clone().acquire_owned().await.ok();
         drop(entry.permit.lock().map(|mut p| std::mem::take(&mut *p)));
-        if outcome == Outcome::Done {
+        if outcome.is_done() {
             if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&created_at) {
                 let waited = Utc::now() - created.with_timezone(&Utc);
                 self.metrics
@@ -96,16 +96,23 @@ where
         if let Pass::HoldBack(delay) = self.gate.record(&outcome).await {
             return self.hold_back(entry, &key, raw, delay).await;
         }
+        // The done mark must outlive every redelivery that could still be
+        // handled, i.e. until the message expires.
+        let done_ttl =
+            || envelope::done_mark_ttl(&expires_at, self.spec.ttl, self.spec.visibility_timeout);
         match outcome {
             Outcome::Done => {
-                // The done mark must outlive every redelivery that could
-                // still be handled, i.e. until the message expires.
-                let ttl = envelope::done_mark_ttl(
-                    &expires_at,
-                    self.spec.ttl,
-                    self.spec.visibility_timeout,
-                );
+                let ttl = done_ttl();
                 self.settle(entry, &key, Action::Done { ttl }).await;
+            }
+            Outcome::DoneWith(effects) => {
+                let ttl = done_ttl();
+                let action = if effects.is_empty() {
+                    Action::Done { ttl }
+                } else {
+                    Action::DoneWith { ttl, effects }
+                };
+                self.settle(entry, &key, action).await;
             }
             Outcome::Fatal { error } => {
                 self.dead(entry, &key, DeadReason::Fatal, error, Some(attempt))

@@ -16,12 +16,13 @@ use super::Ctx;
 use crate::client::Client;
 use crate::contract::Readable;
 use crate::dlq::{self, DeadLetter, DeadReason};
+use crate::effects::{self, Effects};
 use crate::error::Error;
 use crate::handler::Handler;
 use crate::keys::ChannelKeys;
 use crate::metrics;
 use crate::retry;
-use crate::scripts::{self, SETTLE, SETTLE_HELD};
+use crate::scripts::{self, SETTLE, SETTLE_EFFECTS, SETTLE_HELD};
 use crate::spec::ChannelSpec;
 use crate::time::millis;
 use courier_schema::Transport;
@@ -37,8 +38,12 @@ pub(super) struct Settlement {
     /// The done key of its idempotency key.
     pub(super) done: String,
     /// The action and its own arguments, as `courier_settle` in
-    /// `lua/common.lua` reads them.
+    /// `lua/common.lua` reads them; for a settlement with effects, the done
+    /// mark's TTL alone.
     pub(super) action: Vec<String>,
+    /// Redis-side effects to write with the acknowledgement: their keys,
+    /// and `settle_effects.lua`'s arguments from the effect keys' TTL on.
+    pub(super) effects: Option<(Vec<String>, Vec<String>)>,
 }
 
 /// Most settlements or done checks sent in one batch.
@@ -60,9 +65,15 @@ pub(super) async fn settle_batch(
         millis(dlq::RETENTION),
         dlq::MAX_LEN,
     ];
-    // Group by partition, keeping each message's place in the batch.
+    // Group by partition, keeping each message's place in the batch; a
+    // settlement with effects is a call of its own.
     let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut alone: Vec<usize> = Vec::new();
     for (i, settlement) in batch.iter().enumerate() {
+        if settlement.effects.is_some() {
+            alone.push(i);
+            continue;
+        }
         let partition = settlement.keys.partition();
         match groups
             .iter_mut()
@@ -115,9 +126,19 @@ pub(super) async fn settle_batch(
         }
         pipe.add_command(cmd);
     }
-    let replies: Vec<Vec<String>> = client.pipeline(&pipe).await?;
+    for &i in &alone {
+        pipe.add_command(with_effects(&batch[i], &group, &name, transport));
+        groups.push(vec![i]);
+    }
+    let replies: Vec<redis::Value> = client.pipeline(&pipe).await?;
     let mut statuses = vec![String::new(); batch.len()];
     for (g, reply) in groups.iter().zip(replies) {
+        // A settle script replies with a status per message, the effects
+        // script with one.
+        let reply: Vec<String> = match reply {
+            redis::Value::Array(_) => redis::from_redis_value(reply)?,
+            one => vec![redis::from_redis_value(one)?],
+        };
         if reply.len() != g.len() {
             return Err(Error::UnexpectedReply {
                 script: "settle",
@@ -129,6 +150,39 @@ pub(super) async fn settle_batch(
         }
     }
     Ok(statuses)
+}
+
+/// The `settle_effects.lua` call of one settlement with effects.
+fn with_effects(
+    settlement: &Settlement,
+    group: &str,
+    name: &str,
+    transport: Transport,
+) -> redis::Cmd {
+    let (effect_keys, effect_args) = settlement
+        .effects
+        .as_ref()
+        .expect("a settlement with effects");
+    let keys = &settlement.keys;
+    let fenced = match transport {
+        Transport::Stream => keys.stream(),
+        Transport::Pubsub => keys.stream(), // no fence; any key of the slot
+        _ => keys.processing(name),
+    };
+    let mut script_keys = vec![fenced.as_str(), settlement.done.as_str()];
+    script_keys.extend(effect_keys.iter().map(String::as_str));
+    let mut cmd = scripts::evalsha(&SETTLE_EFFECTS, &script_keys);
+    match &settlement.handle {
+        Handle::Stream { id } => cmd
+            .arg("stream")
+            .arg(group)
+            .arg(name)
+            .arg(id)
+            .arg(settlement.deliveries),
+        Handle::Listed { element } => cmd.arg("held").arg("").arg("").arg(element).arg(0),
+    };
+    cmd.arg(&settlement.action[..]).arg(&effect_args[..]);
+    cmd
 }
 
 /// A stream entry id's two numbers, which order ids (their text does not).
@@ -150,6 +204,11 @@ pub(super) async fn check_batch(client: Client, done: Vec<String>) -> Result<Vec
 pub(super) enum Action {
     Done {
         ttl: Duration,
+    },
+    /// Done, with Redis-side effects written in the same script.
+    DoneWith {
+        ttl: Duration,
+        effects: Effects,
     },
     Skip,
     Retry {
@@ -222,6 +281,7 @@ where
                 &self.stats.done,
                 vec!["done".into(), millis(*ttl).to_string()],
             ),
+            Action::DoneWith { ttl, .. } => (&self.stats.done, vec![millis(*ttl).to_string()]),
             Action::Skip => (&self.stats.done, vec!["skip".into()]),
             Action::Retry { delay, delayed } | Action::HoldBack { delay, delayed } => (
                 if matches!(action, Action::Retry { .. }) {
@@ -239,12 +299,19 @@ where
             ),
             Action::Dead { letter, .. } => (&self.stats.dead, vec!["dead".into(), letter.clone()]),
         };
+        let effect_args = match &action {
+            Action::DoneWith { effects, .. } => {
+                Some(effects::script_args(entry.keys, effects, self.spec))
+            }
+            _ => None,
+        };
         let settlement = || Settlement {
             keys: entry.keys.clone(),
             handle: entry.handle.clone(),
             deliveries: entry.deliveries,
             done: entry.keys.done(&self.group, key),
             action: args.clone(),
+            effects: effect_args.clone(),
         };
         match self.persist(|| self.settler.call(settlement())).await {
             Ok(status) if status == "ok" => {
@@ -252,7 +319,7 @@ where
                     bump(counter, 1);
                 }
                 match &action {
-                    Action::Done { .. } => self.metrics.acknowledged(),
+                    Action::Done { .. } | Action::DoneWith { .. } => self.metrics.acknowledged(),
                     Action::Skip => self.metrics.duplicate_skipped(),
                     Action::Retry { .. } => self.metrics.retried(),
                     Action::HoldBack { .. } => {}
@@ -260,6 +327,16 @@ where
                         metrics::dead_lettered(self.spec, reason.as_str())
                     }
                 }
+            }
+            Ok(status) if status == "duplicate" => {
+                // Another handling of this key settled first: this one is
+                // acknowledged and its effects dropped.
+                bump(&self.stats.done, 1);
+                self.metrics.duplicate_skipped();
+            }
+            Ok(status) if status.starts_with("refused:") => {
+                let why = format!("effects refused: {}", &status["refused:".len()..]);
+                Box::pin(self.dead(entry, key, DeadReason::Fatal, why, None)).await;
             }
             Ok(_) => {
                 bump(&self.stats.stale, 1);
