@@ -5,9 +5,11 @@
 //! partitioned channel spread over the masters; then a master killed while
 //! producers and consumers run on a channel with replicated durability
 //! (`WAIT`): they go on by themselves and no acknowledged publish is lost.
+//! The same over TLS (clients, bus and replication) on a second cluster,
+//! and slots resharded back and forth under traffic on a third.
 //!
-//! One cluster serves the whole suite, one scenario after another (the
-//! failover last, since it changes the cluster's shape).
+//! Each test has its own cluster; within one, one scenario after another
+//! (the failover last, since it changes the cluster's shape).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,8 +22,9 @@ use contact_center_contracts::{
 };
 use courier::breaker::{Breaker, BreakerConfig, BreakerState};
 use courier::{
-    Backoff, CancellationToken, ChannelSpec, Client, Consumer, Delivery, DlqFilter, Durability,
-    Fence, Lease, Outcome, PartitionSpec, Producer, PublishOptions, RateLimit, Transport,
+    Backoff, CancellationToken, ChannelSpec, Client, ConnectOptions, Consumer, Delivery, DlqFilter,
+    Durability, Effects, Fence, Lease, Outcome, PartitionSpec, Producer, PublishOptions, RateLimit,
+    Transport,
 };
 use courier_suites::history::{number, publish, History};
 use courier_suites::{
@@ -67,7 +70,8 @@ static PRIORITY: ChannelSpec = ChannelSpec {
 };
 
 /// Work for the failover scenario: replicated, partitioned by region.
-static WORK: ChannelSpec = ChannelSpec {
+static WORK: ChannelSpec = WORK_BASE;
+const WORK_BASE: ChannelSpec = ChannelSpec {
     name: Cow::Borrowed("cluster_work"),
     visibility_timeout: Duration::from_secs(2),
     max_attempts: 20,
@@ -84,6 +88,14 @@ static WORK: ChannelSpec = ChannelSpec {
     },
     ..channels::intake::SPEC
 };
+/// Work for the resharding scenario: named so that its emea partition's
+/// hash slot (11) is among the lowest of the first master's, which
+/// `redis-cli --cluster reshard` moves first.
+static RESHARD: ChannelSpec = ChannelSpec {
+    name: Cow::Borrowed("reshard_work_797"),
+    ..WORK_BASE
+};
+
 /// Where the failover scenario's handler puts its effect: a derived task
 /// keyed by the contact, replicated too, so a repeated effect is a duplicate.
 static EFFECTS: ChannelSpec = ChannelSpec {
@@ -119,6 +131,49 @@ async fn courier_runs_on_a_redis_cluster_and_survives_a_failover() {
     coordination_works(&client).await;
     broadcasts_reach_subscribers(&client).await;
     a_failover_loses_no_acknowledged_publish(&mut cluster).await;
+}
+
+/// The same on a cluster whose clients, bus and replication speak TLS:
+/// every transport, the scripts and broadcasts over `rediss://` seeds; a
+/// client trusting another CA, and a plain client on the TLS ports, are
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn courier_runs_on_a_tls_cluster() {
+    let cluster = RedisCluster::start_tls().unwrap_or_else(|e| panic!("{e}"));
+    let seeds = cluster.tls_url().unwrap();
+    assert!(seeds.starts_with("rediss://"), "{seeds}");
+    let trusting = |ca| ConnectOptions {
+        tls_ca_file: Some(ca),
+        cluster: true,
+    };
+    let options = trusting(courier_testkit::tls_ca_file());
+    let client = Client::connect_with(&seeds, &namespace(), &options)
+        .await
+        .expect("connect to the TLS cluster with its CA");
+    for spec in [&STREAM, &LIST, &PRIORITY] {
+        every_transport_works(&client, spec).await;
+    }
+    coordination_works(&client).await;
+    broadcasts_reach_subscribers(&client).await;
+
+    let other = trusting(courier_testkit::other_ca_file());
+    let refused = Client::connect_with(&seeds, &namespace(), &other).await;
+    let error = refused.expect_err("a client trusting another CA is refused");
+    println!("another CA: {error}");
+    let plain = seeds.replace("rediss://", "redis://");
+    let plain_options = ConnectOptions {
+        cluster: true,
+        ..ConnectOptions::default()
+    };
+    let refused = tokio::time::timeout(
+        Duration::from_secs(20),
+        Client::connect_with(&plain, &namespace(), &plain_options),
+    )
+    .await;
+    assert!(
+        !matches!(refused, Ok(Ok(_))),
+        "a plain client on the TLS ports is refused"
+    );
 }
 
 /// The twelve buckets' keys live on every master.
@@ -167,7 +222,7 @@ async fn every_transport_works(client: &Client, spec: &'static ChannelSpec) {
                 Outcome::retry("poison until fixed")
             } else {
                 *handled.lock().unwrap().entry(n).or_default() += 1;
-                Outcome::Done
+                Outcome::DoneWith(Effects::new().incr("handled", 1))
             };
             std::future::ready(outcome)
         }
@@ -205,6 +260,10 @@ async fn every_transport_works(client: &Client, spec: &'static ChannelSpec) {
     };
     assert!(twice.is_empty(), "{}: handled twice: {twice:?}", spec.name);
     assert_eq!(dlq.len().await.unwrap(), 0);
+    // The effects were written with each acknowledgement, in each
+    // partition's slot, and add up over the partitions.
+    let effects = client.effects(spec).counter("handled").await.unwrap();
+    assert_eq!(effects, 62, "{}", spec.name);
     println!("{}: {report:?}", spec.name);
 }
 
@@ -272,64 +331,130 @@ async fn broadcasts_reach_subscribers(client: &Client) {
     }
 }
 
+/// Two producers publishing for `seconds` and two consumers handling each
+/// message by publishing a derived task, on a cluster, while a test causes
+/// a fault; [`Traffic::finish`] drains and checks the history.
+struct Traffic {
+    history: Arc<History>,
+    consumers: Vec<Running>,
+    producers: Vec<tokio::task::JoinHandle<Vec<String>>>,
+    client: Client,
+}
+
+impl Traffic {
+    /// Starts the traffic in `namespace`, both channels waiting for one
+    /// replica per publish; every publish may retry for 30 s.
+    async fn start(
+        cluster: &RedisCluster,
+        work: &'static ChannelSpec,
+        namespace: &str,
+        seconds: u64,
+    ) -> Self {
+        let url = cluster.url();
+        let connect = || Client::connect_cluster(&url, namespace);
+        let history = Arc::new(History::default());
+        let effects: Producer<ClassifiedTaskV2> =
+            Producer::untyped(&connect().await.unwrap(), &EFFECTS);
+        let mut consumers = Vec::new();
+        for name in ["a", "b"] {
+            let client = connect().await.unwrap().with_name(name);
+            let consumer =
+                Consumer::<Interaction>::untyped(&client, work, "workers").with_options(quick());
+            let (history, effects) = (history.clone(), effects.clone());
+            consumers.push(Running::start(
+                consumer,
+                move |delivery: Delivery<Interaction>| {
+                    let (history, effects) = (history.clone(), effects.clone());
+                    async move {
+                        let n = number(&delivery);
+                        history.delivered(n);
+                        match effects.publish(&task_for(n)).await {
+                            Ok(_) => Outcome::Done,
+                            Err(e) => Outcome::retry(e),
+                        }
+                    }
+                },
+            ));
+        }
+        let patient = PublishOptions {
+            retry_for: Some(Duration::from_secs(30)),
+            ..PublishOptions::default()
+        };
+        let stop_at = Instant::now() + Duration::from_secs(seconds);
+        let mut producers = Vec::new();
+        for first in [1u64, 2] {
+            let (history, patient) = (history.clone(), patient.clone());
+            let producer: Producer<InteractionV1> =
+                Producer::untyped(&connect().await.unwrap(), work);
+            producers.push(tokio::spawn(async move {
+                let mut errors = Vec::new();
+                let mut n = first;
+                while Instant::now() < stop_at {
+                    if let Err(e) = publish(&producer, &history, n, &patient).await {
+                        eprintln!("publish {n}: {e}");
+                        errors.push(e.to_string());
+                    }
+                    n += 2;
+                }
+                errors
+            }));
+        }
+        Traffic {
+            history,
+            consumers,
+            producers,
+            client: connect().await.unwrap(),
+        }
+    }
+
+    /// Waits for the producers, then for every acknowledged message's
+    /// effect; stops the consumers and checks: lost 0, duplicate effects
+    /// 0, unexpected 0, and no publish failed with `CROSSSLOT`.
+    async fn finish(self, cluster: &RedisCluster, label: &str) -> courier_suites::history::Verdict {
+        let mut errors = Vec::new();
+        for producer in self.producers {
+            errors.extend(producer.await.unwrap());
+        }
+        let mut raw = raw_cluster(cluster).await;
+        let stream = self.client.keys(&EFFECTS, None).stream();
+        let acknowledged = self.history.acknowledged();
+        let found = wait_for_effects(&mut raw, &stream, Duration::from_secs(30), |found| {
+            acknowledged.is_subset(&found.iter().copied().collect())
+        })
+        .await;
+        let mut reports = Vec::new();
+        for running in self.consumers {
+            reports.push(running.stop().await);
+        }
+        self.history.effects_from(found);
+        let verdict = self.history.check();
+        println!(
+            "{label}: {} acknowledged, {} deliveries, {} publish errors, lost {}, duplicate effects {}; consumers {reports:?}",
+            verdict.acknowledged,
+            verdict.deliveries,
+            errors.len(),
+            verdict.lost.len(),
+            verdict.duplicates.len()
+        );
+        let crossslot: Vec<&String> = errors.iter().filter(|e| e.contains("CROSSSLOT")).collect();
+        assert!(crossslot.is_empty(), "{label}: {crossslot:?}");
+        assert!(verdict.acknowledged > 100, "{label}: {verdict:?}");
+        verdict.assert_clean();
+        verdict
+    }
+}
+
 /// A master is SIGKILLed while two producers publish and two consumers
 /// handle each message by publishing a derived task. Both channels wait
 /// for one replica per publish. Acknowledged: every message; lost: none;
 /// duplicate effects: none (a redelivered message's task is a duplicate
 /// publish, refused by its idempotency key, which was replicated).
 async fn a_failover_loses_no_acknowledged_publish(cluster: &mut RedisCluster) {
-    let namespace = namespace();
-    let url = cluster.url();
-    let connect = || Client::connect_cluster(&url, &namespace);
-    let history = Arc::new(History::default());
-    let effects: Producer<ClassifiedTaskV2> =
-        Producer::untyped(&connect().await.unwrap(), &EFFECTS);
-    let mut consumers = Vec::new();
-    for name in ["a", "b"] {
-        let client = connect().await.unwrap().with_name(name);
-        let consumer =
-            Consumer::<Interaction>::untyped(&client, &WORK, "workers").with_options(quick());
-        let (history, effects) = (history.clone(), effects.clone());
-        consumers.push(Running::start(
-            consumer,
-            move |delivery: Delivery<Interaction>| {
-                let (history, effects) = (history.clone(), effects.clone());
-                async move {
-                    let n = number(&delivery);
-                    history.delivered(n);
-                    match effects.publish(&task_for(n)).await {
-                        Ok(_) => Outcome::Done,
-                        Err(e) => Outcome::retry(e),
-                    }
-                }
-            },
-        ));
-    }
-
     // Producers publish for four seconds; the master of the emea
     // partition dies after one.
-    let patient = PublishOptions {
-        retry_for: Some(Duration::from_secs(30)),
-        ..PublishOptions::default()
-    };
-    let stop_at = Instant::now() + Duration::from_secs(4);
-    let mut producers = Vec::new();
-    for first in [1u64, 2] {
-        let (history, patient) = (history.clone(), patient.clone());
-        let producer: Producer<InteractionV1> = Producer::untyped(&connect().await.unwrap(), &WORK);
-        producers.push(tokio::spawn(async move {
-            let mut n = first;
-            while Instant::now() < stop_at {
-                if let Err(e) = publish(&producer, &history, n, &patient).await {
-                    eprintln!("publish {n}: {e}");
-                }
-                n += 2;
-            }
-        }));
-    }
+    let traffic = Traffic::start(cluster, &WORK, &namespace(), 4).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let client = connect().await.unwrap();
-    let emea = client.keys(&WORK, Some("emea")).stream();
+    let emea = traffic.client.keys(&WORK, Some("emea")).stream();
     let slot = cluster.slot(&emea).unwrap();
     let master = cluster.master_of(slot).unwrap();
     let killed_at = Instant::now();
@@ -353,31 +478,82 @@ async fn a_failover_loses_no_acknowledged_publish(cluster: &mut RedisCluster) {
         "old master rejoined as a replica after {:?}",
         killed_at.elapsed()
     );
-    for producer in producers {
-        producer.await.unwrap();
-    }
+    traffic.finish(cluster, "failover").await;
+}
 
-    // Drain: every acknowledged message has its effect.
-    let mut raw = raw_cluster(cluster).await;
-    let stream = client.keys(&EFFECTS, None).stream();
-    let acknowledged = history.acknowledged();
-    let found = wait_for_effects(&mut raw, &stream, Duration::from_secs(30), |found| {
-        acknowledged.is_subset(&found.iter().copied().collect())
-    })
-    .await;
-    let mut reports = Vec::new();
-    for running in consumers {
-        reports.push(running.stop().await);
+/// `redis-cli --cluster reshard` moves the slot of a live channel
+/// partition (its stream, idempotency keys, done marks and delayed set,
+/// keys and all) to another master and back while producers and consumers
+/// run: scripts and pipelines meet `ASK`, `TRYAGAIN` and `MOVED` and go on;
+/// lost 0, duplicate effects 0, no `CROSSSLOT`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resharding_under_traffic_loses_nothing() {
+    let cluster = RedisCluster::must_start();
+    let namespace = namespace();
+    let client = Client::connect_cluster(&cluster.url(), &namespace)
+        .await
+        .unwrap();
+    let slot = cluster
+        .slot(&client.keys(&RESHARD, Some("emea")).stream())
+        .unwrap();
+    let master = cluster.master_of(slot).unwrap();
+    let topology = cluster.topology().unwrap();
+    let lowest = |port: u16| {
+        let node = topology.iter().find(|n| n.port == port).unwrap();
+        node.slots.iter().map(|&(a, _)| a).min().unwrap()
+    };
+    assert_eq!(lowest(master), 0, "the first master serves slot {slot}");
+    // The slots go to a master whose own slots are all higher, so that
+    // they are its lowest when they are moved back.
+    let other = topology
+        .iter()
+        .find(|n| n.master && n.port != master)
+        .map(|n| n.port)
+        .unwrap();
+    let count = slot + 1;
+    let traffic = Traffic::start(&cluster, &RESHARD, &namespace, 8).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Back and forth for six seconds of the traffic's eight.
+    let started = Instant::now();
+    let mut moves = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        cluster
+            .reshard(master, other, count)
+            .expect("reshard there");
+        assert_eq!(cluster.master_of(slot).unwrap(), other);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cluster.reshard(other, master, count).expect("reshard back");
+        assert_eq!(cluster.master_of(slot).unwrap(), master);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        moves += 2;
     }
-    history.effects_from(found);
-    let verdict = history.check();
     println!(
-        "failover: {} acknowledged, {} deliveries, lost {}, duplicate effects {}; consumers {reports:?}",
-        verdict.acknowledged,
-        verdict.deliveries,
-        verdict.lost.len(),
-        verdict.duplicates.len()
+        "moved {count} slots (the emea partition's slot {slot} among them) between {master} and {other} {moves} times in {:?}; redirections: {}",
+        started.elapsed(),
+        redirections(&cluster)
     );
-    assert!(verdict.acknowledged > 100, "{verdict:?}");
-    verdict.assert_clean();
+    traffic.finish(&cluster, "reshard").await;
+}
+
+/// The `ASK`, `TRYAGAIN` and `MOVED` replies the cluster's nodes gave, from
+/// `INFO errorstats`, summed over the nodes.
+fn redirections(cluster: &RedisCluster) -> String {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for node in cluster.nodes() {
+        let info = node.command_text("INFO errorstats").unwrap_or_default();
+        for line in info.lines() {
+            // errorstat_ASK:count=12
+            let Some((name, count)) = line
+                .strip_prefix("errorstat_")
+                .and_then(|l| l.split_once(":count="))
+            else {
+                continue;
+            };
+            if ["ASK", "TRYAGAIN", "MOVED", "CROSSSLOT"].contains(&name) {
+                *counts.entry(name.to_string()).or_default() +=
+                    count.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    format!("{counts:?}")
 }

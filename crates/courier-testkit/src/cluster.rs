@@ -1,6 +1,8 @@
 //! A local Redis Cluster: six `redis-server` processes on loopback ports,
 //! joined by `redis-cli --cluster create` into three masters with one
-//! replica each.
+//! replica each; with TLS, clients, the cluster bus and replication all
+//! speak TLS (the test certificates of [`crate::tls_ca_file`]), and each
+//! node keeps a plain port for the test's own checks.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -18,6 +20,8 @@ pub struct RedisCluster {
     /// The nodes, in the order given to `redis-cli --cluster create`: the
     /// first three start as masters, the last three as their replicas.
     nodes: Vec<RedisServer>,
+    /// Whether clients, the bus and replication speak TLS.
+    tls: bool,
 }
 
 /// One line of `CLUSTER NODES`.
@@ -41,10 +45,20 @@ impl RedisCluster {
     /// Starts six servers and creates the cluster; returns once every slot
     /// is served and every replica is in sync with its master.
     pub fn start() -> Result<Self, String> {
+        Self::start_with(false)
+    }
+
+    /// The same cluster over TLS: clients connect to [`Self::tls_url`],
+    /// nodes talk to each other (bus and replication) over TLS.
+    pub fn start_tls() -> Result<Self, String> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Result<Self, String> {
         let mut nodes = Vec::new();
         for _ in 0..6 {
             let bus = free_port()?;
-            let args = [
+            let mut args: Vec<String> = [
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
@@ -61,19 +75,28 @@ impl RedisCluster {
             .into_iter()
             .map(String::from)
             .collect();
+            if tls {
+                args.extend(
+                    ["--tls-cluster", "yes", "--tls-replication", "yes"]
+                        .into_iter()
+                        .map(String::from),
+                );
+            }
             nodes.push(RedisServer::start_with(RedisOptions {
                 args,
+                tls,
                 ..RedisOptions::default()
             })?);
         }
-        let cluster = RedisCluster { nodes };
+        let cluster = RedisCluster { nodes, tls };
         let addresses: Vec<String> = cluster
             .nodes
             .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .map(|n| format!("127.0.0.1:{}", cluster.client_port(n)))
             .collect();
         let cli = std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());
         let output = Command::new(&cli)
+            .args(cluster.cli_tls_args())
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
@@ -110,6 +133,44 @@ impl RedisCluster {
             .map(RedisServer::url)
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// The TLS seed URLs of every node (`rediss://`), comma-separated;
+    /// `None` for a cluster without TLS.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls.then(|| {
+            self.nodes
+                .iter()
+                .filter_map(RedisServer::tls_url)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+
+    /// The port clients of the cluster use on `node`: its TLS port on a
+    /// TLS cluster.
+    fn client_port(&self, node: &RedisServer) -> u16 {
+        match (self.tls, node.tls_port()) {
+            (true, Some(port)) => port,
+            _ => node.port(),
+        }
+    }
+
+    /// What `redis-cli` needs to speak to this cluster's nodes.
+    pub fn cli_tls_args(&self) -> Vec<String> {
+        if !self.tls {
+            return Vec::new();
+        }
+        vec![
+            "--tls".into(),
+            "--cacert".into(),
+            crate::tls_ca_file().display().to_string(),
+        ]
+    }
+
+    /// The address `redis-cli --cluster` commands take for `node`.
+    pub fn cli_address(&self, node: &RedisServer) -> String {
+        format!("127.0.0.1:{}", self.client_port(node))
     }
 
     /// The nodes, in creation order.
@@ -157,6 +218,39 @@ impl RedisCluster {
             .trim_start_matches(':')
             .parse()
             .map_err(|_| format!("unexpected CLUSTER KEYSLOT reply {reply:?}"))
+    }
+
+    /// Moves the `count` lowest slots of the master on `from` to the master
+    /// on `to` with `redis-cli --cluster reshard`, keys and all (`MIGRATE`),
+    /// while the cluster keeps serving; returns once the command is done.
+    pub fn reshard(&self, from: u16, to: u16, count: u16) -> Result<(), String> {
+        let topology = self.topology()?;
+        let id = |port: u16| {
+            topology
+                .iter()
+                .find(|n| n.port == port && n.master)
+                .map(|n| n.id.clone())
+                .ok_or_else(|| format!("no master on port {port}"))
+        };
+        let (source, target) = (id(from)?, id(to)?);
+        let seed = self.node(from).ok_or("no such node")?;
+        let cli = std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());
+        let output = Command::new(&cli)
+            .args(self.cli_tls_args())
+            .args(["--cluster", "reshard", &self.cli_address(seed)])
+            .args(["--cluster-from", &source, "--cluster-to", &target])
+            .args(["--cluster-slots", &count.to_string(), "--cluster-yes"])
+            .args(["--cluster-pipeline", "10"])
+            .output()
+            .map_err(|e| format!("cannot run {cli}: {e}"))?;
+        let text = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() || text.contains("[ERR]") {
+            return Err(format!(
+                "redis-cli --cluster reshard {count} slots {from} -> {to} failed: {text}"
+            ));
+        }
+        Ok(())
     }
 
     /// Kills the node on `port` at once (SIGKILL).

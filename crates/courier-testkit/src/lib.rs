@@ -147,6 +147,11 @@ impl RedisServer {
         self.port
     }
 
+    /// The TLS port, when started with TLS.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
     /// `rediss://127.0.0.1:<tls port>/`, when started with TLS.
     pub fn tls_url(&self) -> Option<String> {
         self.tls_port
