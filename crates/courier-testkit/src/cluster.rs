@@ -6,8 +6,10 @@
 
 use std::collections::HashMap;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::netsplit::{self, Netsplit};
 use crate::{free_port, RedisOptions, RedisServer, INSTALL_HINT};
 
 /// How long a node may be unreachable before the cluster fails it over.
@@ -22,6 +24,9 @@ pub struct RedisCluster {
     nodes: Vec<RedisServer>,
     /// Whether clients, the bus and replication speak TLS.
     tls: bool,
+    /// With relays between the nodes ([`Self::start_partitionable`]): the
+    /// relays, and each node's announced client port, which is its relay's.
+    split: Option<(Arc<Netsplit>, Vec<u16>)>,
 }
 
 /// One line of `CLUSTER NODES`.
@@ -54,10 +59,22 @@ impl RedisCluster {
         Self::start_with(true)
     }
 
+    /// The same cluster with every node reached through a relay of
+    /// `netsplit.rs`, on its client and bus ports, so that
+    /// [`Self::isolate`] can cut a node off from the others.
+    pub fn start_partitionable() -> Result<Self, String> {
+        Self::start_with_split(false, true)
+    }
+
     fn start_with(tls: bool) -> Result<Self, String> {
-        let mut nodes = Vec::new();
+        Self::start_with_split(tls, false)
+    }
+
+    fn start_with_split(tls: bool, partitionable: bool) -> Result<Self, String> {
+        let (mut nodes, mut buses) = (Vec::new(), Vec::new());
         for _ in 0..6 {
             let bus = free_port()?;
+            buses.push(bus);
             let mut args: Vec<String> = [
                 "--cluster-enabled",
                 "yes",
@@ -88,11 +105,18 @@ impl RedisCluster {
                 ..RedisOptions::default()
             })?);
         }
-        let cluster = RedisCluster { nodes, tls };
+        let mut cluster = RedisCluster {
+            nodes,
+            tls,
+            split: None,
+        };
+        if partitionable {
+            cluster.split = Some(cluster.relay_all(&buses)?);
+        }
         let addresses: Vec<String> = cluster
             .nodes
             .iter()
-            .map(|n| format!("127.0.0.1:{}", cluster.client_port(n)))
+            .map(|n| cluster.cli_address(n))
             .collect();
         let cli = std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());
         let output = Command::new(&cli)
@@ -130,9 +154,18 @@ impl RedisCluster {
     pub fn url(&self) -> String {
         self.nodes
             .iter()
-            .map(RedisServer::url)
+            .map(|n| format!("redis://127.0.0.1:{}/", self.client_port_plain(n)))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// The plain port clients use on `node`: its relay's on a
+    /// partitionable cluster.
+    fn client_port_plain(&self, node: &RedisServer) -> u16 {
+        match &self.split {
+            Some(_) => self.client_port(node),
+            None => node.port(),
+        }
     }
 
     /// The TLS seed URLs of every node (`rediss://`), comma-separated;
@@ -148,12 +181,79 @@ impl RedisCluster {
     }
 
     /// The port clients of the cluster use on `node`: its TLS port on a
-    /// TLS cluster.
+    /// TLS cluster, its relay's on a partitionable one.
     fn client_port(&self, node: &RedisServer) -> u16 {
+        if let Some((_, announced)) = &self.split {
+            if let Some(i) = self.nodes.iter().position(|n| n.port() == node.port()) {
+                return announced[i];
+            }
+        }
         match (self.tls, node.tls_port()) {
             (true, Some(port)) => port,
             _ => node.port(),
         }
+    }
+
+    /// Puts a relay before every node's client and bus port and makes each
+    /// node announce the relays' ports and dial out from its own address.
+    fn relay_all(&self, buses: &[u16]) -> Result<(Arc<Netsplit>, Vec<u16>), String> {
+        let split = Arc::new(Netsplit::default());
+        let mut announced = Vec::new();
+        for (i, (node, &bus)) in self.nodes.iter().zip(buses).enumerate() {
+            let client = split.relay(i, node.port())?;
+            let bus = split.relay(i, bus)?;
+            for (name, value) in [
+                ("cluster-announce-ip", "127.0.0.1".to_string()),
+                ("cluster-announce-port", client.to_string()),
+                ("cluster-announce-bus-port", bus.to_string()),
+                ("bind-source-addr", netsplit::source_addr(i).to_string()),
+            ] {
+                let reply = node.command(&format!("CONFIG SET {name} {value}"))?;
+                if reply != "+OK" {
+                    return Err(format!(
+                        "CONFIG SET {name} {value} on port {}: {reply}",
+                        node.port()
+                    ));
+                }
+            }
+            announced.push(client);
+        }
+        Ok((split, announced))
+    }
+
+    /// Cuts the node on `port` off from every other node (cluster bus and
+    /// replication, both ways), on a cluster started with
+    /// [`Self::start_partitionable`]. Clients still reach every node.
+    pub fn isolate(&self, port: u16) -> Result<(), String> {
+        let (split, _) = self.split.as_ref().ok_or("the cluster has no relays")?;
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.port() == port)
+            .ok_or("no such node")?;
+        split.isolate(i);
+        Ok(())
+    }
+
+    /// Ends the partition [`Self::isolate`] made.
+    pub fn heal(&self) {
+        if let Some((split, _)) = &self.split {
+            split.heal();
+        }
+    }
+
+    /// `CLUSTER NODES` with each node's port the one it listens on, not
+    /// the relay's it announces.
+    fn parse(&self, text: &str) -> Vec<ClusterNode> {
+        let mut nodes = parse_nodes(text);
+        if let Some((_, announced)) = &self.split {
+            for node in &mut nodes {
+                if let Some(i) = announced.iter().position(|&p| p == node.port) {
+                    node.port = self.nodes[i].port();
+                }
+            }
+        }
+        nodes
     }
 
     /// What `redis-cli` needs to speak to this cluster's nodes.
@@ -188,7 +288,7 @@ impl RedisCluster {
         let mut last = String::from("no node answered");
         for node in &self.nodes {
             match node.command_text("CLUSTER NODES") {
-                Ok(text) if !text.starts_with('-') => return Ok(parse_nodes(&text)),
+                Ok(text) if !text.starts_with('-') => return Ok(self.parse(&text)),
                 Ok(text) => last = text,
                 Err(e) => last = e,
             }
@@ -298,7 +398,7 @@ impl RedisCluster {
             let Ok(text) = node.command_text("CLUSTER NODES") else {
                 return Some(format!("port {}: no CLUSTER NODES", node.port()));
             };
-            let topology = parse_nodes(&text);
+            let topology = self.parse(&text);
             let Some(me) = topology.iter().find(|n| n.port == node.port()) else {
                 return Some(format!(
                     "port {} is not in its own CLUSTER NODES",

@@ -11,6 +11,7 @@
 //! joined into a Redis Cluster of three masters with one replica each.
 
 mod cluster;
+mod netsplit;
 mod tls;
 
 pub use cluster::RedisCluster;

@@ -1,0 +1,123 @@
+//! Network partitions between cluster nodes, in user space: every node is
+//! reached through a TCP relay of this module, on its client port and on
+//! its cluster-bus port, and every node dials out from its own loopback
+//! address (`bind-source-addr 127.0.0.<2 + i>`), so a relay knows which
+//! node a connection comes from. Cutting node `k` off refuses, and closes,
+//! every connection between `k` and another node, both ways (bus and
+//! replication), while clients (from `127.0.0.1`) still reach every node:
+//! a client on the isolated master's side keeps writing to it.
+//!
+//! Packet filtering (`iptables`, `nft`) or network namespaces would need
+//! privileges and tools a test machine may lack; relays need neither.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+/// The loopback address node `i` dials out from.
+pub(crate) fn source_addr(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 2 + i as u8)
+}
+
+/// Which node, if any, a peer address belongs to.
+fn node_of(ip: IpAddr) -> Option<usize> {
+    match ip {
+        IpAddr::V4(v4) if v4.octets()[..3] == [127, 0, 0] && v4.octets()[3] >= 2 => {
+            Some(usize::from(v4.octets()[3] - 2))
+        }
+        _ => None,
+    }
+}
+
+/// The relays of a cluster and the cut between its nodes.
+#[derive(Debug, Default)]
+pub(crate) struct Netsplit {
+    /// The node cut off from the others, if any.
+    isolated: Mutex<Option<usize>>,
+    /// Open relayed connections.
+    open: Mutex<Vec<Relayed>>,
+}
+
+/// One relayed connection: from which node (`None`: a client), to which
+/// node, and both sockets, to close them when a cut falls between.
+type Relayed = (Option<usize>, usize, TcpStream, TcpStream);
+
+impl Netsplit {
+    /// Whether a connection from `from` to node `to` crosses the cut.
+    fn cut(&self, from: Option<usize>, to: usize) -> bool {
+        let isolated = *self.isolated.lock().unwrap();
+        match (isolated, from) {
+            (Some(k), Some(from)) => from != to && (from == k || to == k),
+            _ => false,
+        }
+    }
+
+    /// Cuts node `k` off from the other nodes, closing what crosses the cut.
+    pub(crate) fn isolate(&self, k: usize) {
+        *self.isolated.lock().unwrap() = Some(k);
+        let mut open = self.open.lock().unwrap();
+        open.retain(|(from, to, a, b)| {
+            let crosses = self.cut(*from, *to);
+            if crosses {
+                let _ = a.shutdown(Shutdown::Both);
+                let _ = b.shutdown(Shutdown::Both);
+            }
+            !crosses
+        });
+    }
+
+    /// Heals the partition.
+    pub(crate) fn heal(&self) {
+        *self.isolated.lock().unwrap() = None;
+    }
+
+    /// Starts a relay to `127.0.0.1:target` for node `to`; returns its port.
+    pub(crate) fn relay(self: &Arc<Self>, to: usize, target: u16) -> Result<u16, String> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| e.to_string())?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let split = self.clone();
+        thread::spawn(move || {
+            for inbound in listener.incoming().flatten() {
+                let from = inbound.peer_addr().ok().and_then(|a| node_of(a.ip()));
+                if split.cut(from, to) {
+                    let _ = inbound.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let _ = inbound.set_nodelay(true);
+                let _ = outbound.set_nodelay(true);
+                if let (Ok(a), Ok(b)) = (inbound.try_clone(), outbound.try_clone()) {
+                    split.open.lock().unwrap().push((from, to, a, b));
+                }
+                pump(&inbound, &outbound);
+                pump(&outbound, &inbound);
+            }
+        });
+        Ok(port)
+    }
+}
+
+/// Copies `from` to `to` on a thread until either side closes.
+fn pump(from: &TcpStream, to: &TcpStream) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    thread::spawn(move || {
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buffer[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+    });
+}
