@@ -15,6 +15,9 @@
 //! - `cargo xtask bench [ARGS]`: courier against two hand-written Redis
 //!   baselines, in release mode (the `courier-bench` crate; `--help` lists
 //!   its options); `--peers` adds BullMQ when `node` is on PATH.
+//! - `cargo xtask soak [--minutes N] [ARGS]`: the contact-center pipeline
+//!   with random faults, then checks for losses and leaks (the
+//!   `contact-center-soak` binary; `--help` lists its options).
 
 mod compat;
 
@@ -44,7 +47,13 @@ tasks:
                     courier's Redis work by hand; pipelined: the fastest plain stream
                     queue), on an ephemeral redis-server; prints medians, ratios and
                     client CPU per message. --peers also runs a pinned BullMQ from npm
-                    when node is on PATH (not for CI)";
+                    when node is on PATH (not for CI)
+  soak [--minutes N] [--release] [--seed S] [--json FILE] [--interactions N]
+                    run the contact-center pipeline day after day for N minutes (default 2)
+                    with random faults (consumer kills, Redis restarts, network cuts), then
+                    check: lost 0, resolved twice 0, no key without TTL, no leaked lease,
+                    consumer groups bounded, Redis memory back to its start once TTLs pass,
+                    resident memory growth under 10 %, file descriptors flat";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -73,6 +82,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
             }
         },
         ["bench", rest @ ..] => bench(rest),
+        ["soak", rest @ ..] => soak(rest),
         ["help" | "--help" | "-h"] | [] => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -88,6 +98,34 @@ fn bench(args: &[&str]) -> Result<ExitCode> {
         .current_dir(workspace_root())
         .args(["run", "--release", "--quiet", "-p", "courier-bench", "--"])
         .args(args)
+        .status()
+        .context("cannot run cargo")?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs the soak binary, in release mode with `--release`, passing the
+/// other arguments on.
+fn soak(args: &[&str]) -> Result<ExitCode> {
+    let release = args.contains(&"--release");
+    let rest: Vec<&str> = args.iter().copied().filter(|a| *a != "--release").collect();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(workspace_root())
+        .arg("run")
+        .args(release.then_some("--release"))
+        .args([
+            "--quiet",
+            "-p",
+            "contact-center",
+            "--bin",
+            "contact-center-soak",
+            "--",
+        ])
+        .args(rest)
         .status()
         .context("cannot run cargo")?;
     Ok(if status.success() {

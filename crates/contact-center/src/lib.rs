@@ -31,6 +31,8 @@
 //! - [`capacity`]: the model's shared rate limit against the day's demand.
 //! - [`scenarios`]: `--scenarios`, the seed's three cases side by side.
 //! - [`html`]: `--html`, the report with SVG charts.
+//! - [`soak`]: `cargo xtask soak`, day after day with random faults, and
+//!   the checks for losses, duplicates and leaks.
 
 pub mod agents;
 pub mod capacity;
@@ -38,6 +40,7 @@ pub mod html;
 pub mod model;
 pub mod report;
 pub mod scenarios;
+pub mod soak;
 pub mod stages;
 
 use std::collections::BTreeMap;
@@ -188,18 +191,61 @@ pub async fn day(args: &Args) -> Result<(Report, Arc<Stages>)> {
         }
     };
     let namespace = format!("demo-{}", &uuid::Uuid::new_v4().to_string()[..8]);
+    let env = Env {
+        url: &url,
+        namespace: &namespace,
+        server: server.as_mut(),
+        first_contact: 0,
+        network_cut: None,
+    };
+    let day = day_in(args, env).await;
+    drop(server);
+    drop(own_cluster);
+    day
+}
+
+/// Where a day runs, and the faults only a caller can cause.
+#[derive(Debug)]
+pub struct Env<'a> {
+    /// The Redis URL (seed URLs on a cluster).
+    pub url: &'a str,
+    /// The namespace of every key.
+    pub namespace: &'a str,
+    /// The Redis the day may kill and restart (`--redis-restart`).
+    pub server: Option<&'a mut courier_testkit::RedisServer>,
+    /// The number of the day's first contact: days that share a namespace
+    /// must not share contacts, which the dedup window would refuse.
+    pub first_contact: u64,
+    /// Cut the network through this proxy for this long at this share of
+    /// the day.
+    pub network_cut: Option<(&'a courier_testkit::FaultProxy, f64, Duration)>,
+}
+
+/// Runs one day in `env` and returns its report with the stages' samples.
+pub async fn day_in(args: &Args, env: Env<'_>) -> Result<(Report, Arc<Stages>)> {
+    let Env {
+        url,
+        namespace,
+        mut server,
+        first_contact,
+        network_cut,
+    } = env;
     let options = courier::ConnectOptions {
         cluster: args.cluster,
         ..courier::ConnectOptions::default()
     };
-    let client = Client::connect_with(&url, &namespace, &options)
+    let client = Client::connect_with(url, namespace, &options)
         .await
         .context("connecting to Redis")?;
     // So that an operator can watch the day: `courier ui` or `status`.
-    eprintln!(
-        "redis {url}, namespace {namespace}: watch with `courier --redis {url} --namespace {namespace}{} ui`",
-        if args.cluster { " --cluster" } else { "" }
-    );
+    if !args.quiet {
+        eprintln!(
+            "redis {url}, namespace {namespace}: watch with `courier --redis {url} --namespace {namespace}{} ui`",
+            if args.cluster { " --cluster" } else { "" }
+        );
+    }
+    // Dead letters of earlier days in the namespace are not this day's.
+    let dead_before = dead_letters(&client).await?;
     let factor = args.time_factor.max(1.0);
     let sim = move |minutes: f64| Duration::from_secs_f64(minutes * 60.0 / factor);
     let tally = Arc::new(Tally::default());
@@ -324,7 +370,7 @@ pub async fn day(args: &Args) -> Result<(Report, Arc<Stages>)> {
 
     // Telephony: the day's contacts, across regions.
     let intake = channels::intake::producer(&client);
-    let contacts: Vec<InteractionV1> = (0..args.interactions)
+    let contacts: Vec<InteractionV1> = (first_contact..first_contact + args.interactions)
         .map(|n| {
             Ok(InteractionV1 {
                 interaction_id: uuid::Uuid::from_u128(
@@ -351,6 +397,7 @@ pub async fn day(args: &Args) -> Result<(Report, Arc<Stages>)> {
     // mean.
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let (mut injected, mut restarted, mut killed, mut sent) = (0, false, false, 0);
+    let mut cut = false;
     let crossed = |sent: usize, batch: usize, share: f64| {
         let mark = (contacts.len() as f64 * share) as usize;
         sent < mark.max(1) && sent + batch >= mark.max(1)
@@ -367,6 +414,13 @@ pub async fn day(args: &Args) -> Result<(Report, Arc<Stages>)> {
                 args.quiet,
                 "  killed the classifier and started a replacement",
             );
+        }
+        if let Some((proxy, share, length)) = network_cut {
+            if crossed(sent, chunk.len(), share) {
+                proxy.cut_for(length);
+                cut = true;
+                stages.say(args.quiet, &format!("  cut the network for {length:?}"));
+            }
         }
         if args.redis_restart && crossed(sent, chunk.len(), 2.0 / 3.0) {
             match server.as_mut() {
@@ -412,6 +466,7 @@ pub async fn day(args: &Args) -> Result<(Report, Arc<Stages>)> {
         for (spec, _) in STAGES {
             dead += client.dlq(spec).len().await.unwrap_or(0);
         }
+        let dead = dead.saturating_sub(dead_before.values().sum());
         if resolved + dead >= produced + injected
             || started.elapsed() > Duration::from_secs(args.timeout)
         {
@@ -423,7 +478,12 @@ pub async fn day(args: &Args) -> Result<(Report, Arc<Stages>)> {
     let _ = sampler.await;
     stages.finish();
 
-    let dead = dead_letters(&client).await?;
+    let mut dead = dead_letters(&client).await?;
+    for (channel_reason, before) in &dead_before {
+        if let Some(n) = dead.get_mut(channel_reason) {
+            *n = n.saturating_sub(*before);
+        }
+    }
     let mut figures = BTreeMap::new();
     let mut breaches = 0;
     let max_depths = stages.peaks(|s| &s.depths);
@@ -526,9 +586,8 @@ pub async fn day(args: &Args) -> Result<(Report, Arc<Stages>)> {
         real_seconds: started.elapsed().as_secs_f64(),
         capacity,
         peak_used_memory: stages.peak_used_memory(),
+        network_cut: cut,
     };
-    drop(server);
-    drop(own_cluster);
     Ok((report, stages))
 }
 

@@ -30,6 +30,9 @@ pub struct Report {
     pub redis_restarted: bool,
     /// Whether an agent was killed and replaced during the day.
     pub agent_killed: bool,
+    /// Whether the network to Redis was cut for a while during the day.
+    #[serde(default)]
+    pub network_cut: bool,
     /// Share resolved without a human.
     pub automation_rate: f64,
     /// Resolved without a human although a human was needed: the customer
@@ -430,10 +433,14 @@ pub fn print_report(report: &Report, out: &mut dyn Write) -> Result<()> {
         report.lost,
         report.resolved_twice
     )?;
-    if report.corrupt_injected > 0 || report.agent_killed || report.redis_restarted {
+    if report.corrupt_injected > 0
+        || report.agent_killed
+        || report.redis_restarted
+        || report.network_cut
+    {
         writeln!(
             out,
-            "faults: {} corrupt messages injected{}{}",
+            "faults: {} corrupt messages injected{}{}{}",
             report.corrupt_injected,
             if report.agent_killed {
                 ", the classifier killed and replaced"
@@ -442,6 +449,11 @@ pub fn print_report(report: &Report, out: &mut dyn Write) -> Result<()> {
             },
             if report.redis_restarted {
                 ", Redis killed and restarted from its AOF"
+            } else {
+                ""
+            },
+            if report.network_cut {
+                ", the network to Redis cut for a while"
             } else {
                 ""
             }

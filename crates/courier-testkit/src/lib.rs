@@ -8,13 +8,16 @@
 //! # Layout
 //!
 //! [`RedisServer`] and its [`RedisOptions`]; [`RedisCluster`], six servers
-//! joined into a Redis Cluster of three masters with one replica each.
+//! joined into a Redis Cluster of three masters with one replica each;
+//! `netsplit`, relays that cut a cluster node off from the others, and the
+//! [`FaultProxy`] that makes one server unreachable.
 
 mod cluster;
 mod netsplit;
 mod tls;
 
 pub use cluster::RedisCluster;
+pub use netsplit::FaultProxy;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

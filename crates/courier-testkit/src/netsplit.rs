@@ -7,11 +7,16 @@
 //! replication), while clients (from `127.0.0.1`) still reach every node:
 //! a client on the isolated master's side keeps writing to it.
 //!
+//! The same relay stands before a single server as a [`FaultProxy`],
+//! which cuts every connection and refuses new ones for a while (Redis
+//! unreachable).
+//!
 //! Packet filtering (`iptables`, `nft`) or network namespaces would need
 //! privileges and tools a test machine may lack; relays need neither.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -35,17 +40,23 @@ fn node_of(ip: IpAddr) -> Option<usize> {
 pub(crate) struct Netsplit {
     /// The node cut off from the others, if any.
     isolated: Mutex<Option<usize>>,
+    /// Everything cut: no connection passes.
+    all_cut: AtomicBool,
     /// Open relayed connections.
     open: Mutex<Vec<Relayed>>,
 }
 
 /// One relayed connection: from which node (`None`: a client), to which
-/// node, and both sockets, to close them when a cut falls between.
-type Relayed = (Option<usize>, usize, TcpStream, TcpStream);
+/// node, and both sockets, to close them when a cut falls between; and
+/// whether it has ended, so that its sockets are let go.
+type Relayed = (Option<usize>, usize, TcpStream, TcpStream, Arc<AtomicBool>);
 
 impl Netsplit {
     /// Whether a connection from `from` to node `to` crosses the cut.
     fn cut(&self, from: Option<usize>, to: usize) -> bool {
+        if self.all_cut.load(Ordering::SeqCst) {
+            return true;
+        }
         let isolated = *self.isolated.lock().unwrap();
         match (isolated, from) {
             (Some(k), Some(from)) => from != to && (from == k || to == k),
@@ -56,8 +67,13 @@ impl Netsplit {
     /// Cuts node `k` off from the other nodes, closing what crosses the cut.
     pub(crate) fn isolate(&self, k: usize) {
         *self.isolated.lock().unwrap() = Some(k);
+        self.close_cut();
+    }
+
+    /// Closes every open connection that crosses the cut.
+    fn close_cut(&self) {
         let mut open = self.open.lock().unwrap();
-        open.retain(|(from, to, a, b)| {
+        open.retain(|(from, to, a, b, _)| {
             let crosses = self.cut(*from, *to);
             if crosses {
                 let _ = a.shutdown(Shutdown::Both);
@@ -70,6 +86,7 @@ impl Netsplit {
     /// Heals the partition.
     pub(crate) fn heal(&self) {
         *self.isolated.lock().unwrap() = None;
+        self.all_cut.store(false, Ordering::SeqCst);
     }
 
     /// Starts a relay to `127.0.0.1:target` for node `to`; returns its port.
@@ -89,19 +106,23 @@ impl Netsplit {
                 };
                 let _ = inbound.set_nodelay(true);
                 let _ = outbound.set_nodelay(true);
+                let ended = Arc::new(AtomicBool::new(false));
                 if let (Ok(a), Ok(b)) = (inbound.try_clone(), outbound.try_clone()) {
-                    split.open.lock().unwrap().push((from, to, a, b));
+                    let mut open = split.open.lock().unwrap();
+                    open.retain(|relayed| !relayed.4.load(Ordering::SeqCst));
+                    open.push((from, to, a, b, ended.clone()));
                 }
-                pump(&inbound, &outbound);
-                pump(&outbound, &inbound);
+                pump(&inbound, &outbound, ended.clone());
+                pump(&outbound, &inbound, ended);
             }
         });
         Ok(port)
     }
 }
 
-/// Copies `from` to `to` on a thread until either side closes.
-fn pump(from: &TcpStream, to: &TcpStream) {
+/// Copies `from` to `to` on a thread until either side closes, then marks
+/// the connection `ended`.
+fn pump(from: &TcpStream, to: &TcpStream, ended: Arc<AtomicBool>) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
@@ -119,5 +140,54 @@ fn pump(from: &TcpStream, to: &TcpStream) {
         }
         let _ = to.shutdown(Shutdown::Both);
         let _ = from.shutdown(Shutdown::Both);
+        ended.store(true, Ordering::SeqCst);
     });
+}
+
+/// A relay before one `redis-server` that can make it unreachable.
+#[derive(Debug, Clone)]
+pub struct FaultProxy {
+    split: Arc<Netsplit>,
+    port: u16,
+}
+
+impl FaultProxy {
+    /// Listens on a free loopback port and relays to `127.0.0.1:target`.
+    pub fn start(target: u16) -> Result<Self, String> {
+        let split = Arc::new(Netsplit::default());
+        let port = split.relay(0, target)?;
+        Ok(FaultProxy { split, port })
+    }
+
+    /// The URL to give clients.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Cuts every open connection and refuses new ones until
+    /// [`Self::restore`].
+    pub fn cut(&self) {
+        self.split.all_cut.store(true, Ordering::SeqCst);
+        self.split.close_cut();
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.split.heal();
+    }
+
+    /// Cuts for `duration`, on a thread of its own; returns at once.
+    pub fn cut_for(&self, duration: std::time::Duration) {
+        self.cut();
+        let proxy = self.clone();
+        thread::spawn(move || {
+            thread::sleep(duration);
+            proxy.restore();
+        });
+    }
 }
