@@ -83,6 +83,8 @@ pub struct Sample {
     pub fds: u64,
     /// Tasks alive on the runtime.
     pub tasks: u64,
+    /// This process's threads.
+    pub threads: u64,
     /// Keys in Redis.
     pub keys: u64,
     /// Redis `used_memory`, bytes.
@@ -204,6 +206,7 @@ pub async fn run(args: SoakArgs) -> Result<SoakReport> {
             .with_context(|| format!("day {day}"))?;
         // Let the day's connections close before counting.
         tokio::time::sleep(Duration::from_secs(1)).await;
+
         let sample = Sample {
             day,
             at_seconds: started.elapsed().as_secs_f64(),
@@ -216,13 +219,14 @@ pub async fn run(args: SoakArgs) -> Result<SoakReport> {
             tasks: tokio::runtime::Handle::current()
                 .metrics()
                 .num_alive_tasks() as u64,
+            threads: own_status("Threads:")?,
             keys: info_keys(&server)?,
             used_memory: info_number(&server, "memory", "used_memory")?,
             group_consumers: group_consumers(&server, &namespace).await?,
             keys_without_ttl: keys_without_ttl(&server).await?,
         };
         println!(
-            "{:>4} {:>7.1}  {:<24} {:>4} {:>5} {:>4} {:>9} {:>4} {:>5} {:>6} {:>10} {:>9} {:>6}",
+            "{:>4} {:>7.1}  {:<24} {:>4} {:>5} {:>4} {:>9} {:>4} {:>5} {:>7} {:>6} {:>10} {:>9} {:>6}",
             sample.day,
             sample.at_seconds,
             short(&sample.faults),
@@ -232,6 +236,7 @@ pub async fn run(args: SoakArgs) -> Result<SoakReport> {
             sample.rss_kib,
             sample.fds,
             sample.tasks,
+            sample.threads,
             sample.keys,
             sample.used_memory,
             sample.group_consumers,
@@ -394,7 +399,8 @@ fn short(faults: &[&str]) -> String {
         .join(",")
 }
 
-/// A number from `/proc/self/status` (`VmRSS:` is in KiB).
+/// A number from `/proc/self/status` (`VmRSS:` is in KiB, `Threads:` a
+/// count).
 fn own_status(field: &str) -> Result<u64> {
     let status =
         std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
@@ -498,11 +504,19 @@ async fn connection(server: &RedisServer) -> Result<redis::aio::MultiplexedConne
         .await?)
 }
 
-/// Every key matching `pattern`, by `SCAN`.
-async fn scan(server: &RedisServer, pattern: &str) -> Result<Vec<String>> {
+/// Runs `command` (`PTTL`, `PEXPIRE`, ...) with `extra` arguments on every
+/// key matching `pattern`, one `SCAN` batch at a time, so that the soak's
+/// own reading holds one batch, never the whole keyspace (which would grow
+/// with it and read as the process's growth); returns the replies' values
+/// folded by `fold`.
+async fn each_key(
+    server: &RedisServer,
+    pattern: &str,
+    command: Option<(&str, &[&str])>,
+    mut fold: impl FnMut(&str, i64),
+) -> Result<()> {
     let mut conn = connection(server).await?;
     let mut cursor = 0u64;
-    let mut keys = Vec::new();
     loop {
         let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
@@ -512,53 +526,57 @@ async fn scan(server: &RedisServer, pattern: &str) -> Result<Vec<String>> {
             .arg(1000)
             .query_async(&mut conn)
             .await?;
-        keys.extend(batch);
+        match command {
+            Some((name, extra)) if !batch.is_empty() => {
+                let mut pipe = redis::pipe();
+                for key in &batch {
+                    pipe.cmd(name).arg(key).arg(extra);
+                }
+                let replies: Vec<i64> = pipe.query_async(&mut conn).await?;
+                for (key, reply) in batch.iter().zip(replies) {
+                    fold(key, reply);
+                }
+            }
+            _ => batch.iter().for_each(|key| fold(key, 0)),
+        }
         if next == 0 {
-            return Ok(keys);
+            return Ok(());
         }
         cursor = next;
     }
 }
 
 async fn count_keys(server: &RedisServer, pattern: &str) -> Result<u64> {
-    Ok(scan(server, pattern).await?.len() as u64)
+    let mut count = 0;
+    each_key(server, pattern, None, |_, _| count += 1).await?;
+    Ok(count)
 }
 
 /// Keys whose `PTTL` is -1 (no TTL).
 async fn keys_without_ttl(server: &RedisServer) -> Result<u64> {
-    let keys = scan(server, "*").await?;
-    let mut conn = connection(server).await?;
     let mut without = 0;
-    for chunk in keys.chunks(500) {
-        let mut pipe = redis::pipe();
-        for key in chunk {
-            pipe.cmd("PTTL").arg(key);
+    each_key(server, "*", Some(("PTTL", &[])), |_, ttl| {
+        if ttl == -1 {
+            without += 1;
         }
-        let ttls: Vec<i64> = pipe.query_async(&mut conn).await?;
-        without += ttls.iter().filter(|&&t| t == -1).count() as u64;
-    }
+    })
+    .await?;
     Ok(without)
 }
 
 /// Makes every key with a TTL expire now, as if its time had come; a key
-/// without a TTL is left, and counted by the caller.
+/// without a TTL is left (`XX`), and counted by the caller.
 async fn expire_everything(server: &RedisServer) -> Result<()> {
-    let keys = scan(server, "*").await?;
-    let mut conn = connection(server).await?;
-    for chunk in keys.chunks(500) {
-        let mut pipe = redis::pipe();
-        for key in chunk {
-            // XX: only a key that has a TTL.
-            pipe.cmd("PEXPIRE").arg(key).arg(1).arg("XX").ignore();
-        }
-        let () = pipe.query_async(&mut conn).await?;
-    }
-    Ok(())
+    each_key(server, "*", Some(("PEXPIRE", &["1", "XX"])), |_, _| {}).await
 }
 
 /// Consumers listed in every consumer group of the namespace's streams.
 async fn group_consumers(server: &RedisServer, namespace: &str) -> Result<u64> {
-    let streams = scan(server, &format!("{namespace}:*:stream")).await?;
+    let mut streams = Vec::new();
+    each_key(server, &format!("{namespace}:*:stream"), None, |key, _| {
+        streams.push(key.to_string())
+    })
+    .await?;
     let mut conn = connection(server).await?;
     let mut total = 0;
     for stream in streams {

@@ -112,8 +112,8 @@ impl Netsplit {
                     open.retain(|relayed| !relayed.4.load(Ordering::SeqCst));
                     open.push((from, to, a, b, ended.clone()));
                 }
-                pump(&inbound, &outbound, ended.clone());
-                pump(&outbound, &inbound, ended);
+                pump(&split, &inbound, &outbound, ended.clone());
+                pump(&split, &outbound, &inbound, ended);
             }
         });
         Ok(port)
@@ -121,27 +121,46 @@ impl Netsplit {
 }
 
 /// Copies `from` to `to` on a thread until either side closes, then marks
-/// the connection `ended`.
-fn pump(from: &TcpStream, to: &TcpStream, ended: Arc<AtomicBool>) {
+/// the connection `ended` and lets go of the sockets of every ended
+/// connection (their clones in `split`'s list would otherwise stay open
+/// until the next accept).
+///
+/// Two threads per connection, each with a small stack and its buffer on
+/// the heap: a process that makes many connections (the soak) would
+/// otherwise keep every ended thread's touched stack in glibc's cache of
+/// thread stacks, which a soak's memory check reads as growth.
+fn pump(split: &Arc<Netsplit>, from: &TcpStream, to: &TcpStream, ended: Arc<AtomicBool>) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
-    thread::spawn(move || {
-        let mut buffer = [0u8; 16 * 1024];
-        loop {
-            match from.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if to.write_all(&buffer[..n]).is_err() {
-                        break;
+    let split = split.clone();
+    let done = ended.clone();
+    let spawned = thread::Builder::new()
+        .name("relay".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut buffer = vec![0u8; 16 * 1024];
+            loop {
+                match from.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if to.write_all(&buffer[..n]).is_err() {
+                            break;
+                        }
                     }
                 }
             }
-        }
-        let _ = to.shutdown(Shutdown::Both);
-        let _ = from.shutdown(Shutdown::Both);
-        ended.store(true, Ordering::SeqCst);
-    });
+            let _ = to.shutdown(Shutdown::Both);
+            let _ = from.shutdown(Shutdown::Both);
+            ended.store(true, Ordering::SeqCst);
+            if let Ok(mut open) = split.open.lock() {
+                open.retain(|relayed| !relayed.4.load(Ordering::SeqCst));
+            }
+        });
+    if spawned.is_err() {
+        // No thread: the sockets went with the closure; the connection is over.
+        done.store(true, Ordering::SeqCst);
+    }
 }
 
 /// A relay before one `redis-server` that can make it unreachable.
