@@ -541,11 +541,15 @@ async fn resharding_under_traffic_loses_nothing() {
     let started = Instant::now();
     let mut moves = 0;
     while started.elapsed() < Duration::from_secs(6) {
+        // redis-cli refuses to reshard until every node agrees on the slots.
+        let agreed = || cluster.wait_until_healthy(Duration::from_secs(10));
+        agreed().expect("the nodes agree");
         cluster
             .reshard(master, other, count)
             .expect("reshard there");
         assert_eq!(cluster.master_of(slot).unwrap(), other);
         tokio::time::sleep(Duration::from_millis(200)).await;
+        agreed().expect("the nodes agree");
         cluster.reshard(other, master, count).expect("reshard back");
         assert_eq!(cluster.master_of(slot).unwrap(), master);
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -606,14 +610,33 @@ async fn a_partitioned_master_loses_no_replicated_publish() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     cluster.isolate(master).unwrap();
     let cut_at = Instant::now();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The majority's view: a replica of the isolated master takes over.
+    let majority = cluster
+        .topology()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.master && n.port != master)
+        .map(|n| n.port)
+        .unwrap();
+    let failed_over = eventually(Duration::from_secs(20), || {
+        cluster
+            .master_seen_by(majority, slot)
+            .is_ok_and(|serving| serving != master)
+    })
+    .await;
+    assert!(
+        failed_over,
+        "the majority did not fail the isolated master over"
+    );
+    // Some more time apart, as partitions last.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     cluster.heal();
     cluster
         .wait_until_healthy(Duration::from_secs(30))
         .expect("the cluster heals");
     let promoted = cluster.master_of(slot).unwrap();
     println!(
-        "isolated master {master} for 4 s; {promoted} serves its slots; healthy again after {:?}",
+        "isolated master {master}; {promoted} serves its slots; healthy again after {:?}",
         cut_at.elapsed()
     );
     assert_ne!(

@@ -56,6 +56,8 @@ static LIST: ChannelSpec = ChannelSpec {
 const MESSAGES: u64 = 300;
 /// Handler kills per channel, each between the effect and the settlement.
 const KILLS: u32 = 100;
+/// Messages published twice with one key, both copies in flight at once.
+const TWINS: u64 = 20;
 /// Consumers running at once; a killed one is replaced by a new one.
 const LANES: usize = 4;
 
@@ -80,38 +82,56 @@ fn region(message: &InteractionV1) -> String {
         .to_string()
 }
 
-/// The handler: the external effect, then (unless chosen to die here)
-/// the Redis-side effects returned with the outcome. Every third message
-/// dies once, while kills are left: its handler tells the test which lane
-/// it runs in and hangs until its consumer is killed, between its effect
-/// and its acknowledgement.
+/// What the handlers of one run share: the external API, the kills left,
+/// the messages that died or ran late once, and where a dying handler
+/// says so.
+#[derive(Clone)]
+struct Shared {
+    external: Arc<External>,
+    kills_left: Arc<AtomicU32>,
+    died: Arc<Mutex<BTreeSet<u64>>>,
+    late: Arc<Mutex<BTreeSet<u64>>>,
+    dying: tokio::sync::mpsc::UnboundedSender<(usize, usize)>,
+}
+
+/// The handler of consumer `generation` in `lane`: the external effect,
+/// then the Redis-side effects returned with the outcome. Among the first
+/// `MESSAGES`, every third dies once while kills are left (it tells the
+/// test and hangs until its consumer is killed: between its effect and its
+/// acknowledgement), and every tenth from the fifth runs once past the
+/// visibility timeout (a stream consumer then finds it reclaimed and
+/// handled by another, and its settlement refused). Twins (past
+/// `MESSAGES`) take a while, so that both copies are handled at once.
 fn handler(
     lane: usize,
-    external: Arc<External>,
-    (kills_left, died): (Arc<AtomicU32>, Arc<Mutex<BTreeSet<u64>>>),
-    dying: tokio::sync::mpsc::UnboundedSender<usize>,
+    generation: usize,
+    shared: Shared,
+    visibility: Duration,
 ) -> impl Fn(Delivery<Interaction>) -> Pin<Box<dyn Future<Output = Outcome> + Send>>
        + Send
        + Sync
        + 'static {
     move |delivery: Delivery<Interaction>| {
-        let (external, kills_left, died, dying) = (
-            external.clone(),
-            kills_left.clone(),
-            died.clone(),
-            dying.clone(),
-        );
+        let shared = shared.clone();
         Box::pin(async move {
             let n = number(&delivery);
-            external.charge(delivery.effect_key("charge"));
-            let die = n.is_multiple_of(3)
-                && died.lock().unwrap().insert(n)
-                && kills_left
+            shared.external.charge(delivery.effect_key("charge"));
+            let die = n <= MESSAGES
+                && n.is_multiple_of(3)
+                && shared.died.lock().unwrap().insert(n)
+                && shared
+                    .kills_left
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |k| k.checked_sub(1))
                     .is_ok();
             if die {
-                let _ = dying.send(lane);
+                let _ = shared.dying.send((lane, generation));
                 std::future::pending::<()>().await;
+            }
+            if n <= MESSAGES && n % 10 == 5 && shared.late.lock().unwrap().insert(n) {
+                tokio::time::sleep(visibility * 2).await;
+            }
+            if n > MESSAGES {
+                tokio::time::sleep(Duration::from_millis(300)).await;
             }
             let message = first_version(&delivery.message);
             Outcome::DoneWith(
@@ -124,6 +144,15 @@ fn handler(
     }
 }
 
+/// The idempotency records of `spec`'s channel.
+async fn idem_keys(server: &RedisServer, client: &Client, spec: &ChannelSpec) -> BTreeSet<String> {
+    redis::cmd("KEYS")
+        .arg(client.keys(spec, None).idem("*"))
+        .query_async(&mut courier_suites::raw(server).await)
+        .await
+        .unwrap()
+}
+
 async fn effects_once_despite_kills(server: &RedisServer, spec: &'static ChannelSpec) {
     let client = Client::connect(&server.url(), &namespace()).await.unwrap();
     let producer: Producer<InteractionV1> = Producer::untyped(&client, spec);
@@ -132,54 +161,80 @@ async fn effects_once_despite_kills(server: &RedisServer, spec: &'static Channel
         .publish_many(&messages, &Default::default())
         .await
         .unwrap();
+    // Twins: each published twice with the same key, the second time as if
+    // past the dedup window (its record removed), so two messages with one
+    // key are in flight together and only one may take effect.
+    let twins: Vec<InteractionV1> = (MESSAGES + 1..=MESSAGES + TWINS).map(interaction).collect();
+    let before = idem_keys(server, &client, spec).await;
+    producer
+        .publish_many(&twins, &Default::default())
+        .await
+        .unwrap();
+    let records: Vec<String> = idem_keys(server, &client, spec)
+        .await
+        .difference(&before)
+        .cloned()
+        .collect();
+    assert_eq!(records.len() as u64, TWINS);
+    let _: () = redis::cmd("DEL")
+        .arg(&records)
+        .query_async(&mut courier_suites::raw(server).await)
+        .await
+        .unwrap();
+    let again = producer
+        .publish_many(&twins, &Default::default())
+        .await
+        .unwrap();
+    assert!(again.iter().all(|p| !p.duplicate), "{again:?}");
 
-    let external = Arc::new(External::default());
-    let kills_left = Arc::new(AtomicU32::new(KILLS));
-    let died = Arc::new(Mutex::new(BTreeSet::new()));
     let (dying, mut deaths) = tokio::sync::mpsc::unbounded_channel();
+    let shared = Shared {
+        external: Arc::new(External::default()),
+        kills_left: Arc::new(AtomicU32::new(KILLS)),
+        died: Arc::default(),
+        late: Arc::default(),
+        dying,
+    };
+    let mut stats = Vec::new();
     let mut started = 0usize;
     let mut start = |lane: usize| {
         started += 1;
-        let consumer = Consumer::<Interaction>::untyped(
-            &client
-                .clone()
-                .with_name(&format!("{}-{started}", spec.name)),
-            spec,
-            "workers",
-        )
-        .with_options(quick());
-        Running::start(
+        let client = client
+            .clone()
+            .with_name(&format!("{}-{started}", spec.name));
+        let consumer =
+            Consumer::<Interaction>::untyped(&client, spec, "workers").with_options(quick());
+        let running = Running::start(
             consumer,
-            handler(
-                lane,
-                external.clone(),
-                (kills_left.clone(), died.clone()),
-                dying.clone(),
-            ),
-        )
+            handler(lane, started, shared.clone(), spec.visibility_timeout),
+        );
+        stats.push(running.stats.clone());
+        (started, running)
     };
-    let mut lanes: Vec<Option<Running>> = (0..LANES).map(|lane| Some(start(lane))).collect();
+    let mut lanes: Vec<Option<(usize, Running)>> =
+        (0..LANES).map(|lane| Some(start(lane))).collect();
     let mut kills = 0;
     while kills < KILLS {
-        let lane = tokio::time::timeout(Duration::from_secs(30), deaths.recv())
+        let (lane, generation) = tokio::time::timeout(Duration::from_secs(30), deaths.recv())
             .await
             .unwrap_or_else(|_| panic!("{}: no handler died after {kills} kills", spec.name))
             .unwrap();
-        // Several handlers of one consumer may be waiting to die; the
-        // first kill takes them all.
-        if let Some(running) = lanes[lane].take() {
+        kills += 1;
+        // Several handlers of one consumer may be waiting to die: the kill
+        // of their consumer takes them all, and a later one's word must
+        // not kill its replacement.
+        if lanes[lane].as_ref().is_some_and(|(g, _)| *g == generation) {
+            let (_, running) = lanes[lane].take().unwrap();
             running.kill().await;
-            kills += 1;
             lanes[lane] = Some(start(lane));
-        } else {
-            kills += 1;
         }
     }
 
+    let total = (MESSAGES + TWINS) as i64;
     let reader = client.effects(spec);
     let all = async {
         for _ in 0..600 {
-            if reader.counter("handled").await.unwrap() >= MESSAGES as i64 {
+            if reader.counter("handled").await.unwrap() >= total {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -187,51 +242,68 @@ async fn effects_once_despite_kills(server: &RedisServer, spec: &'static Channel
         false
     };
     let all = all.await;
-    // Let late redeliveries (of messages whose consumer died after its
-    // settlement) show any second effect before counting.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Let late handlers and redeliveries (of messages whose consumer died
+    // after its settlement) show any second effect before counting.
+    tokio::time::sleep(spec.visibility_timeout * 3).await;
     let mut reports = Vec::new();
-    for running in lanes.into_iter().flatten() {
+    for (_, running) in lanes.into_iter().flatten() {
         reports.push(running.stop().await);
     }
     let handled = reader.counter("handled").await.unwrap();
     assert!(
         all,
-        "{}: {handled} of {MESSAGES} handled; {reports:?}",
+        "{}: {handled} of {total} handled; {reports:?}",
         spec.name
     );
+    let stale: u64 = stats.iter().map(|s| s.snapshot().stale).sum();
+    let duplicates: u64 = stats.iter().map(|s| s.snapshot().duplicates).sum();
 
+    let everything: Vec<&InteractionV1> = messages.iter().chain(&twins).collect();
     let by_region = reader.hash_counters("by_region").await.unwrap();
     let mut expected: BTreeMap<String, i64> = BTreeMap::new();
-    for message in &messages {
+    for message in &everything {
         *expected.entry(region(message)).or_default() += 1;
     }
     let interactions = reader.set("interactions").await.unwrap();
-    let ids: BTreeSet<String> = messages
+    let ids: BTreeSet<String> = everything
         .iter()
         .map(|m| m.interaction_id.to_string())
         .collect();
-    let seen = external.seen.lock().unwrap().clone();
+    let seen = shared.external.seen.lock().unwrap().clone();
     let attempts: u32 = seen.values().sum();
     println!(
-        "{}: {KILLS} kills; Redis-side effects: handled {handled}, by region {by_region:?}, \
-         {} set members; external: {attempts} attempts on {} effect keys",
+        "{}: {KILLS} kills, {stale} late settlements refused, {duplicates} twins dropped; \
+         Redis-side effects: handled {handled}, by region {by_region:?}, {} set members; \
+         external: {attempts} attempts on {} effect keys",
         spec.name,
         interactions.len(),
         seen.len()
     );
-    assert_eq!(handled, MESSAGES as i64, "{}", spec.name);
+    assert_eq!(handled, total, "{}", spec.name);
     assert_eq!(by_region, expected, "{}", spec.name);
     assert_eq!(interactions, ids, "{}", spec.name);
     // Every message's effect key once, and more attempts than messages:
     // the kills made handlers repeat their external effect, which the
     // effect key let the other side refuse.
-    assert_eq!(seen.len() as u64, MESSAGES, "{}", spec.name);
+    assert_eq!(seen.len() as i64, total, "{}", spec.name);
     assert!(
-        u64::from(attempts) >= MESSAGES + u64::from(KILLS),
+        u64::from(attempts) >= MESSAGES + TWINS + u64::from(KILLS),
         "{}: {attempts} attempts",
         spec.name
     );
+    // Each twin pair took effect once: the second copy's writes were
+    // dropped by the settle script (a twin read after its pair settled is
+    // skipped before its handler instead).
+    assert!(
+        duplicates >= 1,
+        "{}: no twin reached the settle script",
+        spec.name
+    );
+    if spec.transport == Transport::Stream {
+        // A stream entry held past its visibility timeout is reclaimed; the
+        // late handler's settlement is refused and writes nothing.
+        assert!(stale >= 1, "{}: no late settlement was refused", spec.name);
+    }
     assert_eq!(client.dlq(spec).len().await.unwrap(), 0, "{}", spec.name);
 }
 
@@ -332,13 +404,29 @@ async fn a_repeated_broadcast_takes_effect_once_per_subscriber() {
                 .await
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Pub/Sub drops what is published before a subscription: wait for both.
+    let spec = &channels::feedback::SPEC;
+    let broadcast = client.keys(spec, None).inbox(Transport::Pubsub);
+    let mut raw = courier_suites::raw(&server).await;
+    let mut subscribed = 0;
+    for _ in 0..500 {
+        let (_, count): (String, u64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&broadcast)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        subscribed = count;
+        if subscribed == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(subscribed, 2, "both subscribers on {broadcast}");
     let producer = channels::feedback::producer(&client);
     let first = producer.publish(&feedback(1)).await.unwrap();
     // Past the dedup window: the idempotency record is gone, so the same
     // event is published again as a new message with the same key.
-    let mut raw = courier_suites::raw(&server).await;
-    let spec = &channels::feedback::SPEC;
     let idem: Vec<String> = redis::cmd("KEYS")
         .arg(client.keys(spec, None).idem("*"))
         .query_async(&mut raw)
@@ -376,4 +464,51 @@ async fn a_repeated_broadcast_takes_effect_once_per_subscriber() {
             .collect::<Vec<_>>(),
         vec![courier_suites::uuid(1)]
     );
+}
+
+/// A counter that an increment would take past a 64-bit integer is refused
+/// before any write too (here on a list channel, whose refusal goes
+/// through the processing-list fence): dead-lettered, nothing written.
+#[tokio::test]
+async fn an_increment_that_would_overflow_is_refused() {
+    let server = RedisServer::must_start();
+    let client = Client::connect(&server.url(), &namespace()).await.unwrap();
+    let producer: Producer<InteractionV1> = Producer::untyped(&client, &LIST);
+    producer.publish(&interaction(1)).await.unwrap();
+    let mut raw = courier_suites::raw(&server).await;
+    let big = client.keys(&LIST, None).effect("big");
+    let _: () = redis::cmd("SET")
+        .arg(&big)
+        .arg("9223372036854775000")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let consumer =
+        Consumer::<Interaction>::untyped(&client, &LIST, "workers").with_options(quick());
+    let running = Running::start(consumer, |_delivery: Delivery<Interaction>| {
+        std::future::ready(Outcome::DoneWith(
+            Effects::new().incr("small", 1).incr("big", 1000),
+        ))
+    });
+    let dead = eventually(Duration::from_secs(10), || {
+        running.stats.snapshot().dead == 1
+    })
+    .await;
+    let report = running.stop().await;
+    assert!(dead, "{report:?}");
+    let letters = client.dlq(&LIST).list(&DlqFilter::default()).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].error.contains("too large to incrby by 1000"),
+        "{}",
+        letters[0].error
+    );
+    let reader = client.effects(&LIST);
+    assert_eq!(reader.counter("small").await.unwrap(), 0);
+    let held: String = redis::cmd("GET")
+        .arg(&big)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(held, "9223372036854775000");
 }

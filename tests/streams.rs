@@ -477,6 +477,70 @@ async fn consumers_that_are_gone_are_removed_from_the_group() {
     }
 }
 
+/// A Redis restart resets every consumer's idle time in a group (Redis
+/// 7.0 keeps none across one), which must not keep gone consumers listed:
+/// what courier measures is how long since each beat (its `seen` key,
+/// whose TTL survives the restart). Consumers stopped 2.5 s before a
+/// restart, with a horizon of 3 s, are removed within 2.5 s after it, not
+/// 3 s after it as the group's idle times would have it.
+#[tokio::test]
+async fn gone_consumers_are_removed_after_a_redis_restart_on_time() {
+    static SLOW: ChannelSpec = ChannelSpec {
+        name: Cow::Borrowed("intake_forget"),
+        visibility_timeout: Duration::from_secs(1),
+        partitions: None,
+        max_depth: None,
+        ..channels::intake::SPEC
+    };
+    let mut server =
+        RedisServer::start_with(courier_suites::RedisOptions::default().with_aof("always"))
+            .unwrap();
+    let namespace = courier_suites::namespace();
+    let client = courier::Client::connect(&server.url(), &namespace)
+        .await
+        .unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let mut gone: Vec<String> = Vec::new();
+    let producer = Producer::untyped(&client, &SLOW);
+    for n in 0..3 {
+        // Each reads a message, which makes it a member of the group.
+        producer.publish(&interaction(n)).await.unwrap();
+        let consumer = classifier(&client, &SLOW);
+        gone.push(consumer.name().to_string());
+        let running = Running::start(consumer, counting(&calls));
+        assert!(running.wait(Duration::from_secs(5), |r| r.done == 1).await);
+        running.stop().await;
+    }
+    gone.sort();
+    let stream = client.keys(&SLOW, None).stream();
+    let mut conn = raw(&server).await;
+    assert_eq!(group_consumers(&mut conn, &stream).await, gone);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    server.kill();
+    server.start_again().unwrap();
+    let restarted = Instant::now();
+    let mut conn = raw(&server).await;
+    assert_eq!(
+        group_consumers(&mut conn, &stream).await,
+        gone,
+        "the group survives the restart (AOF)"
+    );
+    let client = courier::Client::connect(&server.url(), &namespace)
+        .await
+        .unwrap();
+    let running = Running::start(classifier(&client, &SLOW), counting(&calls));
+    let left = wait_for_consumers(&mut conn, &stream, Duration::from_millis(2500), |n| {
+        !n.iter().any(|name| gone.contains(name))
+    })
+    .await;
+    let took = restarted.elapsed();
+    running.stop().await;
+    assert!(
+        !left.iter().any(|name| gone.contains(name)),
+        "still listed {took:?} after the restart: {left:?}"
+    );
+}
+
 /// With `read_ahead`, a consumer reads beyond its free handler slots. A
 /// message read ahead that waits half its visibility timeout for a slot is
 /// not started (another consumer could reclaim it meanwhile, and act on it

@@ -18,18 +18,21 @@
 //! - no key without a TTL, after any day;
 //! - no lease left once its TTL passed (partition leases of the stopped
 //!   consumers);
-//! - consumer groups not growing: the consumers a group lists stay within
-//!   what the days inside the forget horizon (three visibility timeouts)
-//!   started;
+//! - consumer groups not growing: no consumer stays listed in a stream's
+//!   group longer than its life (a day), the forget horizon (three of the
+//!   channel's visibility timeouts: 90 s on intake, 3 min on evaluations)
+//!   and a day more; a run shorter than that cannot see the difference;
 //! - memory back to the starting level once TTLs pass: every key with a
 //!   TTL is made to expire now (`PEXPIRE 1`), as if its time had come;
 //!   then no key may remain, and Redis' memory must be back within
 //!   64 KiB of its level before the first day, besides courier's scripts
 //!   in the script cache (per-command statistics reset on both sides);
 //! - resident memory growth under 10 % from the end of the warm-up (the
-//!   first quarter of the run) to the end, and open file descriptors flat
-//!   (within 4).
+//!   first quarter of the run) to the end; open file descriptors and
+//!   threads flat (within 4 and 2), and no task left on the runtime after
+//!   any day.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -91,6 +94,8 @@ pub struct Sample {
     pub used_memory: u64,
     /// Consumers listed in the stream groups, summed.
     pub group_consumers: u64,
+    /// Of those, listed for longer than their forget horizon allows.
+    pub overdue_consumers: u64,
     /// Keys without a TTL.
     pub keys_without_ttl: u64,
 }
@@ -145,7 +150,7 @@ pub async fn run(args: SoakArgs) -> Result<SoakReport> {
         args.minutes, args.interactions
     );
     println!(
-        "{:>4} {:>7}  {:<24} {:>4} {:>5} {:>4} {:>9} {:>4} {:>5} {:>6} {:>10} {:>9} {:>6}",
+        "{:>4} {:>7}  {:<24} {:>4} {:>5} {:>4} {:>9} {:>4} {:>5} {:>7} {:>6} {:>10} {:>9} {:>6}",
         "day",
         "at s",
         "faults",
@@ -155,6 +160,7 @@ pub async fn run(args: SoakArgs) -> Result<SoakReport> {
         "rss KiB",
         "fds",
         "tasks",
+        "threads",
         "keys",
         "used mem",
         "consumers",
@@ -163,6 +169,8 @@ pub async fn run(args: SoakArgs) -> Result<SoakReport> {
     let started = Instant::now();
     let length = Duration::from_secs_f64(args.minutes * 60.0);
     let mut samples: Vec<Sample> = Vec::new();
+    let mut first_seen: HashMap<(String, String, String), f64> = HashMap::new();
+    let mut longest_day = 0f64;
     let mut day = 0u32;
     while day == 0 || started.elapsed() < length {
         day += 1;
@@ -207,9 +215,23 @@ pub async fn run(args: SoakArgs) -> Result<SoakReport> {
         // Let the day's connections close before counting.
         tokio::time::sleep(Duration::from_secs(1)).await;
 
+        let at = started.elapsed().as_secs_f64();
+        longest_day = longest_day.max(at - samples.last().map_or(0.0, |s: &Sample| s.at_seconds));
+        let listed = group_listing(&server, &namespace).await?;
+        let mut overdue = 0;
+        for (stream, group, name) in &listed {
+            let seen = *first_seen
+                .entry((stream.clone(), group.clone(), name.clone()))
+                .or_insert(at);
+            // Its life, the horizon, the next day's maintenance, and slack.
+            let limit = 3.0 * visibility_of(stream).as_secs_f64() + 2.0 * longest_day + 10.0;
+            if at - seen > limit {
+                overdue += 1;
+            }
+        }
         let sample = Sample {
             day,
-            at_seconds: started.elapsed().as_secs_f64(),
+            at_seconds: at,
             faults,
             lost: report.lost,
             resolved_twice: report.resolved_twice,
@@ -222,7 +244,8 @@ pub async fn run(args: SoakArgs) -> Result<SoakReport> {
             threads: own_status("Threads:")?,
             keys: info_keys(&server)?,
             used_memory: info_number(&server, "memory", "used_memory")?,
-            group_consumers: group_consumers(&server, &namespace).await?,
+            group_consumers: listed.len() as u64,
+            overdue_consumers: overdue,
             keys_without_ttl: keys_without_ttl(&server).await?,
         };
         println!(
@@ -365,21 +388,35 @@ fn checks(
         ),
         last.fds <= warm.fds + 4,
     );
-    // A group forgets a consumer three visibility timeouts (the longest
-    // here: 10 min) after it went quiet; the consumers listed may grow
-    // until then, never past what the days inside that horizon started.
-    let horizon = 3.0 * 600.0;
-    let per_day = samples[0].group_consumers.max(1);
-    let mean_day = ran.as_secs_f64() / samples.len() as f64;
-    let days_in_horizon = (horizon / mean_day).ceil() as u64 + 1;
-    let bound = per_day * days_in_horizon;
+    check(
+        "threads flat after warm-up",
+        format!(
+            "{} after day {} -> {} after day {}",
+            warm.threads, warm.day, last.threads, last.day
+        ),
+        last.threads <= warm.threads + 2,
+    );
+    let tasks = samples.iter().map(|s| s.tasks).max().unwrap_or(0);
+    check(
+        "tasks left on the runtime after a day",
+        format!("at most {tasks}"),
+        tasks == 0,
+    );
+    // A group forgets a consumer three of its channel's visibility
+    // timeouts after it went quiet, at the next maintenance of a live one.
+    let overdue = samples
+        .iter()
+        .map(|s| s.overdue_consumers)
+        .max()
+        .unwrap_or(0);
     let most = samples.iter().map(|s| s.group_consumers).max().unwrap_or(0);
     check(
-        "consumers listed in groups stay within the forget horizon's",
+        "no consumer listed in a group past its forget horizon",
         format!(
-            "at most {most} (first day {per_day}; bound {bound}: {days_in_horizon} days of {mean_day:.0} s in {horizon:.0} s)"
+            "{overdue} overdue; at most {most} listed, {} after the last day",
+            last.group_consumers
         ),
-        most <= bound,
+        overdue == 0,
     );
     checks
 }
@@ -570,26 +607,58 @@ async fn expire_everything(server: &RedisServer) -> Result<()> {
     each_key(server, "*", Some(("PEXPIRE", &["1", "XX"])), |_, _| {}).await
 }
 
-/// Consumers listed in every consumer group of the namespace's streams.
-async fn group_consumers(server: &RedisServer, namespace: &str) -> Result<u64> {
+/// Every consumer listed in a group of the namespace's streams: (stream,
+/// group, consumer).
+async fn group_listing(
+    server: &RedisServer,
+    namespace: &str,
+) -> Result<Vec<(String, String, String)>> {
     let mut streams = Vec::new();
     each_key(server, &format!("{namespace}:*:stream"), None, |key, _| {
         streams.push(key.to_string())
     })
     .await?;
     let mut conn = connection(server).await?;
-    let mut total = 0;
+    let mut listed = Vec::new();
     for stream in streams {
         let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
             .arg("GROUPS")
             .arg(&stream)
             .query_async(&mut conn)
             .await?;
-        total += groups
-            .groups
-            .iter()
-            .map(|g| g.consumers as u64)
-            .sum::<u64>();
+        for group in groups.groups {
+            let consumers: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+                .arg("CONSUMERS")
+                .arg(&stream)
+                .arg(&group.name)
+                .query_async(&mut conn)
+                .await?;
+            for consumer in consumers.consumers {
+                listed.push((stream.clone(), group.name.clone(), consumer.name));
+            }
+        }
     }
-    Ok(total)
+    Ok(listed)
+}
+
+/// The visibility timeout of the channel a stream key belongs to
+/// (`<namespace>:{contact_center.<channel>[#<partition>]}:stream`); the
+/// longest of the pipeline's for a key it does not know.
+fn visibility_of(stream: &str) -> Duration {
+    let channel = stream
+        .split_once('{')
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map(|(tag, _)| tag.split('#').next().unwrap_or(tag))
+        .unwrap_or_default();
+    let stages = crate::STAGES.iter().map(|(spec, _)| spec);
+    stages
+        .clone()
+        .find(|spec| spec.qualified_name() == channel)
+        .map(|spec| spec.visibility_timeout)
+        .unwrap_or_else(|| {
+            stages
+                .map(|s| s.visibility_timeout)
+                .max()
+                .unwrap_or_default()
+        })
 }

@@ -25,8 +25,23 @@ pub struct RedisCluster {
     /// Whether clients, the bus and replication speak TLS.
     tls: bool,
     /// With relays between the nodes ([`Self::start_partitionable`]): the
-    /// relays, and each node's announced client port, which is its relay's.
-    split: Option<(Arc<Netsplit>, Vec<u16>)>,
+    /// relays (stopped with the cluster), and each node's announcements.
+    split: Option<(Arc<Netsplit>, Vec<Announced>)>,
+}
+
+/// What a node behind relays announces: its relays' client and bus ports.
+#[derive(Debug, Clone, Copy)]
+struct Announced {
+    client: u16,
+    bus: u16,
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        if let Some((split, _)) = &self.split {
+            split.stop();
+        }
+    }
 }
 
 /// One line of `CLUSTER NODES`.
@@ -185,7 +200,7 @@ impl RedisCluster {
     fn client_port(&self, node: &RedisServer) -> u16 {
         if let Some((_, announced)) = &self.split {
             if let Some(i) = self.nodes.iter().position(|n| n.port() == node.port()) {
-                return announced[i];
+                return announced[i].client;
             }
         }
         match (self.tls, node.tls_port()) {
@@ -196,27 +211,16 @@ impl RedisCluster {
 
     /// Puts a relay before every node's client and bus port and makes each
     /// node announce the relays' ports and dial out from its own address.
-    fn relay_all(&self, buses: &[u16]) -> Result<(Arc<Netsplit>, Vec<u16>), String> {
+    fn relay_all(&self, buses: &[u16]) -> Result<(Arc<Netsplit>, Vec<Announced>), String> {
         let split = Arc::new(Netsplit::default());
         let mut announced = Vec::new();
         for (i, (node, &bus)) in self.nodes.iter().zip(buses).enumerate() {
-            let client = split.relay(i, node.port())?;
-            let bus = split.relay(i, bus)?;
-            for (name, value) in [
-                ("cluster-announce-ip", "127.0.0.1".to_string()),
-                ("cluster-announce-port", client.to_string()),
-                ("cluster-announce-bus-port", bus.to_string()),
-                ("bind-source-addr", netsplit::source_addr(i).to_string()),
-            ] {
-                let reply = node.command(&format!("CONFIG SET {name} {value}"))?;
-                if reply != "+OK" {
-                    return Err(format!(
-                        "CONFIG SET {name} {value} on port {}: {reply}",
-                        node.port()
-                    ));
-                }
-            }
-            announced.push(client);
+            let ports = Announced {
+                client: split.relay(i, node.port())?,
+                bus: split.relay(i, bus)?,
+            };
+            announce(node, i, ports)?;
+            announced.push(ports);
         }
         Ok((split, announced))
     }
@@ -248,7 +252,7 @@ impl RedisCluster {
         let mut nodes = parse_nodes(text);
         if let Some((_, announced)) = &self.split {
             for node in &mut nodes {
-                if let Some(i) = announced.iter().position(|&p| p == node.port) {
+                if let Some(i) = announced.iter().position(|a| a.client == node.port) {
                     node.port = self.nodes[i].port();
                 }
             }
@@ -294,6 +298,22 @@ impl RedisCluster {
             }
         }
         Err(last)
+    }
+
+    /// The port of the master serving `slot` as the node on `port` sees it
+    /// (during a partition, the two sides disagree).
+    pub fn master_seen_by(&self, port: u16, slot: u16) -> Result<u16, String> {
+        let node = self
+            .node(port)
+            .ok_or_else(|| format!("no node on port {port}"))?;
+        let text = node.command_text("CLUSTER NODES")?;
+        self.parse(&text)
+            .into_iter()
+            .find(|n| {
+                n.master && !n.failed && n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
+            })
+            .map(|n| n.port)
+            .ok_or_else(|| format!("port {port} sees no live master serving slot {slot}"))
     }
 
     /// The port of the live master serving `slot`.
@@ -362,11 +382,19 @@ impl RedisCluster {
 
     /// Starts the node on `port` again, with its data and cluster config:
     /// a master that was failed over rejoins as a replica of its successor.
+    /// Behind relays, it announces them again before anyone can reach it
+    /// around them.
     pub fn restart(&mut self, port: u16) -> Result<(), String> {
-        match self.nodes.iter_mut().find(|n| n.port() == port) {
-            Some(node) => node.start_again(),
-            None => Err(format!("no node on port {port}")),
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.port() == port)
+            .ok_or_else(|| format!("no node on port {port}"))?;
+        self.nodes[i].start_again()?;
+        if let Some((_, announced)) = &self.split {
+            announce(&self.nodes[i], i, announced[i])?;
         }
+        Ok(())
     }
 
     /// Waits until every slot has a live master that every live node
@@ -431,6 +459,26 @@ impl RedisCluster {
         }
         None
     }
+}
+
+/// Makes node `i` announce its relays' `ports` and dial out from its own
+/// loopback address.
+fn announce(node: &RedisServer, i: usize, ports: Announced) -> Result<(), String> {
+    for (name, value) in [
+        ("cluster-announce-ip", "127.0.0.1".to_string()),
+        ("cluster-announce-port", ports.client.to_string()),
+        ("cluster-announce-bus-port", ports.bus.to_string()),
+        ("bind-source-addr", netsplit::source_addr(i).to_string()),
+    ] {
+        let reply = node.command(&format!("CONFIG SET {name} {value}"))?;
+        if reply != "+OK" {
+            return Err(format!(
+                "CONFIG SET {name} {value} on port {}: {reply}",
+                node.port()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn first_line(text: &str) -> &str {

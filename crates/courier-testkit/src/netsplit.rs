@@ -44,6 +44,10 @@ pub(crate) struct Netsplit {
     all_cut: AtomicBool,
     /// Open relayed connections.
     open: Mutex<Vec<Relayed>>,
+    /// Set by [`Netsplit::stop`]: the relays accept nothing more and end.
+    stopped: AtomicBool,
+    /// The relays' ports, to wake their accept loops when stopping.
+    ports: Mutex<Vec<u16>>,
 }
 
 /// One relayed connection: from which node (`None`: a client), to which
@@ -93,9 +97,13 @@ impl Netsplit {
     pub(crate) fn relay(self: &Arc<Self>, to: usize, target: u16) -> Result<u16, String> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| e.to_string())?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        self.ports.lock().unwrap().push(port);
         let split = self.clone();
         thread::spawn(move || {
             for inbound in listener.incoming().flatten() {
+                if split.stopped.load(Ordering::SeqCst) {
+                    break;
+                }
                 let from = inbound.peer_addr().ok().and_then(|a| node_of(a.ip()));
                 if split.cut(from, to) {
                     let _ = inbound.shutdown(Shutdown::Both);
@@ -106,9 +114,20 @@ impl Netsplit {
                 };
                 let _ = inbound.set_nodelay(true);
                 let _ = outbound.set_nodelay(true);
+                let (Ok(a), Ok(b)) = (inbound.try_clone(), outbound.try_clone()) else {
+                    continue;
+                };
                 let ended = Arc::new(AtomicBool::new(false));
-                if let (Ok(a), Ok(b)) = (inbound.try_clone(), outbound.try_clone()) {
+                {
+                    // Checked again under the lock a cut takes to close what
+                    // crosses it: a cut made while this one connected must
+                    // not miss it.
                     let mut open = split.open.lock().unwrap();
+                    if split.cut(from, to) || split.stopped.load(Ordering::SeqCst) {
+                        let _ = a.shutdown(Shutdown::Both);
+                        let _ = b.shutdown(Shutdown::Both);
+                        continue;
+                    }
                     open.retain(|relayed| !relayed.4.load(Ordering::SeqCst));
                     open.push((from, to, a, b, ended.clone()));
                 }
@@ -117,6 +136,29 @@ impl Netsplit {
             }
         });
         Ok(port)
+    }
+
+    /// Stops every relay: their listeners close, their connections end.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        // Wake each accept loop, which then sees the flag and ends.
+        for port in self.ports.lock().unwrap().iter() {
+            let _ = TcpStream::connect(("127.0.0.1", *port));
+        }
+        for (_, _, a, b, _) in self.open.lock().unwrap().drain(..) {
+            let _ = a.shutdown(Shutdown::Both);
+            let _ = b.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Stops a [`Netsplit`]'s relays when the last owner lets go.
+#[derive(Debug)]
+pub(crate) struct StopOnDrop(pub(crate) Arc<Netsplit>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 
@@ -163,11 +205,13 @@ fn pump(split: &Arc<Netsplit>, from: &TcpStream, to: &TcpStream, ended: Arc<Atom
     }
 }
 
-/// A relay before one `redis-server` that can make it unreachable.
+/// A relay before one `redis-server` that can make it unreachable; it
+/// stops when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct FaultProxy {
     split: Arc<Netsplit>,
     port: u16,
+    _stop: Arc<StopOnDrop>,
 }
 
 impl FaultProxy {
@@ -175,7 +219,12 @@ impl FaultProxy {
     pub fn start(target: u16) -> Result<Self, String> {
         let split = Arc::new(Netsplit::default());
         let port = split.relay(0, target)?;
-        Ok(FaultProxy { split, port })
+        let stop = Arc::new(StopOnDrop(split.clone()));
+        Ok(FaultProxy {
+            split,
+            port,
+            _stop: stop,
+        })
     }
 
     /// The URL to give clients.

@@ -1,17 +1,20 @@
 -- Removes from a stream's consumer group the consumers that are gone:
--- their heartbeat key expired, they have been idle (no read, claim or
--- acknowledgement) for at least ARGV[3] ms, and they hold nothing pending,
--- their entries already reclaimed by live consumers. Each consumer process
+-- their `seen` key expired (no heartbeat for three visibility timeouts:
+-- unlike the group's idle times, which Redis resets when it restarts, a
+-- key's TTL survives a restart), they have been idle for at least ARGV[3]
+-- ms (a few blocking reads: one that just joined beats right after), and
+-- they hold nothing pending, their entries already reclaimed by live
+-- consumers. Each consumer process
 -- joins under a fresh name, so without this every one that ever ran would
 -- stay listed forever.
 --
 -- The caller picks the candidates (from XINFO CONSUMERS) and passes their
--- heartbeat keys, since a script may touch only the keys it is given; the
+-- `seen` keys, since a script may touch only the keys it is given; the
 -- script checks every condition again and removes in one atomic step,
 -- because `XGROUP DELCONSUMER` drops the consumer's pending entries with
 -- it: a consumer that read an entry since the caller looked keeps it.
 --
--- KEYS[1] stream   KEYS[1 + i] heartbeat key of candidate i
+-- KEYS[1] stream   KEYS[1 + i] `seen` key of candidate i
 -- ARGV[1] group   ARGV[2] the calling consumer (never removed)
 -- ARGV[3] idle bound, ms   ARGV[3 + i] name of candidate i
 --

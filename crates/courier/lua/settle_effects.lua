@@ -23,30 +23,69 @@
 --   'sadd' member     'set' value
 -- Returns 'ok', 'stale', 'duplicate', or 'refused:<why>' when an effect
 -- cannot be applied (a key of another type, a counter that is not an
--- integer): checked before anything is written, since a script that fails
--- half-way keeps its earlier writes.
+-- integer or would leave the 64-bit range). A script that fails half-way
+-- keeps its earlier writes, so every effect is checked first, against the
+-- key as the earlier effects of this call will have left it. A key already
+-- done skips the check: nothing will be written.
 local width = {incrby = 2, hincrby = 3, hset = 3, sadd = 2, set = 2}
 local kind = {incrby = 'string', hincrby = 'hash', hset = 'hash', sadd = 'set', set = 'string'}
-local at = 8
-for j = 3, #KEYS do
-  local key, op = KEYS[j], ARGV[at]
-  if width[op] == nil then
-    return 'refused:unknown effect operation ' .. tostring(op)
+
+-- An integer as Redis parses one: no sign on zero, no leading zeros.
+local function integer(text)
+  return text == '0' or string.match(text, '^%-?[1-9]%d*$') ~= nil and #text <= 20
+end
+
+local function check()
+  local kinds, values = {}, {}
+  local at = 8
+  for j = 3, #KEYS do
+    local key, op = KEYS[j], ARGV[at]
+    if width[op] == nil then
+      return 'unknown effect operation ' .. tostring(op)
+    end
+    local found = kinds[key] or redis.call('TYPE', key)['ok']
+    if found ~= 'none' and found ~= kind[op] then
+      return key .. ' holds a ' .. found .. ', not the ' .. kind[op] .. ' ' .. op .. ' writes'
+    end
+    kinds[key] = kind[op]
+    -- The value this effect reads or writes: the key's, or a hash field's.
+    local slot = key
+    if op == 'hincrby' or op == 'hset' then
+      slot = key .. '\0' .. ARGV[at + 1]
+    end
+    if op == 'incrby' or op == 'hincrby' then
+      local current = values[slot]
+      if current == nil then
+        if op == 'incrby' then
+          current = redis.call('GET', key)
+        else
+          current = redis.call('HGET', key, ARGV[at + 1])
+        end
+      end
+      current = current or '0'
+      if not integer(current) then
+        return key .. ' holds ' .. current .. ', not an integer to ' .. op
+      end
+      -- Lua numbers are doubles: keep a margin for their rounding.
+      local by = ARGV[at + width[op] - 1]
+      local sum = tonumber(current) + tonumber(by)
+      if sum >= 2 ^ 63 - 4096 or sum <= -2 ^ 63 + 4096 then
+        return key .. ' holds ' .. current .. ', too large to ' .. op .. ' by ' .. by
+      end
+      values[slot] = string.format('%.0f', sum)
+    elseif op == 'set' or op == 'hset' then
+      values[slot] = ARGV[at + width[op] - 1]
+    end
+    at = at + width[op]
   end
-  local found = redis.call('TYPE', key)['ok']
-  if found ~= 'none' and found ~= kind[op] then
-    return 'refused:' .. key .. ' holds a ' .. found .. ', not the ' .. kind[op] .. ' ' .. op .. ' writes'
+  return nil
+end
+
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local refused = check()
+  if refused then
+    return 'refused:' .. refused
   end
-  local current
-  if op == 'incrby' then
-    current = redis.call('GET', key)
-  elseif op == 'hincrby' then
-    current = redis.call('HGET', key, ARGV[at + 1])
-  end
-  if current and not string.match(current, '^%-?%d+$') then
-    return 'refused:' .. key .. ' holds ' .. current .. ', not an integer to ' .. op
-  end
-  at = at + width[op]
 end
 
 local fence = ARGV[1]
@@ -71,7 +110,7 @@ if not redis.call('SET', KEYS[2], '1', 'PX', ARGV[6], 'NX') then
   return 'duplicate'
 end
 
-at = 8
+local at = 8
 for j = 3, #KEYS do
   local key, op = KEYS[j], ARGV[at]
   if op == 'incrby' then

@@ -108,6 +108,14 @@ impl ChannelKeys {
         format!("{}alive:{consumer}", self.prefix)
     }
 
+    /// When a stream consumer last beat, kept for the forget horizon
+    /// (three visibility timeouts): what tells a gone consumer from a
+    /// live one across a Redis restart, which resets every consumer's idle
+    /// time in the group.
+    pub fn seen(&self, consumer: &str) -> String {
+        format!("{}seen:{consumer}", self.prefix)
+    }
+
     /// The set of consumers that may hold messages, for the reaper.
     pub fn consumers(&self) -> String {
         self.part("consumers")

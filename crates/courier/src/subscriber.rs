@@ -26,10 +26,14 @@ use crate::envelope;
 use crate::error::Error;
 use crate::handler::{self, Handler};
 use crate::keys::ChannelKeys;
-use crate::retry::Backoff;
+use crate::retry::{self, Backoff};
 use crate::scripts::{self, SETTLE_EFFECTS};
 use crate::spec::{Channel, ChannelSpec};
 use crate::time::millis;
+
+/// How long a subscriber retries writing a handler's effects through
+/// passing Redis faults.
+const EFFECTS_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Counters of one subscriber.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -164,10 +168,20 @@ impl<M: Readable> Subscriber<M> {
                 self.counters[1].fetch_add(1, Ordering::Relaxed);
             }
             Outcome::DoneWith(effects) => {
-                self.counters[1].fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = self.apply(keys, &key, &expires_at, &effects).await {
-                    let error = format!("cannot write the handler's effects: {e}");
-                    self.dead(keys, text, DeadReason::Fatal, error).await
+                // Passing faults are waited out a few seconds; a broadcast
+                // is not redelivered, so what still fails is dead-lettered.
+                let applied = retry::transient(EFFECTS_PATIENCE, || {
+                    self.apply(keys, &key, &expires_at, &effects)
+                })
+                .await;
+                match applied {
+                    Ok(()) => {
+                        self.counters[1].fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        let error = format!("cannot write the handler's effects: {e}");
+                        self.dead(keys, text, DeadReason::Fatal, error).await
+                    }
                 }
             }
             // At most once: no retry; the failure is kept for triage.

@@ -33,10 +33,10 @@ use courier_schema::Transport;
 /// How often the depth and pending gauges are sampled.
 pub(super) const GAUGE_SAMPLE: Duration = Duration::from_secs(2);
 
-/// A stream consumer without a heartbeat, idle for this many visibility
-/// timeouts and holding nothing, is gone: live consumers remove it from the
-/// group. Its entries were reclaimed after one timeout. Were a live one
-/// ever removed, it would only join again with its next read.
+/// A stream consumer that has not beat for this many visibility timeouts
+/// and holds nothing is gone: live consumers remove it from the group. Its
+/// entries were reclaimed after one timeout. Were a live one ever removed,
+/// it would only join again with its next read.
 const GONE_AFTER_TIMEOUTS: u32 = 3;
 
 /// Most gone consumers removed from one group partition per call.
@@ -61,7 +61,13 @@ where
         // The first beat at once: list consumers beat when they join, a
         // stream consumer's first beat is here.
         let mut beat = Instant::now() - beat_every;
-        let mut forget = Instant::now();
+        // The first pass at once: a consumer that lives less than a
+        // visibility timeout (a scaled-out instance, a restarted one) must
+        // still clear away those gone before it, or a group whose consumers
+        // all live briefly lists every one that ever ran.
+        let mut forget = Instant::now()
+            .checked_sub(forget_every)
+            .unwrap_or_else(Instant::now);
         let mut gate = Instant::now();
         let mut gauges = Instant::now() - GAUGE_SAMPLE;
         loop {
@@ -245,30 +251,43 @@ where
     /// that other consumers do not take it for gone while it has nothing
     /// to read (Redis before 7.2 does not count an empty read as activity).
     pub(super) async fn beat_stream(&self, keys: &ChannelKeys) -> Result<(), Error> {
-        self.client
-            .query(
-                redis::cmd("SET")
-                    .arg(keys.alive(&self.name))
-                    .arg(1)
-                    .arg("PX")
-                    .arg(millis(self.spec.visibility_timeout)),
-            )
-            .await
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(keys.alive(&self.name))
+            .arg(1)
+            .arg("PX")
+            .arg(millis(self.spec.visibility_timeout))
+            .ignore()
+            .cmd("SET")
+            .arg(keys.seen(&self.name))
+            .arg(1)
+            .arg("PX")
+            .arg(millis(self.gone_after()))
+            .ignore();
+        self.client.pipeline(&pipe).await
+    }
+
+    /// How long a stream consumer may go without beating before it counts
+    /// as gone: [`GONE_AFTER_TIMEOUTS`] visibility timeouts, and never
+    /// less than a few blocking reads.
+    fn gone_after(&self) -> Duration {
+        (self.spec.visibility_timeout * GONE_AFTER_TIMEOUTS).max(self.options.block * 4)
     }
 
     /// Removes from a stream partition's group the consumers that are
-    /// gone (`forget_consumers.lua`): no heartbeat, idle for
-    /// [`GONE_AFTER_TIMEOUTS`] visibility timeouts and holding nothing
-    /// pending. Every consumer process joins under a fresh name, so
-    /// without this the group would list every consumer that ever ran.
+    /// gone (`forget_consumers.lua`): no beat for [`GONE_AFTER_TIMEOUTS`]
+    /// visibility timeouts (their `seen` key expired) and nothing pending.
+    /// Every consumer process joins under a fresh name, so without this
+    /// the group would list every consumer that ever ran. The group's own
+    /// idle times are no measure: Redis resets them all when it restarts.
     /// List and priority consumers leave nothing behind: their heartbeat
     /// key expires, and the reaper empties their processing list and
     /// removes them from the consumers set.
     pub(super) async fn forget_gone(&self, keys: &ChannelKeys) -> Result<(), Error> {
         let stream = keys.stream();
-        let idle = (self.spec.visibility_timeout * GONE_AFTER_TIMEOUTS)
-            // Never less than a few blocking reads.
-            .max(self.options.block * 4);
+        // A consumer that joined with its first read beats right after;
+        // give it a few blocking reads.
+        let idle = self.options.block * 4;
         let listed: redis::streams::StreamInfoConsumersReply = match self
             .client
             .query(
@@ -298,9 +317,9 @@ where
         if candidates.is_empty() {
             return Ok(());
         }
-        let alive: Vec<String> = candidates.iter().map(|c| keys.alive(c)).collect();
+        let seen: Vec<String> = candidates.iter().map(|c| keys.seen(c)).collect();
         let mut script_keys = vec![stream.as_str()];
-        script_keys.extend(alive.iter().map(String::as_str));
+        script_keys.extend(seen.iter().map(String::as_str));
         let mut cmd = scripts::evalsha(&FORGET_CONSUMERS, &script_keys);
         cmd.arg(&self.group).arg(&self.name).arg(millis(idle));
         for name in &candidates {

@@ -126,19 +126,13 @@ pub(super) async fn settle_batch(
         }
         pipe.add_command(cmd);
     }
-    for &i in &alone {
-        pipe.add_command(with_effects(&batch[i], &group, &name, transport));
-        groups.push(vec![i]);
-    }
-    let replies: Vec<redis::Value> = client.pipeline(&pipe).await?;
+    let replies: Vec<Vec<String>> = if groups.is_empty() {
+        Vec::new()
+    } else {
+        client.pipeline(&pipe).await?
+    };
     let mut statuses = vec![String::new(); batch.len()];
     for (g, reply) in groups.iter().zip(replies) {
-        // A settle script replies with a status per message, the effects
-        // script with one.
-        let reply: Vec<String> = match reply {
-            redis::Value::Array(_) => redis::from_redis_value(reply)?,
-            one => vec![redis::from_redis_value(one)?],
-        };
         if reply.len() != g.len() {
             return Err(Error::UnexpectedReply {
                 script: "settle",
@@ -148,6 +142,18 @@ pub(super) async fn settle_batch(
         for (&i, status) in g.iter().zip(reply) {
             statuses[i] = status;
         }
+    }
+    // Each settlement with effects on its own call, after the others: the
+    // script checks every write before making any, and should it fail all
+    // the same, the failure is that message's alone (`error:`), not the
+    // batch's. A passing fault fails the batch, which is retried.
+    for i in alone {
+        let cmd = with_effects(&batch[i], &group, &name, transport);
+        statuses[i] = match client.query::<String>(&cmd).await {
+            Ok(status) => status,
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => format!("error:{e}"),
+        };
     }
     Ok(statuses)
 }
@@ -331,8 +337,11 @@ where
             Ok(status) if status == "duplicate" => {
                 // Another handling of this key settled first: this one is
                 // acknowledged and its effects dropped.
-                bump(&self.stats.done, 1);
+                bump(&self.stats.duplicates, 1);
                 self.metrics.duplicate_skipped();
+            }
+            Ok(status) if status.starts_with("error:") => {
+                tracing::warn!(channel = %self.spec.qualified_name(), error = %&status["error:".len()..], "cannot write a message's effects; it stays pending and will be reclaimed");
             }
             Ok(status) if status.starts_with("refused:") => {
                 let why = format!("effects refused: {}", &status["refused:".len()..]);
