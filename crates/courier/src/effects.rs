@@ -141,21 +141,71 @@ pub(crate) fn effect_key(schema: &str, key: &str, effect: &str) -> String {
     uuid::Uuid::new_v5(&EFFECTS, name.as_bytes()).to_string()
 }
 
-/// The effect keys of `effects` in `keys`' slot, and the arguments of
-/// `settle_effects.lua` from the effect keys' TTL on.
-pub(crate) fn script_args(
+/// How `settle_effects.lua` makes sure its caller still holds the message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fence<'a> {
+    /// A stream entry pending for `consumer` in `group`, delivered
+    /// `deliveries` times.
+    Stream {
+        group: &'a str,
+        consumer: &'a str,
+        id: &'a str,
+        deliveries: usize,
+    },
+    /// An element of `consumer`'s processing list, exactly as held.
+    Held {
+        consumer: &'a str,
+        element: &'a [u8],
+    },
+    /// Nothing to hold: a broadcast.
+    Broadcast,
+}
+
+/// The `settle_effects.lua` call that acknowledges a message (as `fence`
+/// proves it is still held), sets its `done` mark for `done_ttl` and
+/// writes `effects` in `keys`' slot: the one place that lays out the
+/// script's `KEYS` and `ARGV`.
+pub(crate) fn settle_cmd(
     keys: &ChannelKeys,
+    fence: Fence<'_>,
+    (done, done_ttl): (&str, Duration),
     effects: &Effects,
     spec: &ChannelSpec,
-) -> (Vec<String>, Vec<String>) {
+) -> redis::Cmd {
+    let fenced = match fence {
+        Fence::Held { consumer, .. } => keys.processing(consumer),
+        // A broadcast's fenced key is unused: any key of the slot will do.
+        Fence::Stream { .. } | Fence::Broadcast => keys.stream(),
+    };
+    let effect_keys: Vec<String> = effects
+        .writes
+        .iter()
+        .map(|w| keys.effect(&w.name))
+        .collect();
+    let mut script_keys = vec![fenced.as_str(), done];
+    script_keys.extend(effect_keys.iter().map(String::as_str));
+    let mut cmd = crate::scripts::evalsha(&crate::scripts::SETTLE_EFFECTS, &script_keys);
+    match fence {
+        Fence::Stream {
+            group,
+            consumer,
+            id,
+            deliveries,
+        } => cmd
+            .arg("stream")
+            .arg(group)
+            .arg(consumer)
+            .arg(id)
+            .arg(deliveries),
+        Fence::Held { element, .. } => cmd.arg("held").arg("").arg("").arg(element).arg(0),
+        Fence::Broadcast => cmd.arg("none").arg("").arg("").arg("").arg(0),
+    };
     let keep = effects.keep.unwrap_or(spec.retention.max_age);
-    let mut args = vec![millis(keep).to_string()];
-    let mut effect_keys = Vec::with_capacity(effects.writes.len());
+    cmd.arg(millis(done_ttl)).arg(millis(keep));
     for write in &effects.writes {
-        effect_keys.push(keys.effect(&write.name));
-        args.extend(write.op.iter().cloned());
+        cmd.arg(&write.op[..]);
     }
-    (effect_keys, args)
+    cmd
 }
 
 /// Reads the effects handlers wrote on one channel, summed or merged over

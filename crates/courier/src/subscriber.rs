@@ -21,13 +21,12 @@ use crate::client::Client;
 use crate::consumer::{admit, Delivery, Outcome};
 use crate::contract::Readable;
 use crate::dlq::{self, DeadLetter, DeadReason};
-use crate::effects::{self, Effects};
+use crate::effects::{self, Effects, Fence};
 use crate::envelope;
 use crate::error::Error;
 use crate::handler::{self, Handler};
 use crate::keys::ChannelKeys;
 use crate::retry::{self, Backoff};
-use crate::scripts::{self, SETTLE_EFFECTS};
 use crate::spec::{Channel, ChannelSpec};
 use crate::time::millis;
 
@@ -204,20 +203,9 @@ impl<M: Readable> Subscriber<M> {
         if effects.is_empty() {
             return Ok(());
         }
-        let (effect_keys, args) = effects::script_args(keys, effects, self.spec);
         let done = keys.done(&self.name, key);
-        let stream = keys.stream();
-        let mut script_keys = vec![stream.as_str(), done.as_str()];
-        script_keys.extend(effect_keys.iter().map(String::as_str));
         let ttl = envelope::done_mark_ttl(expires_at, self.spec.ttl, self.spec.visibility_timeout);
-        let mut cmd = scripts::evalsha(&SETTLE_EFFECTS, &script_keys);
-        cmd.arg("none")
-            .arg("")
-            .arg("")
-            .arg("")
-            .arg(0)
-            .arg(millis(ttl))
-            .arg(args);
+        let cmd = effects::settle_cmd(keys, Fence::Broadcast, (&done, ttl), effects, self.spec);
         let status: String = self.client.query(&cmd).await?;
         match status.strip_prefix("refused:") {
             Some(why) => Err(Error::UnexpectedReply {

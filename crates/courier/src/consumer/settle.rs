@@ -16,13 +16,13 @@ use super::Ctx;
 use crate::client::Client;
 use crate::contract::Readable;
 use crate::dlq::{self, DeadLetter, DeadReason};
-use crate::effects::{self, Effects};
+use crate::effects::{self, Effects, Fence};
 use crate::error::Error;
 use crate::handler::Handler;
 use crate::keys::ChannelKeys;
 use crate::metrics;
 use crate::retry;
-use crate::scripts::{self, SETTLE, SETTLE_EFFECTS, SETTLE_HELD};
+use crate::scripts::{self, SETTLE, SETTLE_HELD};
 use crate::spec::ChannelSpec;
 use crate::time::millis;
 use courier_schema::Transport;
@@ -38,12 +38,11 @@ pub(super) struct Settlement {
     /// The done key of its idempotency key.
     pub(super) done: String,
     /// The action and its own arguments, as `courier_settle` in
-    /// `lua/common.lua` reads them; for a settlement with effects, the done
-    /// mark's TTL alone.
+    /// `lua/common.lua` reads them (unused with effects).
     pub(super) action: Vec<String>,
-    /// Redis-side effects to write with the acknowledgement: their keys,
-    /// and `settle_effects.lua`'s arguments from the effect keys' TTL on.
-    pub(super) effects: Option<(Vec<String>, Vec<String>)>,
+    /// Redis-side effects to write with the acknowledgement, and the done
+    /// mark's TTL (`settle_effects.lua`).
+    pub(super) effects: Option<(Effects, Duration)>,
 }
 
 /// Most settlements or done checks sent in one batch.
@@ -148,7 +147,7 @@ pub(super) async fn settle_batch(
     // the same, the failure is that message's alone (`error:`), not the
     // batch's. A passing fault fails the batch, which is retried.
     for i in alone {
-        let cmd = with_effects(&batch[i], &group, &name, transport);
+        let cmd = with_effects(&batch[i], (&group, &name), spec);
         statuses[i] = match client.query::<String>(&cmd).await {
             Ok(status) => status,
             Err(e) if e.is_transient() => return Err(e),
@@ -161,34 +160,27 @@ pub(super) async fn settle_batch(
 /// The `settle_effects.lua` call of one settlement with effects.
 fn with_effects(
     settlement: &Settlement,
-    group: &str,
-    name: &str,
-    transport: Transport,
+    (group, name): (&str, &str),
+    spec: &ChannelSpec,
 ) -> redis::Cmd {
-    let (effect_keys, effect_args) = settlement
+    let (effects, ttl) = settlement
         .effects
         .as_ref()
         .expect("a settlement with effects");
-    let keys = &settlement.keys;
-    let fenced = match transport {
-        Transport::Stream => keys.stream(),
-        Transport::Pubsub => keys.stream(), // no fence; any key of the slot
-        _ => keys.processing(name),
+    let fence = match &settlement.handle {
+        Handle::Stream { id } => Fence::Stream {
+            group,
+            consumer: name,
+            id,
+            deliveries: settlement.deliveries,
+        },
+        Handle::Listed { element } => Fence::Held {
+            consumer: name,
+            element,
+        },
     };
-    let mut script_keys = vec![fenced.as_str(), settlement.done.as_str()];
-    script_keys.extend(effect_keys.iter().map(String::as_str));
-    let mut cmd = scripts::evalsha(&SETTLE_EFFECTS, &script_keys);
-    match &settlement.handle {
-        Handle::Stream { id } => cmd
-            .arg("stream")
-            .arg(group)
-            .arg(name)
-            .arg(id)
-            .arg(settlement.deliveries),
-        Handle::Listed { element } => cmd.arg("held").arg("").arg("").arg(element).arg(0),
-    };
-    cmd.arg(&settlement.action[..]).arg(&effect_args[..]);
-    cmd
+    let done = (settlement.done.as_str(), *ttl);
+    effects::settle_cmd(&settlement.keys, fence, done, effects, spec)
 }
 
 /// A stream entry id's two numbers, which order ids (their text does not).
@@ -287,7 +279,7 @@ where
                 &self.stats.done,
                 vec!["done".into(), millis(*ttl).to_string()],
             ),
-            Action::DoneWith { ttl, .. } => (&self.stats.done, vec![millis(*ttl).to_string()]),
+            Action::DoneWith { .. } => (&self.stats.done, Vec::new()),
             Action::Skip => (&self.stats.done, vec!["skip".into()]),
             Action::Retry { delay, delayed } | Action::HoldBack { delay, delayed } => (
                 if matches!(action, Action::Retry { .. }) {
@@ -305,10 +297,8 @@ where
             ),
             Action::Dead { letter, .. } => (&self.stats.dead, vec!["dead".into(), letter.clone()]),
         };
-        let effect_args = match &action {
-            Action::DoneWith { effects, .. } => {
-                Some(effects::script_args(entry.keys, effects, self.spec))
-            }
+        let effects = match &action {
+            Action::DoneWith { effects, ttl } => Some((effects.clone(), *ttl)),
             _ => None,
         };
         let settlement = || Settlement {
@@ -317,7 +307,7 @@ where
             deliveries: entry.deliveries,
             done: entry.keys.done(&self.group, key),
             action: args.clone(),
-            effects: effect_args.clone(),
+            effects: effects.clone(),
         };
         match self.persist(|| self.settler.call(settlement())).await {
             Ok(status) if status == "ok" => {
