@@ -33,13 +33,15 @@ const PRODUCER: &[&str] = &[
     "zadd", "publish", "time",
 ];
 
-/// What a consumer runs, directly and through its scripts (settling,
-/// taking, reaping, moving, breakers, leases, rate limits, membership).
+/// What a consumer runs, directly and through its scripts (settling, with
+/// a handler's effects too, taking, reaping, moving, breakers, leases,
+/// rate limits, membership).
 const CONSUMER: &[&str] = &[
     "blmove",
     "del",
     "exists",
     "get",
+    "hget",
     "hincrby",
     "hmget",
     "hset",
@@ -60,6 +62,7 @@ const CONSUMER: &[&str] = &[
     "srem",
     "subscribe",
     "time",
+    "type",
     "unsubscribe",
     "xack",
     "xadd",
