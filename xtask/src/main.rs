@@ -93,18 +93,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
 
 /// Runs the benchmark harness in release mode, passing the arguments on.
 fn bench(args: &[&str]) -> Result<ExitCode> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .current_dir(workspace_root())
-        .args(["run", "--release", "--quiet", "-p", "courier-bench", "--"])
-        .args(args)
-        .status()
-        .context("cannot run cargo")?;
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    cargo_run(&["--release", "-p", "courier-bench"], args)
 }
 
 /// Runs the soak binary, in release mode with `--release`, passing the
@@ -112,20 +101,23 @@ fn bench(args: &[&str]) -> Result<ExitCode> {
 fn soak(args: &[&str]) -> Result<ExitCode> {
     let release = args.contains(&"--release");
     let rest: Vec<&str> = args.iter().copied().filter(|a| *a != "--release").collect();
+    let mut target = vec!["-p", "contact-center", "--bin", "contact-center-soak"];
+    if release {
+        target.insert(0, "--release");
+    }
+    cargo_run(&target, &rest)
+}
+
+/// `cargo run --quiet <target> -- <args>` in the workspace root; fails when
+/// the program does.
+fn cargo_run(target: &[&str], args: &[&str]) -> Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
         .current_dir(workspace_root())
-        .arg("run")
-        .args(release.then_some("--release"))
-        .args([
-            "--quiet",
-            "-p",
-            "contact-center",
-            "--bin",
-            "contact-center-soak",
-            "--",
-        ])
-        .args(rest)
+        .args(["run", "--quiet"])
+        .args(target)
+        .arg("--")
+        .args(args)
         .status()
         .context("cannot run cargo")?;
     Ok(if status.success() {
